@@ -1,0 +1,49 @@
+//! The evaluation history, read-only under `/history`.
+//!
+//! The host writes it before each meta call: JSON documents describing the archive (scores,
+//! evaluation reports, lineage). The layout is documented by the host; these helpers only read.
+
+use serde::de::DeserializeOwned;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct History {
+    root: PathBuf,
+}
+
+impl History {
+    pub fn open(root: impl Into<PathBuf>) -> History {
+        History { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether the host granted a history directory at all.
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
+    }
+
+    /// Names of the entries directly under the root, sorted.
+    pub fn entries(&self) -> io::Result<Vec<String>> {
+        let mut names: Vec<String> = fs::read_dir(&self.root)?
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn read_text(&self, name: &str) -> io::Result<String> {
+        fs::read_to_string(self.root.join(name))
+    }
+
+    /// Reads and parses one JSON document.
+    pub fn read_json<T: DeserializeOwned>(&self, name: &str) -> io::Result<T> {
+        let text = self.read_text(name)?;
+        serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}

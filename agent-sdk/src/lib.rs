@@ -1,0 +1,74 @@
+//! The guest side of a hyperagent.
+//!
+//! A hyperagent is a Rust crate compiled to a WebAssembly component that exports `task` and
+//! `meta` (see `wit/hyperagent.wit`). This crate holds the generated bindings and the helpers every
+//! hyperagent needs:
+//!
+//! - [`log`]: lines in the call's report;
+//! - [`llm`]: completions through the host's metered gateway;
+//! - [`repo`]: reading and rewriting the hyperagent's own source under `/repo`;
+//! - [`history`]: reading the evaluation history under `/history`;
+//! - [`rng`]: deterministic randomness from the seed the host hands over;
+//! - [`kernels`]: small compute kernels shared with the host's benchmarks.
+//!
+//! A minimal hyperagent:
+//!
+//! ```ignore
+//! use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, TaskRequest};
+//! struct Agent;
+//! impl Guest for Agent {
+//!     fn task(request: TaskRequest) -> Result<String, AgentError> { Ok(request.payload) }
+//!     fn meta(_: MetaRequest) -> Result<MetaReport, AgentError> {
+//!         Ok(MetaReport { summary: "no change".into(), rationale: String::new() })
+//!     }
+//! }
+//! agent_sdk::export_hyperagent!(Agent);
+//! ```
+
+// Lets the generated bindings name this crate by its public path from inside it too.
+extern crate self as agent_sdk;
+
+pub mod history;
+pub mod kernels;
+pub mod llm;
+pub mod log;
+pub mod repo;
+pub mod rng;
+
+/// Bindings generated from the WIT contract. Most guests only need the re-exports at the crate
+/// root.
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "hyperagent",
+        export_macro_name: "export_hyperagent",
+        pub_export_macro: true,
+        default_bindings_module: "agent_sdk::bindings",
+        runtime_path: "agent_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+pub use bindings::Guest;
+pub use bindings::hyperagent::agent::host::environment;
+pub use bindings::hyperagent::agent::types::{
+    AgentError, Budget, MetaReport, MetaRequest, TaskRequest,
+};
+
+pub use serde;
+pub use serde_json;
+
+/// Registers a type implementing [`Guest`] as this component's exports.
+#[macro_export]
+macro_rules! export_hyperagent {
+    ($agent:ident) => {
+        $crate::bindings::export_hyperagent!($agent with_types_in $crate::bindings);
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+}
+
+/// Version of the SDK, reported in node provenance.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

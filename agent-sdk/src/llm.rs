@@ -1,0 +1,31 @@
+//! Completions through the host's LLM gateway. The host meters, records and may replay every
+//! exchange; with no LLM configured every call returns [`LlmError::NotConfigured`].
+
+pub use crate::bindings::hyperagent::agent::host::{
+    LlmError, LlmRequest, LlmResponse, Message, Role,
+};
+use crate::bindings::hyperagent::agent::host;
+
+/// Whether the host will answer completions in this call.
+pub fn available() -> bool {
+    host::environment().llm_available
+}
+
+/// Sends a full request.
+pub fn complete(request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+    host::llm_complete(request)
+}
+
+/// Asks one question with a system prompt, at temperature 0.
+pub fn ask(system: &str, user: &str, max_output_tokens: u32) -> Result<String, LlmError> {
+    let request = LlmRequest {
+        messages: vec![
+            Message { role: Role::System, content: system.to_owned() },
+            Message { role: Role::User, content: user.to_owned() },
+        ],
+        model_hint: None,
+        max_output_tokens,
+        temperature_milli: Some(0),
+    };
+    complete(&request).map(|response| response.content)
+}

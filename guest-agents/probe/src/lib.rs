@@ -1,0 +1,142 @@
+//! The probe: a hyperagent built to be hostile or plain odd on request.
+//!
+//! `task` reads `{"op": ..., ...}` from its payload and does exactly that, so that one compiled
+//! guest can exercise every limit of the sandbox.
+
+use agent_sdk::serde_json::{Value, json};
+use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, TaskRequest, log};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+struct Probe;
+
+impl Guest for Probe {
+    fn task(request: TaskRequest) -> Result<String, AgentError> {
+        let payload: Value = agent_sdk::serde_json::from_str(&request.payload)
+            .map_err(|e| AgentError::InvalidRequest(format!("payload is not JSON: {e}")))?;
+        let op = payload["op"].as_str().unwrap_or("");
+        let output = match op {
+            "echo" => payload["value"].clone(),
+            "spin" => spin(),
+            "alloc" => {
+                let mib = payload["mib"].as_u64().unwrap_or(0) as usize;
+                // Touch every page so the memory is really used, and keep the sum observable.
+                let block = vec![1u8; mib << 20];
+                json!(block.iter().step_by(4096).map(|b| u64::from(*b)).sum::<u64>())
+            }
+            "alloc-forever" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![7u8; 1 << 20]);
+                }
+            }
+            "read" => {
+                let path = payload["path"].as_str().unwrap_or("");
+                match std::fs::read_to_string(path) {
+                    Ok(text) => json!({"ok": text}),
+                    Err(e) => json!({"err": e.to_string()}),
+                }
+            }
+            "write" => {
+                let path = payload["path"].as_str().unwrap_or("");
+                let text = payload["text"].as_str().unwrap_or("");
+                match std::fs::write(path, text) {
+                    Ok(()) => json!({"ok": true}),
+                    Err(e) => json!({"err": e.to_string()}),
+                }
+            }
+            "list" => {
+                let path = payload["path"].as_str().unwrap_or("/");
+                match std::fs::read_dir(path) {
+                    Ok(entries) => json!({"ok": entries
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()}),
+                    Err(e) => json!({"err": e.to_string()}),
+                }
+            }
+            "env" => json!({
+                "vars": std::env::vars().collect::<Vec<_>>(),
+                "args": std::env::args().collect::<Vec<_>>(),
+                "cwd": std::env::current_dir().map(|p| p.display().to_string()).ok(),
+            }),
+            "clock" => {
+                let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+                let start = Instant::now();
+                let elapsed = start.elapsed().as_nanos();
+                // RandomState is seeded from wasi:random/insecure-seed.
+                let hash = RandomState::new().hash_one("probe");
+                json!({"wall_nanos": wall.to_string(), "elapsed_nanos": elapsed.to_string(), "hash": hash.to_string()})
+            }
+            "print" => {
+                let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
+                let line = "x".repeat(1023) + "\n";
+                let mut left = bytes;
+                while left > 0 {
+                    let n = left.min(line.len());
+                    print!("{}", &line[..n]);
+                    left -= n;
+                }
+                eprintln!("done printing");
+                json!(bytes)
+            }
+            "log" => {
+                let count = payload["count"].as_u64().unwrap_or(0);
+                for i in 0..count {
+                    log::info(format!("line {i}"));
+                }
+                json!(count)
+            }
+            "kernel" => {
+                let items = payload["items"].as_u64().unwrap_or(1000) as usize;
+                let rounds = payload["rounds"].as_u64().unwrap_or(1) as usize;
+                json!(agent_sdk::kernels::first_fit_bins(items, rounds, 42))
+            }
+            "output" => {
+                // An output of the requested size, to test the host's bound on results.
+                let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
+                return Ok(format!("\"{}\"", "y".repeat(bytes)));
+            }
+            "raw" => return Ok(payload["text"].as_str().unwrap_or("").to_owned()),
+            "fail" => return Err(AgentError::Failed("asked to fail".into())),
+            "panic" => panic!("asked to panic"),
+            "llm" => match agent_sdk::llm::ask("system", "hello", 16) {
+                Ok(text) => json!({"ok": text}),
+                Err(e) => json!({"err": e.to_string()}),
+            },
+            "environment" => {
+                let env = agent_sdk::environment();
+                json!({"host": env.host_version, "contract": env.contract_version,
+                       "llm": env.llm_available, "fuel": env.budget.fuel})
+            }
+            other => return Err(AgentError::InvalidRequest(format!("unknown op `{other}`"))),
+        };
+        Ok(output.to_string())
+    }
+
+    fn meta(request: MetaRequest) -> Result<MetaReport, AgentError> {
+        // Append a line to the notes file so tests can see /repo is writable and /history readable.
+        let repo = agent_sdk::repo::Repo::open(&request.repo_dir);
+        let history = agent_sdk::history::History::open(&request.history_dir);
+        let entries = history.entries().unwrap_or_default();
+        let mut notes = repo.read("NOTES.md").unwrap_or_default();
+        notes.push_str(&format!("seed {} saw {} history entries\n", request.seed, entries.len()));
+        repo.write("NOTES.md", &notes)
+            .map_err(|e| AgentError::Failed(format!("cannot write notes: {e}")))?;
+        Ok(MetaReport { summary: "appended a line to NOTES.md".into(), rationale: entries.join(",") })
+    }
+}
+
+fn spin() -> Value {
+    let mut x: u64 = 1;
+    loop {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        if x == 0 {
+            break;
+        }
+    }
+    json!(x)
+}
+
+agent_sdk::export_hyperagent!(Probe);

@@ -1,0 +1,303 @@
+//! The content-addressed archive: every hyperagent variant, its source, its component and its
+//! records, named by blake3 and written atomically.
+//!
+//! Layout under the archive root:
+//!
+//! ```text
+//! FORMAT                    "hyperagent-archive 1"
+//! objects/<2 hex>/<62 hex>  every object (file blobs, tree manifests, nodes, components), named
+//!                           by the blake3 of its bytes
+//! nodes/<64 hex>            an empty marker per node, so nodes can be listed without parsing
+//! ```
+//!
+//! Identical content is stored once. Objects are never modified in place; `verify` re-hashes them
+//! all. Reading a blob re-checks its hash, so tampered content is never handed out.
+
+pub mod manifest;
+pub mod node;
+
+use crate::fsutil::write_atomic;
+use crate::hash::ContentHash;
+use crate::source_tree::{RelPath, SourceTree, TreeFile, ensure_empty_dir, write_new_file};
+use manifest::{ManifestEntry, ManifestError};
+pub use node::Node;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+const FORMAT_LINE: &str = "hyperagent-archive 1\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("archive I/O on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} is not a hyperagent archive of a format this host reads (FORMAT says {found:?})")]
+    UnknownFormat { path: PathBuf, found: String },
+    #[error("object {0} is not in the archive")]
+    Missing(ContentHash),
+    #[error("object {hash} is corrupt: its content hashes to {actual}")]
+    Corrupt { hash: ContentHash, actual: ContentHash },
+    #[error("tree {hash}: {source}")]
+    BadManifest { hash: ContentHash, source: ManifestError },
+    #[error("node {hash}: {reason}")]
+    BadNode { hash: ContentHash, reason: String },
+    #[error("cannot materialise into {path}: {source}")]
+    Materialise { path: PathBuf, source: io::Error },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Io { path: path.to_path_buf(), source }
+}
+
+#[derive(Debug, Clone)]
+pub struct Archive {
+    root: PathBuf,
+}
+
+impl Archive {
+    /// Opens the archive at `root`, creating it if the directory is absent or empty.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Archive, ArchiveError> {
+        let root = root.into();
+        fs::create_dir_all(root.join("objects")).map_err(io_error(&root))?;
+        fs::create_dir_all(root.join("nodes")).map_err(io_error(&root))?;
+        let format = root.join("FORMAT");
+        match fs::read_to_string(&format) {
+            Ok(found) if found == FORMAT_LINE => {}
+            Ok(found) => return Err(ArchiveError::UnknownFormat { path: root, found }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                write_atomic(&format, FORMAT_LINE.as_bytes()).map_err(io_error(&format))?
+            }
+            Err(e) => return Err(ArchiveError::Io { path: format, source: e }),
+        }
+        Ok(Archive { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where an object lives (whether or not it exists).
+    pub fn object_path(&self, hash: &ContentHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    pub fn contains(&self, hash: &ContentHash) -> bool {
+        self.object_path(hash).is_file()
+    }
+
+    /// Stores bytes and returns their hash; content already present is not written again.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<ContentHash, ArchiveError> {
+        let hash = ContentHash::of(bytes);
+        let path = self.object_path(&hash);
+        if !path.is_file() {
+            write_atomic(&path, bytes).map_err(io_error(&path))?;
+        }
+        Ok(hash)
+    }
+
+    /// Reads an object and checks that its content still has its name.
+    pub fn get_blob(&self, hash: &ContentHash) -> Result<Vec<u8>, ArchiveError> {
+        let path = self.object_path(hash);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ArchiveError::Missing(*hash)),
+            Err(e) => return Err(ArchiveError::Io { path, source: e }),
+        };
+        let actual = ContentHash::of(&bytes);
+        if actual != *hash {
+            return Err(ArchiveError::Corrupt { hash: *hash, actual });
+        }
+        Ok(bytes)
+    }
+
+    /// The hash a tree would have in the archive, without storing anything.
+    pub fn tree_hash(tree: &SourceTree) -> ContentHash {
+        ContentHash::of(&manifest::render(&manifest_entries(tree)))
+    }
+
+    /// Stores every file of a tree and its manifest; returns the tree's hash.
+    pub fn put_tree(&self, tree: &SourceTree) -> Result<ContentHash, ArchiveError> {
+        for file in tree.files.values() {
+            self.put_blob(&file.bytes)?;
+        }
+        self.put_blob(&manifest::render(&manifest_entries(tree)))
+    }
+
+    pub fn get_tree(&self, hash: &ContentHash) -> Result<SourceTree, ArchiveError> {
+        let entries = self.get_manifest(hash)?;
+        let mut tree = SourceTree::default();
+        for entry in entries {
+            let bytes = self.get_blob(&entry.blob)?;
+            tree.files.insert(entry.path, TreeFile { mode: entry.mode, bytes });
+        }
+        Ok(tree)
+    }
+
+    pub fn get_manifest(&self, hash: &ContentHash) -> Result<Vec<ManifestEntry>, ArchiveError> {
+        let bytes = self.get_blob(hash)?;
+        manifest::parse(&bytes).map_err(|source| ArchiveError::BadManifest { hash: *hash, source })
+    }
+
+    /// Writes a tree's files into `dir`, which must be empty or absent. Every path comes from a
+    /// validated manifest, and files are created without following existing entries, so nothing
+    /// is ever written outside `dir`.
+    pub fn materialise(&self, hash: &ContentHash, dir: &Path) -> Result<(), ArchiveError> {
+        // Parse and fetch everything first: a bad manifest or blob writes nothing.
+        let tree = self.get_tree(hash)?;
+        let fail = |source| ArchiveError::Materialise { path: dir.to_path_buf(), source };
+        ensure_empty_dir(dir).map_err(fail)?;
+        for (path, file) in &tree.files {
+            write_new_file(&path.under(dir), &file.bytes, file.mode).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Stores a node and its marker; returns the node's id.
+    pub fn put_node(&self, node: &Node) -> Result<ContentHash, ArchiveError> {
+        let id = self.put_blob(&node.canonical_json())?;
+        let marker = self.root.join("nodes").join(id.to_hex());
+        if !marker.is_file() {
+            write_atomic(&marker, b"").map_err(io_error(&marker))?;
+        }
+        Ok(id)
+    }
+
+    pub fn get_node(&self, id: &ContentHash) -> Result<Node, ArchiveError> {
+        let bytes = self.get_blob(id)?;
+        Node::parse(&bytes).map_err(|reason| ArchiveError::BadNode { hash: *id, reason })
+    }
+
+    /// Every node id, sorted.
+    pub fn node_ids(&self) -> Result<Vec<ContentHash>, ArchiveError> {
+        let dir = self.root.join("nodes");
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
+            let entry = entry.map_err(io_error(&dir))?;
+            if let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Re-hashes every object and checks every node's references.
+    pub fn verify(&self) -> Result<VerifyReport, ArchiveError> {
+        let mut report = VerifyReport::default();
+        let objects = self.root.join("objects");
+        let mut shards: Vec<_> = fs::read_dir(&objects).map_err(io_error(&objects))?.collect::<Result<_, _>>().map_err(io_error(&objects))?;
+        shards.sort_by_key(|e| e.file_name());
+        for shard in shards {
+            let shard_name = shard.file_name().to_string_lossy().into_owned();
+            let mut files: Vec<_> = fs::read_dir(shard.path()).map_err(io_error(&shard.path()))?.collect::<Result<_, _>>().map_err(io_error(&shard.path()))?;
+            files.sort_by_key(|e| e.file_name());
+            for file in files {
+                let file_name = file.file_name().to_string_lossy().into_owned();
+                if file_name.starts_with('.') && file_name.contains(".tmp-") {
+                    // Left by a write that crashed before its rename: never part of the archive.
+                    report.stray_temp_files += 1;
+                    continue;
+                }
+                let name = format!("{shard_name}{file_name}");
+                let Ok(expected) = name.parse::<ContentHash>() else {
+                    report.problems.push(Problem::Unexpected { path: file.path() });
+                    continue;
+                };
+                let bytes = fs::read(file.path()).map_err(io_error(&file.path()))?;
+                report.objects_checked += 1;
+                let actual = ContentHash::of(&bytes);
+                if actual != expected {
+                    report.problems.push(Problem::Tampered { object: expected, actual });
+                }
+            }
+        }
+        for id in self.node_ids()? {
+            report.nodes_checked += 1;
+            self.check_node(&id, &mut report.problems);
+        }
+        Ok(report)
+    }
+
+    fn check_node(&self, id: &ContentHash, problems: &mut Vec<Problem>) {
+        let node = match self.get_node(id) {
+            Ok(node) => node,
+            Err(ArchiveError::Missing(_)) => {
+                problems.push(Problem::Missing { object: *id, needed_by: "node marker".into() });
+                return;
+            }
+            // A corrupt object is already reported by the re-hash pass.
+            Err(ArchiveError::Corrupt { .. }) => return,
+            Err(e) => {
+                problems.push(Problem::Malformed { object: *id, reason: e.to_string() });
+                return;
+            }
+        };
+        let needed_by = format!("node {}", id.short());
+        match self.get_manifest(&node.tree) {
+            Ok(entries) => {
+                for entry in entries {
+                    if !self.contains(&entry.blob) {
+                        problems.push(Problem::Missing { object: entry.blob, needed_by: format!("{needed_by}, file {}", entry.path) });
+                    }
+                }
+            }
+            Err(ArchiveError::Missing(h)) => problems.push(Problem::Missing { object: h, needed_by: format!("{needed_by} (tree)") }),
+            Err(ArchiveError::Corrupt { .. }) => {}
+            Err(e) => problems.push(Problem::Malformed { object: node.tree, reason: e.to_string() }),
+        }
+        for (what, hash) in [("component", node.component), ("parent", node.parent)] {
+            if let Some(hash) = hash {
+                if !self.contains(&hash) {
+                    problems.push(Problem::Missing { object: hash, needed_by: format!("{needed_by} ({what})") });
+                }
+            }
+        }
+    }
+}
+
+fn manifest_entries(tree: &SourceTree) -> Vec<ManifestEntry> {
+    // BTreeMap order over RelPath is byte order of the path strings, which the manifest requires.
+    tree.files
+        .iter()
+        .map(|(path, file): (&RelPath, &TreeFile)| ManifestEntry { mode: file.mode, blob: ContentHash::of(&file.bytes), path: path.clone() })
+        .collect()
+}
+
+/// What `verify` found.
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub objects_checked: usize,
+    pub nodes_checked: usize,
+    pub stray_temp_files: usize,
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// An object whose content no longer hashes to its name.
+    Tampered { object: ContentHash, actual: ContentHash },
+    /// An object something refers to but the store lacks.
+    Missing { object: ContentHash, needed_by: String },
+    /// An object that exists but cannot be parsed as what refers to it.
+    Malformed { object: ContentHash, reason: String },
+    /// A file in the object store whose name is not a hash.
+    Unexpected { path: PathBuf },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Tampered { object, actual } => write!(f, "tampered: object {object} now hashes to {actual}"),
+            Problem::Missing { object, needed_by } => write!(f, "missing: object {object}, needed by {needed_by}"),
+            Problem::Malformed { object, reason } => write!(f, "malformed: object {object}: {reason}"),
+            Problem::Unexpected { path } => write!(f, "unexpected file in the object store: {}", path.display()),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! hyperagent: a runtime in which self-improving agents live as WebAssembly components.
+//!
+//! - [`sandbox`] runs a component's `task` and `meta` exports under fuel, memory and time limits;
+//! - [`compiler`] turns a hyperagent's Rust source into a component, under a source policy;
+//! - [`archive`] stores every variant content-addressed, atomically, verifiably;
+//! - [`source_tree`] and [`hash`] are the shared vocabulary of the three.
+
+pub mod archive;
+pub mod compiler;
+pub mod fsutil;
+pub mod hash;
+pub mod sandbox;
+pub mod source_tree;
+
+/// Version of this host, recorded with everything it produces.
+pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
