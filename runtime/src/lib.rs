@@ -10,6 +10,7 @@ pub mod compiler;
 pub mod fsutil;
 pub mod hash;
 pub mod sandbox;
+pub mod settings;
 pub mod source_tree;
 
 /// Version of this host, recorded with everything it produces.

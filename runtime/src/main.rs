@@ -1,1 +1,373 @@
-fn main() {}
+//! The `hyperagent` command line.
+//!
+//! Exit codes: 0 success; 1 the guest side failed (a refused or failed build, a call that did not
+//! end `ok`, an archive with problems); 2 bad usage; 3 the host could not do its job (I/O, missing
+//! toolchain, corrupt cache).
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use hyperagent::archive::Archive;
+use hyperagent::compiler::{BuildOutcome, GuestCompiler};
+use hyperagent::hash::ContentHash;
+use hyperagent::sandbox::{CallInput, CallLimits, CallReport, EngineSettings, Fuel, Grants, MetaInput, Preopen, Sandbox, TaskInput};
+use hyperagent::settings::Paths;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "hyperagent",
+    version,
+    about = "Self-improving agents as sandboxed WebAssembly components",
+    long_about = "Self-improving agents as sandboxed WebAssembly components.\n\n\
+        A hyperagent is a Rust crate compiled to a WebAssembly component with two exports: `task` \
+        (solves a domain's tasks) and `meta` (rewrites the hyperagent's own source). This tool \
+        builds hyperagents under a source policy, runs their exports under fuel, memory and time \
+        limits, and keeps every variant in a content-addressed archive.",
+    after_help = "Exit codes: 0 success, 1 the guest side failed (refused or failed build, call not ok, \
+        archive problems), 2 bad usage, 3 host error."
+)]
+struct Cli {
+    /// Directory holding the archive and caches.
+    #[arg(long, global = true, env = "HYPERAGENT_HOME", default_value = ".hyperagent")]
+    home: PathBuf,
+    /// Checkout holding agent-sdk/ and guest-agents/ (defaults to the one this binary was built from).
+    #[arg(long, global = true, env = "HYPERAGENT_ROOT")]
+    project_root: Option<PathBuf>,
+    /// Shared cargo target directory for guest builds (default: <home>/guest-target).
+    #[arg(long, global = true, env = "HYPERAGENT_GUEST_TARGET")]
+    guest_target_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a hyperagent's source against the policy and compile it; prints the component hash.
+    Build {
+        /// The hyperagent's source directory (Cargo.toml, src/, notes).
+        dir: PathBuf,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Wall-clock limit on the build, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Run one export of a component in the sandbox and print its report.
+    Call {
+        /// A .wasm file, or the hash of a component in the archive.
+        component: String,
+        /// Which export to call.
+        export: Export,
+        /// For `task`: the task's JSON payload. For `meta`: `{"iterations_left": N}`.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Domain name passed to `task`.
+        #[arg(long, default_value = "cli")]
+        domain: String,
+        /// Task id passed to `task`.
+        #[arg(long, default_value = "cli/0")]
+        task_id: String,
+        /// Fuel budget (deterministic compute units).
+        #[arg(long, default_value_t = CallLimits::default().fuel.0)]
+        fuel: u64,
+        /// Memory cap, in MiB.
+        #[arg(long, default_value_t = 256)]
+        memory: u64,
+        /// Wall-clock deadline, in milliseconds.
+        #[arg(long, default_value_t = 60_000)]
+        deadline_ms: u64,
+        /// Seed for the guest's randomness.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// For `meta`: directory granted read-write as /repo (required).
+        #[arg(long)]
+        repo: Option<PathBuf>,
+        /// For `meta`: directory granted read-only as /history.
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operations on the archive.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
+    /// Build the sample hyperagent, run its task agent, let its meta agent make a child, build
+    /// and run the child.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Re-hash every object and check every node's references.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Export {
+    Task,
+    Meta,
+}
+
+/// An error that decides the exit code: guest-side failures exit 1, everything else 3.
+struct GuestFailure;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let paths = Paths::new(cli.home.clone(), cli.project_root.clone(), cli.guest_target_dir.clone());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(cli.command, &paths)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(GuestFailure)) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>> {
+    match command {
+        Command::Build { dir, json, timeout_secs } => build(paths, &dir, json, timeout_secs),
+        Command::Call { component, export, input, domain, task_id, fuel, memory, deadline_ms, seed, repo, history, json } => {
+            let limits = CallLimits { fuel: Fuel(fuel), memory_bytes: memory << 20, deadline: Duration::from_millis(deadline_ms), ..CallLimits::default() };
+            let call_input = match export {
+                Export::Task => {
+                    serde_json::from_str::<serde_json::Value>(&input).context("--input is not valid JSON")?;
+                    CallInput::Task(TaskInput { domain, task_id, payload: input })
+                }
+                Export::Meta => {
+                    let value: serde_json::Value = serde_json::from_str(&input).context("--input is not valid JSON")?;
+                    let iterations_left = value.get("iterations_left").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+                    CallInput::Meta(MetaInput { iterations_left, repo_dir: "/repo".into(), history_dir: "/history".into() })
+                }
+            };
+            let mut grants = Grants { seed, ..Grants::default() };
+            if let Export::Meta = export {
+                let repo = repo.context("`call ... meta` needs --repo <dir>: the source tree the meta agent may rewrite")?;
+                grants.preopens.push(Preopen { host: repo, guest: "/repo".into(), writable: true });
+            }
+            if let Some(history) = history {
+                grants.preopens.push(Preopen { host: history, guest: "/history".into(), writable: false });
+            }
+            call(paths, &component, &call_input, &limits, &grants, json).await
+        }
+        Command::Archive { command: ArchiveCommand::Verify { json } } => verify(paths, json),
+        Command::Demo => demo(paths).await,
+    }
+}
+
+fn open_archive(paths: &Paths) -> Result<Archive> {
+    Archive::open(paths.archive()).with_context(|| format!("cannot open the archive at {}", paths.archive().display()))
+}
+
+fn build(paths: &Paths, dir: &Path, json: bool, timeout_secs: u64) -> Result<Result<(), GuestFailure>> {
+    let archive = open_archive(paths)?;
+    let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(timeout_secs)))?;
+    let outcome = compiler.build_dir(dir, &archive)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
+    } else {
+        print_outcome(&outcome);
+    }
+    Ok(if outcome.component().is_some() { Ok(()) } else { Err(GuestFailure) })
+}
+
+fn outcome_json(outcome: &BuildOutcome) -> serde_json::Value {
+    match outcome {
+        BuildOutcome::Built { tree, component, cached, duration, warnings } => serde_json::json!({
+            "status": "built", "tree": tree, "component": component, "cached": cached,
+            "duration_ms": duration.as_millis() as u64, "warnings": warnings,
+        }),
+        BuildOutcome::Rejected { tree, violations } => serde_json::json!({
+            "status": "rejected", "tree": tree,
+            "violations": violations.iter().map(|v| serde_json::json!({"code": v.code(), "message": v.to_string()})).collect::<Vec<_>>(),
+        }),
+        BuildOutcome::Failed { tree, diagnostics, duration } => serde_json::json!({
+            "status": "failed", "tree": tree, "diagnostics": diagnostics, "duration_ms": duration.as_millis() as u64,
+        }),
+    }
+}
+
+fn print_outcome(outcome: &BuildOutcome) {
+    match outcome {
+        BuildOutcome::Built { tree, component, cached, duration, .. } => {
+            println!("{component}");
+            eprintln!("built tree {} in {:.2} s{}", tree.short(), duration.as_secs_f64(), if *cached { " (cached)" } else { "" });
+        }
+        BuildOutcome::Rejected { violations, .. } => {
+            eprintln!("refused by the source policy ({} violation(s)):", violations.len());
+            for violation in violations {
+                eprintln!("  [{}] {violation}", violation.code());
+            }
+        }
+        BuildOutcome::Failed { diagnostics, .. } => {
+            eprintln!("the build failed:\n{diagnostics}");
+        }
+    }
+}
+
+/// Loads a component from a .wasm path or an archive hash.
+fn component_bytes(paths: &Paths, component: &str) -> Result<Vec<u8>> {
+    let path = Path::new(component);
+    if path.exists() {
+        return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+    }
+    let Ok(hash) = component.parse::<ContentHash>() else {
+        bail!("`{component}` is neither a file nor a component hash (64 hex digits)");
+    };
+    Ok(open_archive(paths)?.get_blob(&hash)?)
+}
+
+fn new_sandbox(paths: &Paths) -> Result<Sandbox> {
+    Ok(Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?)
+}
+
+async fn call(paths: &Paths, component: &str, input: &CallInput, limits: &CallLimits, grants: &Grants, json: bool) -> Result<Result<(), GuestFailure>> {
+    let wasm = component_bytes(paths, component)?;
+    let sandbox = new_sandbox(paths)?;
+    let loaded = sandbox.load(&wasm)?;
+    let report = sandbox.call(&loaded, input, limits, grants).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(if report.outcome.is_ok() { Ok(()) } else { Err(GuestFailure) })
+}
+
+fn print_report(report: &CallReport) {
+    println!("outcome:  {}", report.outcome);
+    if let Some(output) = &report.output {
+        println!("output:   {output}");
+    }
+    println!("fuel:     {} of {}", report.fuel_consumed, report.fuel_budget);
+    println!("memory:   peak {} KiB of {} KiB", report.peak_memory_bytes / 1024, report.memory_limit_bytes / 1024);
+    println!("time:     {:.3} ms (wall clock, not reproducible)", report.wall_time_us as f64 / 1000.0);
+    for (name, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
+        if captured.total_bytes > 0 {
+            let cut = if captured.truncated { format!(", cut to {} bytes", captured.text.len()) } else { String::new() };
+            println!("{name}:   {} bytes{cut}", captured.total_bytes);
+            for line in captured.text.lines().take(20) {
+                println!("  | {line}");
+            }
+        }
+    }
+    for line in &report.logs {
+        println!("log {}: {}", line.level, line.message);
+    }
+    if report.logs_dropped > 0 {
+        println!("({} log lines dropped)", report.logs_dropped);
+    }
+}
+
+fn verify(paths: &Paths, json: bool) -> Result<Result<(), GuestFailure>> {
+    if !paths.archive().join("FORMAT").is_file() {
+        bail!("no archive at {}", paths.archive().display());
+    }
+    let archive = open_archive(paths)?;
+    let report = archive.verify()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "objects_checked": report.objects_checked,
+            "nodes_checked": report.nodes_checked,
+            "stray_temp_files": report.stray_temp_files,
+            "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        }))?);
+    } else {
+        for problem in &report.problems {
+            println!("{problem}");
+        }
+        println!(
+            "{} objects and {} nodes checked: {}",
+            report.objects_checked,
+            report.nodes_checked,
+            if report.is_clean() { "no problems".to_owned() } else { format!("{} problem(s)", report.problems.len()) }
+        );
+    }
+    Ok(if report.is_clean() { Ok(()) } else { Err(GuestFailure) })
+}
+
+async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
+    use hyperagent::archive::Node;
+    let archive = open_archive(paths)?;
+    let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(600)))?;
+    let sandbox = new_sandbox(paths)?;
+    let source = paths.guest_agents().join("initial");
+    println!("building the sample hyperagent from {} (the first build compiles its dependencies)", source.display());
+    let parent = compiler.build_dir(&source, &archive)?;
+    let Some(parent_component) = parent.component() else {
+        print_outcome(&parent);
+        return Ok(Err(GuestFailure));
+    };
+    let BuildOutcome::Built { tree: parent_tree, duration, .. } = &parent else { unreachable!() };
+    println!("  component {} ({:.2} s)", parent_component.short(), duration.as_secs_f64());
+    let parent_node = archive.put_node(&Node::new(*parent_tree, Some(parent_component), None).with("generation", 0))?;
+
+    let items: Vec<u64> = (0..200u64).map(|i| 20 + (i * 37 + i * i * 11) % 61).collect();
+    let payload = serde_json::json!({"capacity": 100, "items": items}).to_string();
+    let task = CallInput::Task(TaskInput { domain: "bin_packing".into(), task_id: "demo/0".into(), payload });
+    let limits = CallLimits { fuel: Fuel(500_000_000), ..CallLimits::default() };
+    let parent_report = sandbox.call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &task, &limits, &Grants::default()).await?;
+    println!("parent task: {} bins, {}, {} fuel", bins_used(&parent_report), parent_report.outcome, parent_report.fuel_consumed);
+
+    let scratch = tempfile_dir(&paths.home, "demo-repo")?;
+    archive.materialise(parent_tree, &scratch)?;
+    let meta = CallInput::Meta(MetaInput { iterations_left: 0, repo_dir: "/repo".into(), history_dir: "/history".into() });
+    let grants = Grants { seed: 7, preopens: vec![Preopen { host: scratch.clone(), guest: "/repo".into(), writable: true }], llm: None };
+    let meta_report = sandbox.call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &meta, &limits, &grants).await?;
+    println!("parent meta: {}: {}", meta_report.outcome, meta_report.output.as_deref().unwrap_or("-"));
+    if !meta_report.outcome.is_ok() {
+        return Ok(Err(GuestFailure));
+    }
+    let child = compiler.build_dir(&scratch, &archive)?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let Some(child_component) = child.component() else {
+        print_outcome(&child);
+        return Ok(Err(GuestFailure));
+    };
+    let BuildOutcome::Built { tree: child_tree, duration, .. } = &child else { unreachable!() };
+    println!("child built: component {} ({:.2} s)", child_component.short(), duration.as_secs_f64());
+    let child_report = sandbox.call(&*sandbox.load(&archive.get_blob(&child_component)?)?, &task, &limits, &Grants::default()).await?;
+    println!("child task:  {} bins, {}, {} fuel", bins_used(&child_report), child_report.outcome, child_report.fuel_consumed);
+    let child_node = archive.put_node(
+        &Node::new(*child_tree, Some(child_component), Some(parent_node))
+            .with("generation", 1)
+            .with("meta", serde_json::from_str::<serde_json::Value>(meta_report.output.as_deref().unwrap_or("null")).unwrap_or_default()),
+    )?;
+    println!("archive: {} (parent node {}, child node {})", paths.archive().display(), parent_node.short(), child_node.short());
+    Ok(Ok(()))
+}
+
+fn bins_used(report: &CallReport) -> String {
+    report
+        .output
+        .as_deref()
+        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        .and_then(|v| v["bins"].as_array().map(|b| b.iter().filter_map(|x| x.as_u64()).max().map_or(0, |m| m + 1)))
+        .map_or("?".into(), |n| n.to_string())
+}
+
+/// A fresh, empty scratch directory under the host's home.
+fn tempfile_dir(home: &Path, name: &str) -> Result<PathBuf> {
+    let dir = home.join("scratch").join(format!("{name}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(dir.parent().expect("has a parent"))?;
+    Ok(dir)
+}

@@ -1,1 +1,380 @@
+//! The guest compiler: turns a hyperagent's source tree into a WebAssembly component.
+//!
+//! 1. The tree is checked against the [`policy`]; a refused tree is never handed to cargo.
+//! 2. The build is looked up by its key (tree hash, toolchain, build template, SDK sources); a hit
+//!    returns the archived component without running cargo.
+//! 3. Otherwise the tree is written into a build slot with the host's own `Cargo.toml` (named
+//!    after the tree hash, so two trees never share an artifact) and `Cargo.lock`, and cargo
+//!    builds it offline and locked, in release mode, with a cleared environment, a timeout that
+//!    kills the whole process group, and a persistent target directory shared by all builds.
+//! 4. The component goes into the archive; diagnostics handed back are bounded and redacted.
+//!
+//! [`Confinement`] is the seam where the build process is jailed (Landlock, namespaces).
 
+pub mod diagnostics;
+pub mod policy;
+pub mod toolchain;
+
+use crate::archive::{Archive, ArchiveError};
+use crate::fsutil::write_atomic;
+use crate::hash::ContentHash;
+use crate::source_tree::{RelPath, SourceTree, TreeLimits};
+use policy::{SourcePolicy, Violation};
+use std::fs;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+pub use toolchain::{GUEST_TARGET, Toolchain, ToolchainError};
+
+/// Name of the package in the build template; replaced by a per-tree name in every build.
+const TEMPLATE_PACKAGE: &str = "hyperagent-guest-0000000000000000";
+/// The SDK path as the template writes it; replaced by the absolute path of the SDK.
+const TEMPLATE_SDK_PATH: &str = "path = \"../../agent-sdk\"";
+/// Largest compiler output read from cargo, in bytes (the rest is discarded).
+const MAX_CARGO_OUTPUT_BYTES: usize = 1 << 20;
+
+/// Where the compiler finds what it needs and keeps what it makes.
+#[derive(Debug, Clone)]
+pub struct CompilerSettings {
+    /// The agent-sdk crate every hyperagent depends on.
+    pub sdk_dir: PathBuf,
+    /// The build template: a `Cargo.toml` and `Cargo.lock` (see `guest-agents/build-template`).
+    pub template_dir: PathBuf,
+    /// Persistent cargo target directory shared by all guest builds.
+    pub target_dir: PathBuf,
+    /// Build-key → component index.
+    pub cache_dir: PathBuf,
+    /// Wall-clock limit on one cargo run.
+    pub timeout: Duration,
+    pub tree_limits: TreeLimits,
+}
+
+/// How the build process is confined. Today the host clears the environment, runs cargo offline
+/// and locked in its own process group with a timeout; a jail (Landlock, namespaces, rlimits)
+/// plugs in here by adjusting the command before it is spawned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Confinement {
+    #[default]
+    ProcessOnly,
+}
+
+impl Confinement {
+    fn apply(&self, command: &mut Command) {
+        match self {
+            Confinement::ProcessOnly => {
+                // A new process group, so that a timeout kills cargo, rustc and anything they
+                // started.
+                command.process_group(0);
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Toolchain(#[from] ToolchainError),
+    #[error("cannot read the build template in {path}: {reason}")]
+    Template { path: PathBuf, reason: String },
+    #[error("build I/O on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("cargo could not be started: {0}")]
+    Spawn(std::io::Error),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CompileError + '_ {
+    move |source| CompileError::Io { path: path.to_path_buf(), source }
+}
+
+/// The result of building one tree.
+#[derive(Debug, Clone)]
+pub enum BuildOutcome {
+    /// The component is in the archive under `component`.
+    Built { tree: ContentHash, component: ContentHash, cached: bool, duration: Duration, warnings: String },
+    /// The source policy refused the tree; cargo never ran.
+    Rejected { tree: ContentHash, violations: Vec<Violation> },
+    /// cargo ran and failed (or timed out); `diagnostics` is bounded and redacted.
+    Failed { tree: ContentHash, diagnostics: String, duration: Duration },
+}
+
+impl BuildOutcome {
+    pub fn component(&self) -> Option<ContentHash> {
+        match self {
+            BuildOutcome::Built { component, .. } => Some(*component),
+            _ => None,
+        }
+    }
+}
+
+pub struct GuestCompiler {
+    settings: CompilerSettings,
+    toolchain: Toolchain,
+    confinement: Confinement,
+    policy: SourcePolicy,
+    template_manifest: String,
+    template_lock: String,
+    /// Hash of everything besides the tree that decides the build's output.
+    environment_key: ContentHash,
+}
+
+impl GuestCompiler {
+    pub fn new(settings: CompilerSettings) -> Result<GuestCompiler, CompileError> {
+        let toolchain = Toolchain::discover()?;
+        let read = |name: &str| {
+            let path = settings.template_dir.join(name);
+            fs::read_to_string(&path).map_err(|e| CompileError::Template { path, reason: e.to_string() })
+        };
+        let template_manifest = read("Cargo.toml")?;
+        let template_lock = read("Cargo.lock")?;
+        for (needle, file) in [(TEMPLATE_PACKAGE, "Cargo.toml"), (TEMPLATE_SDK_PATH, "Cargo.toml")] {
+            if !template_manifest.contains(needle) {
+                return Err(CompileError::Template { path: settings.template_dir.join(file), reason: format!("it does not contain `{needle}`") });
+            }
+        }
+        let policy = SourcePolicy::from_template(&template_manifest)
+            .map_err(|reason| CompileError::Template { path: settings.template_dir.join("Cargo.toml"), reason })?;
+        let mut key = blake3::Hasher::new_derive_key("hyperagent guest build environment v1");
+        key.update(toolchain.rustc_version.as_bytes());
+        key.update(template_manifest.as_bytes());
+        key.update(template_lock.as_bytes());
+        // The SDK's manifest, sources and WIT decide the build; anything else in its directory
+        // (a target/ of a local build, say) does not.
+        let sdk_limits = TreeLimits { max_files: 1024, max_total_bytes: 16 << 20, max_file_bytes: 4 << 20, max_depth: 16 };
+        for part in ["Cargo.toml", "src", "wit"] {
+            let path = settings.sdk_dir.join(part);
+            let sdk_err = |reason: String| CompileError::Template { path: path.clone(), reason };
+            if part == "Cargo.toml" {
+                key.update(&fs::read(&path).map_err(|e| sdk_err(e.to_string()))?);
+                continue;
+            }
+            let tree = SourceTree::read_dir(&path, &sdk_limits).map_err(|e| sdk_err(e.to_string()))?;
+            for (file, contents) in &tree.files {
+                key.update(part.as_bytes());
+                key.update(file.as_str().as_bytes());
+                key.update(&[0]);
+                key.update(ContentHash::of(&contents.bytes).as_bytes());
+            }
+        }
+        let environment_key = ContentHash::from_blake3(key.finalize());
+        Ok(GuestCompiler { settings, toolchain, confinement: Confinement::default(), policy, template_manifest, template_lock, environment_key })
+    }
+
+    pub fn toolchain(&self) -> &Toolchain {
+        &self.toolchain
+    }
+
+    pub fn policy(&self) -> &SourcePolicy {
+        &self.policy
+    }
+
+    pub fn tree_limits(&self) -> &TreeLimits {
+        &self.settings.tree_limits
+    }
+
+    /// Hash of the toolchain, template and SDK: equal keys and equal trees give equal builds.
+    pub fn environment_key(&self) -> ContentHash {
+        self.environment_key
+    }
+
+    /// Reads a directory as a tree and builds it.
+    pub fn build_dir(&self, dir: &Path, archive: &Archive) -> Result<BuildOutcome, CompileError> {
+        match SourceTree::read_dir(dir, &self.settings.tree_limits) {
+            Ok(tree) => self.build(&tree, archive),
+            Err(crate::source_tree::TreeError::Io { path, source }) => Err(CompileError::Io { path: path.into(), source }),
+            Err(e) => Ok(BuildOutcome::Rejected { tree: ContentHash::of(b""), violations: vec![Violation::Unparsable { path: ".".into(), reason: e.to_string() }] }),
+        }
+    }
+
+    /// Checks, then builds (or finds the cached build of) a tree; the tree and the component are
+    /// stored in `archive`.
+    pub fn build(&self, tree: &SourceTree, archive: &Archive) -> Result<BuildOutcome, CompileError> {
+        let tree_hash = archive.put_tree(tree)?;
+        let violations = self.policy.check(tree);
+        if !violations.is_empty() {
+            return Ok(BuildOutcome::Rejected { tree: tree_hash, violations });
+        }
+        let started = Instant::now();
+        let index_path = self.index_path(&tree_hash);
+        if let Ok(text) = fs::read_to_string(&index_path) {
+            if let Ok(component) = text.trim().parse::<ContentHash>() {
+                if archive.contains(&component) {
+                    return Ok(BuildOutcome::Built { tree: tree_hash, component, cached: true, duration: started.elapsed(), warnings: String::new() });
+                }
+            }
+        }
+        let outcome = self.run_cargo(tree, &tree_hash, archive, started)?;
+        if let BuildOutcome::Built { component, .. } = &outcome {
+            write_atomic(&index_path, component.to_hex().as_bytes()).map_err(io_error(&index_path))?;
+        }
+        Ok(outcome)
+    }
+
+    fn index_path(&self, tree: &ContentHash) -> PathBuf {
+        let mut key = blake3::Hasher::new_derive_key("hyperagent guest build key v1");
+        key.update(self.environment_key.as_bytes());
+        key.update(tree.as_bytes());
+        self.settings.cache_dir.join("builds").join(key.finalize().to_hex().as_str())
+    }
+
+    fn run_cargo(&self, tree: &SourceTree, tree_hash: &ContentHash, archive: &Archive, started: Instant) -> Result<BuildOutcome, CompileError> {
+        let target_dir = &self.settings.target_dir;
+        fs::create_dir_all(target_dir).map_err(io_error(target_dir))?;
+        // One build at a time per target directory: cargo would serialise anyway, and this keeps
+        // slot cleanup from racing another process's build.
+        let lock_path = target_dir.join("hyperagent-build.lock");
+        let lock = fs::File::create(&lock_path).map_err(io_error(&lock_path))?;
+        lock.lock().map_err(io_error(&lock_path))?;
+
+        let package = format!("hyperagent-guest-{}", &tree_hash.to_hex()[..16]);
+        let slots = target_dir.join("hyperagent-slots");
+        let slot = slots.join(&package);
+        if slot.exists() {
+            fs::remove_dir_all(&slot).map_err(io_error(&slot))?;
+        }
+        let mut guest_files = tree.clone();
+        guest_files.files.remove(&RelPath::new("Cargo.toml").expect("valid path"));
+        guest_files.write_to(&slot).map_err(io_error(&slot))?;
+        let sdk_dir = fs::canonicalize(&self.settings.sdk_dir).map_err(io_error(&self.settings.sdk_dir))?;
+        let manifest = self
+            .template_manifest
+            .replace(TEMPLATE_PACKAGE, &package)
+            .replace(TEMPLATE_SDK_PATH, &format!("path = {:?}", sdk_dir.display().to_string()));
+        let lock_file = self.template_lock.replace(&format!("name = \"{TEMPLATE_PACKAGE}\""), &format!("name = \"{package}\""));
+        fs::write(slot.join("Cargo.toml"), manifest).map_err(io_error(&slot))?;
+        fs::write(slot.join("Cargo.lock"), lock_file).map_err(io_error(&slot))?;
+
+        let registry = self.toolchain.cargo_home.join("registry");
+        // Remapping keeps host paths out of the component; the flags are the same for every
+        // build, so the dependencies in the shared target directory stay fresh.
+        let rustflags = [
+            format!("--remap-path-prefix={}=/build", slots.display()),
+            format!("--remap-path-prefix={}=/sdk", sdk_dir.display()),
+            format!("--remap-path-prefix={}=/registry", registry.display()),
+        ]
+        .join("\u{1f}");
+        let mut command = Command::new(&self.toolchain.cargo);
+        command
+            .args(["build", "--release", "--offline", "--locked", "--target", GUEST_TARGET, "--color", "never"])
+            .arg("--manifest-path")
+            .arg(slot.join("Cargo.toml"))
+            .current_dir(&slot)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", self.toolchain.sysroot.join("bin").display()))
+            .env("HOME", &slot)
+            .env("CARGO_HOME", &self.toolchain.cargo_home)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .env("RUSTC", &self.toolchain.rustc)
+            .env("CARGO_ENCODED_RUSTFLAGS", rustflags)
+            .env("CARGO_TERM_COLOR", "never")
+            .env("CARGO_NET_OFFLINE", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.confinement.apply(&mut command);
+        let run = run_with_timeout(command, self.settings.timeout)?;
+
+        let replacements = [
+            (slot.display().to_string(), "/repo"),
+            (sdk_dir.display().to_string(), "<agent-sdk>"),
+            (registry.display().to_string(), "<registry>"),
+            (self.toolchain.sysroot.display().to_string(), "<toolchain>"),
+            (target_dir.display().to_string(), "<target>"),
+        ];
+        let diagnostics = diagnostics::redact(&run.stderr, &replacements);
+        let artifact_name = package.replace('-', "_");
+        let release = target_dir.join(GUEST_TARGET).join("release");
+        let outcome = if run.timed_out {
+            BuildOutcome::Failed {
+                tree: *tree_hash,
+                diagnostics: format!("the build did not finish within {} s and was killed\n{diagnostics}", self.settings.timeout.as_secs()),
+                duration: started.elapsed(),
+            }
+        } else if !run.success {
+            BuildOutcome::Failed { tree: *tree_hash, diagnostics, duration: started.elapsed() }
+        } else {
+            let wasm_path = release.join(format!("{artifact_name}.wasm"));
+            let wasm = fs::read(&wasm_path).map_err(io_error(&wasm_path))?;
+            let component = archive.put_blob(&wasm)?;
+            BuildOutcome::Built { tree: *tree_hash, component, cached: false, duration: started.elapsed(), warnings: diagnostics }
+        };
+        // Each tree has its own package, so its artifacts are never reused: remove them so the
+        // shared target directory does not grow with every generation.
+        let _ = fs::remove_dir_all(&slot);
+        remove_matching(&release, &[&format!("{artifact_name}.")]);
+        remove_matching(&release.join("deps"), &[&format!("{artifact_name}-"), &format!("{artifact_name}.")]);
+        remove_matching(&release.join(".fingerprint"), &[&format!("{package}-")]);
+        remove_matching(&release.join("incremental"), &[&format!("{artifact_name}-")]);
+        drop(lock);
+        Ok(outcome)
+    }
+}
+
+fn remove_matching(dir: &Path, prefixes: &[&str]) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| name.starts_with(p)) {
+            let path = entry.path();
+            let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        }
+    }
+}
+
+struct CargoRun {
+    success: bool,
+    timed_out: bool,
+    stderr: String,
+}
+
+/// Runs the command, reading its output on threads (so a chatty build cannot block on a full
+/// pipe), and kills its whole process group when the timeout passes.
+fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<CargoRun, CompileError> {
+    let mut child = command.spawn().map_err(CompileError::Spawn)?;
+    let reader = |stream: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            if let Some(mut stream) = stream {
+                let mut buffer = [0u8; 8192];
+                while let Ok(n) = stream.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    let room = MAX_CARGO_OUTPUT_BYTES.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buffer[..n.min(room)]);
+                }
+            }
+            kept
+        })
+    };
+    let stdout = reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let stderr = reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(CompileError::Spawn)? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            // SAFETY: kill(2) with a negative pid signals the process group we created for the
+            // child; it has no memory-safety preconditions.
+            unsafe {
+                libc_kill(-(child.id() as i32), 9);
+            }
+            break child.wait().map_err(CompileError::Spawn)?;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = stdout.join();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(CargoRun { success: status.success() && !timed_out, timed_out, stderr: String::from_utf8_lossy(&stderr).into_owned() })
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
