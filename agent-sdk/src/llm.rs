@@ -29,3 +29,13 @@ pub fn ask(system: &str, user: &str, max_output_tokens: u32) -> Result<String, L
     };
     complete(&request).map(|response| response.content)
 }
+
+/// A sentence describing why a completion failed, for logs and notes.
+pub fn describe(error: &LlmError) -> String {
+    match error {
+        LlmError::NotConfigured => "no LLM is configured on this host".to_owned(),
+        LlmError::BudgetExhausted(why) => format!("LLM budget exhausted: {why}"),
+        LlmError::InvalidRequest(why) => format!("LLM request refused: {why}"),
+        LlmError::BackendFailed(why) => format!("LLM backend failed: {why}"),
+    }
+}

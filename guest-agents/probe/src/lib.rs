@@ -78,6 +78,8 @@ impl Guest for Probe {
                     print!("{}", &line[..n]);
                     left -= n;
                 }
+                // Rust's stdout is line-buffered and an export call never exits, so flush.
+                let _ = std::io::Write::flush(&mut std::io::stdout());
                 eprintln!("done printing");
                 json!(bytes)
             }
@@ -103,7 +105,7 @@ impl Guest for Probe {
             "panic" => panic!("asked to panic"),
             "llm" => match agent_sdk::llm::ask("system", "hello", 16) {
                 Ok(text) => json!({"ok": text}),
-                Err(e) => json!({"err": e.to_string()}),
+                Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),
             },
             "environment" => {
                 let env = agent_sdk::environment();

@@ -1,0 +1,81 @@
+//! Shared set-up for the integration tests: one archive, compiler and sandbox per test binary, and
+//! the probe guest built once through the real compiler.
+
+#![allow(dead_code)]
+
+use hyperagent::archive::Archive;
+use hyperagent::compiler::{BuildOutcome, GuestCompiler};
+use hyperagent::hash::ContentHash;
+use hyperagent::sandbox::{CallInput, CallLimits, CallReport, EngineSettings, Grants, LoadedComponent, Sandbox, TaskInput};
+use hyperagent::settings::Paths;
+use hyperagent::source_tree::{SourceTree, TreeLimits};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub struct World {
+    pub home: tempfile::TempDir,
+    pub paths: Paths,
+    pub archive: Archive,
+    pub compiler: GuestCompiler,
+    pub sandbox: Sandbox,
+}
+
+/// The workspace's own target directory: guest dependencies are compiled once for all tests.
+pub fn guest_target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guest-test")
+}
+
+pub fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let home = tempfile::tempdir().expect("temp dir");
+        let paths = Paths::new(home.path().to_path_buf(), None, Some(guest_target_dir()));
+        let archive = Archive::open(paths.archive()).expect("archive");
+        let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(600))).expect("toolchain and template");
+        let sandbox = Sandbox::new(EngineSettings::default(), Some(paths.artifacts())).expect("sandbox");
+        World { home, paths, archive, compiler, sandbox }
+    })
+}
+
+pub fn guest_source(name: &str) -> SourceTree {
+    let dir = world().paths.guest_agents().join(name);
+    SourceTree::read_dir(&dir, &TreeLimits::default()).expect("guest source")
+}
+
+/// Builds a tree and insists that it built.
+pub fn build(tree: &SourceTree) -> ContentHash {
+    match world().compiler.build(tree, &world().archive).expect("build infrastructure") {
+        BuildOutcome::Built { component, .. } => component,
+        other => panic!("build did not succeed: {other:?}"),
+    }
+}
+
+pub fn probe() -> Arc<LoadedComponent> {
+    static PROBE: OnceLock<ContentHash> = OnceLock::new();
+    let hash = *PROBE.get_or_init(|| build(&guest_source("probe")));
+    load(&hash)
+}
+
+pub fn load(hash: &ContentHash) -> Arc<LoadedComponent> {
+    let wasm = world().archive.get_blob(hash).expect("component in archive");
+    world().sandbox.load(&wasm).expect("component loads")
+}
+
+pub fn task(payload: serde_json::Value) -> CallInput {
+    CallInput::Task(TaskInput { domain: "test".into(), task_id: "test/0".into(), payload: payload.to_string() })
+}
+
+/// Runs one probe task on a current-thread runtime.
+pub fn run_probe(payload: serde_json::Value, limits: &CallLimits, grants: &Grants) -> CallReport {
+    let probe = probe();
+    block_on(world().sandbox.call(&probe, &task(payload), limits, grants)).expect("call set-up")
+}
+
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
+}
+
+pub fn output_json(report: &CallReport) -> serde_json::Value {
+    serde_json::from_str(report.output.as_deref().unwrap_or_else(|| panic!("no output: {:?}", report.outcome))).expect("JSON output")
+}
