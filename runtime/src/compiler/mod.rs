@@ -185,7 +185,17 @@ impl GuestCompiler {
         match SourceTree::read_dir(dir, &self.settings.tree_limits) {
             Ok(tree) => self.build(&tree, archive),
             Err(crate::source_tree::TreeError::Io { path, source }) => Err(CompileError::Io { path: path.into(), source }),
-            Err(e) => Ok(BuildOutcome::Rejected { tree: ContentHash::of(b""), violations: vec![Violation::Unparsable { path: ".".into(), reason: e.to_string() }] }),
+            Err(e) => {
+                use crate::source_tree::TreeError;
+                let violation = match e {
+                    TreeError::Symlink(path) => Violation::Symlink { path },
+                    TreeError::FileTooLarge { path, bytes, limit } => Violation::FileTooLarge { path, bytes: bytes as usize, limit: limit as usize },
+                    TreeError::NonUtf8Name(path) => Violation::NotUtf8 { path },
+                    other => Violation::BadTree { reason: other.to_string() },
+                };
+                // The tree could not be read whole, so it has no hash; the empty tree's stands in.
+                Ok(BuildOutcome::Rejected { tree: crate::archive::Archive::tree_hash(&SourceTree::default()), violations: vec![violation] })
+            }
         }
     }
 

@@ -48,6 +48,8 @@ pub enum Violation {
     MacroVariableCall { path: String, line: usize },
     ExternCrate { path: String, line: usize, name: String },
     Unparsable { path: String, reason: String },
+    Symlink { path: String },
+    BadTree { reason: String },
 }
 
 impl Violation {
@@ -75,6 +77,8 @@ impl Violation {
             Violation::MacroVariableCall { .. } => "macro-variable-call",
             Violation::ExternCrate { .. } => "extern-crate",
             Violation::Unparsable { .. } => "unparsable",
+            Violation::Symlink { .. } => "symlink",
+            Violation::BadTree { .. } => "bad-tree",
         }
     }
 }
@@ -103,6 +107,8 @@ impl fmt::Display for Violation {
             Violation::MacroVariableCall { path, line } => write!(f, "{path}:{line}: a macro may not invoke a macro or build an attribute named by a macro variable (`$name!`, `#[$attr]`)"),
             Violation::ExternCrate { path, line, name } => write!(f, "{path}:{line}: `extern crate {name}` is not allowed; only {} may be named", ALLOWED_EXTERN_CRATES.join(", ")),
             Violation::Unparsable { path, reason } => write!(f, "{path}: cannot be read as Rust tokens: {reason}"),
+            Violation::Symlink { path } => write!(f, "{path}: symbolic links are not allowed; source trees hold regular files only"),
+            Violation::BadTree { reason } => write!(f, "the source tree is refused: {reason}"),
         }
     }
 }

@@ -1,0 +1,154 @@
+//! The guest compiler: every forbidden construct refused with its own message, real builds,
+//! bounded and redacted diagnostics, the build cache.
+
+mod common;
+
+use common::*;
+use hyperagent::compiler::BuildOutcome;
+use hyperagent::compiler::policy::Violation;
+use hyperagent::source_tree::SourceTree;
+
+fn lib_rs(tree: &SourceTree) -> String {
+    String::from_utf8(tree.get("src/lib.rs").unwrap().bytes.clone()).unwrap()
+}
+
+/// The probe's source with `edit` applied, built; returns the policy's violations.
+fn violations(edit: impl FnOnce(&mut SourceTree)) -> Vec<Violation> {
+    let mut tree = guest_source("probe");
+    edit(&mut tree);
+    match world().compiler.build(&tree, &world().archive).expect("build infrastructure") {
+        BuildOutcome::Rejected { violations, .. } => violations,
+        other => panic!("expected the policy to refuse the tree, got {other:?}"),
+    }
+}
+
+fn append_to_lib(code: &str) -> impl FnOnce(&mut SourceTree) + '_ {
+    move |tree| {
+        let lib = lib_rs(tree) + "\n" + code + "\n";
+        tree.insert("src/lib.rs", lib).unwrap();
+    }
+}
+
+fn edit_manifest(from: &'static str, to: &'static str) -> impl FnOnce(&mut SourceTree) {
+    move |tree| {
+        let manifest = String::from_utf8(tree.get("Cargo.toml").unwrap().bytes.clone()).unwrap();
+        assert!(manifest.contains(from), "test set-up: {from:?} not in Cargo.toml");
+        tree.insert("Cargo.toml", manifest.replace(from, to)).unwrap();
+    }
+}
+
+/// Asserts that exactly one violation was found, with `code`, and that its message says `words`.
+fn assert_single(found: Vec<Violation>, code: &str, words: &str) {
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].code(), code);
+    let message = found[0].to_string();
+    assert!(message.contains(words), "message {message:?} should say {words:?}");
+}
+
+#[test]
+fn each_forbidden_construct_is_refused_with_its_own_message() {
+    let cases: Vec<(&str, &str, Vec<Violation>)> = vec![
+        ("build-script", "build scripts are not allowed", violations(|t| t.insert("build.rs", "fn main() {}").unwrap())),
+        ("build-script", "build scripts", violations(edit_manifest("publish = false", "publish = false\nbuild = \"src/gen.rs\""))),
+        ("new-dependency", "new dependency `libc`", violations(edit_manifest("[dependencies]", "[dependencies]\nlibc = \"0.2\""))),
+        ("changed-dependency", "`agent-sdk` was changed", violations(edit_manifest("path = \"../../agent-sdk\"", "path = \"../../agent-sdk\", features = [\"x\"]"))),
+        ("proc-macro", "procedural macros", violations(edit_manifest("crate-type = [\"cdylib\"]", "proc-macro = true"))),
+        ("proc-macro", "procedural macros", violations(append_to_lib("extern crate proc_macro;"))),
+        ("include-macro", "`include_str!` reads files", violations(append_to_lib("const P: &str = include_str!(\"/etc/passwd\");"))),
+        ("include-macro", "`include_bytes!` reads files", violations(append_to_lib("const P: &[u8] = include_bytes!(\"/etc/passwd\");"))),
+        ("include-macro", "`include!` reads files", violations(append_to_lib("include!(\"/etc/passwd\");"))),
+        ("env-macro", "`env!` reads the compile-time environment", violations(append_to_lib("const H: &str = env!(\"HOME\");"))),
+        ("env-macro", "`option_env!`", violations(append_to_lib("const H: Option<&str> = option_env!(\"HOME\");"))),
+        ("path-attribute", "#[path = ...]", violations(append_to_lib("#[path = \"/etc/passwd\"] mod leak;"))),
+        ("extern-crate", "`extern crate libc`", violations(append_to_lib("extern crate libc;"))),
+        ("macro-variable-call", "macro variable", violations(append_to_lib("macro_rules! m { ($f:ident) => { $f!(\"/etc/passwd\") }; }"))),
+        ("cargo-config", "cargo configuration", violations(|t| t.insert(".cargo/config.toml", "[build]\nrustflags = []").unwrap())),
+        ("toolchain-file", "toolchain", violations(|t| t.insert("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly\"").unwrap())),
+        ("lock-file", "lock file is owned by the host", violations(|t| t.insert("Cargo.lock", "version = 4").unwrap())),
+        ("forbidden-file", "only src/**/*.rs", violations(|t| t.insert("src/data.bin", vec![0u8, 1, 2]).unwrap())),
+        ("not-utf8", "not valid UTF-8", violations(|t| t.insert("src/extra.rs", vec![0xffu8, 0xfe]).unwrap())),
+        ("file-too-large", "above the limit", violations(|t| t.insert("NOTES.md", "x".repeat(100_000)).unwrap())),
+        ("lib-rs-missing", "src/lib.rs is missing", violations(|t| {
+            t.files.remove(&hyperagent::source_tree::RelPath::new("src/lib.rs").unwrap());
+        })),
+    ];
+    for (code, words, found) in cases {
+        assert_single(found, code, words);
+    }
+}
+
+#[test]
+fn symlinks_and_oversized_trees_are_refused_when_reading_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    guest_source("probe").write_to(&dir.path().join("agent")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("agent/src/passwd.rs")).unwrap();
+    match world().compiler.build_dir(&dir.path().join("agent"), &world().archive).unwrap() {
+        BuildOutcome::Rejected { violations, .. } => {
+            assert_eq!(violations[0].code(), "symlink");
+            assert!(violations[0].to_string().contains("symbolic links are not allowed"), "{violations:?}");
+        }
+        other => panic!("a tree with a symlink was not refused: {other:?}"),
+    }
+    let big = tempfile::tempdir().unwrap();
+    guest_source("probe").write_to(&big.path().join("agent")).unwrap();
+    std::fs::write(big.path().join("agent/src/huge.rs"), vec![b'/'; 2 << 20]).unwrap();
+    match world().compiler.build_dir(&big.path().join("agent"), &world().archive).unwrap() {
+        BuildOutcome::Rejected { violations, .. } => {
+            assert_eq!(violations[0].code(), "file-too-large");
+            assert!(violations[0].to_string().contains("limit"), "{violations:?}");
+        }
+        other => panic!("an oversized file was not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn compile_errors_come_back_bounded_and_without_host_paths() {
+    let mut tree = guest_source("probe");
+    tree.insert("src/lib.rs", lib_rs(&tree) + "\nfn broken() -> u32 { undefined_name }\n").unwrap();
+    let outcome = world().compiler.build(&tree, &world().archive).unwrap();
+    let BuildOutcome::Failed { diagnostics, .. } = outcome else { panic!("expected a failed build, got {outcome:?}") };
+    assert!(diagnostics.contains("undefined_name"), "{diagnostics}");
+    assert!(diagnostics.contains("src/lib.rs"), "{diagnostics}");
+    let home = std::env::var("HOME").unwrap_or_default();
+    for host_path in [home.as_str(), "/work", "/tmp", guest_target_dir().to_str().unwrap()] {
+        if !host_path.is_empty() && host_path != "/" {
+            assert!(!diagnostics.contains(host_path), "diagnostics leak {host_path}: {diagnostics}");
+        }
+    }
+    assert!(diagnostics.len() <= hyperagent::compiler::diagnostics::MAX_DIAGNOSTICS_BYTES + 64);
+}
+
+#[test]
+fn edits_rebuild_and_unchanged_trees_come_from_the_cache() {
+    let mut tree = guest_source("initial");
+    let first = build(&tree);
+    // Unchanged: served from the build index, no cargo run.
+    match world().compiler.build(&tree, &world().archive).unwrap() {
+        BuildOutcome::Built { component, cached, .. } => assert_eq!((component, cached), (first, true)),
+        other => panic!("{other:?}"),
+    }
+    let priority = String::from_utf8(tree.get("src/priority.rs").unwrap().bytes.clone()).unwrap();
+    tree.insert("src/priority.rs", priority.replace("FILL_BONUS: f64 = 0.0", "FILL_BONUS: f64 = 0.5")).unwrap();
+    match world().compiler.build(&tree, &world().archive).unwrap() {
+        BuildOutcome::Built { component, cached, .. } => {
+            assert!(!cached);
+            assert_ne!(component, first, "a changed source must give a different component");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn builds_are_reproducible_across_caches() {
+    let tree = guest_source("initial");
+    let cached = build(&tree);
+    // A second compiler with an empty build index rebuilds with cargo and gets the same bytes.
+    let home = tempfile::tempdir().unwrap();
+    let paths = hyperagent::settings::Paths::new(home.path().into(), None, Some(guest_target_dir()));
+    let compiler = hyperagent::compiler::GuestCompiler::new(paths.compiler_settings(std::time::Duration::from_secs(600))).unwrap();
+    let archive = hyperagent::archive::Archive::open(paths.archive()).unwrap();
+    match compiler.build(&tree, &archive).unwrap() {
+        BuildOutcome::Built { component, cached: false, .. } => assert_eq!(component, cached),
+        other => panic!("{other:?}"),
+    }
+}
