@@ -22,6 +22,38 @@ pub fn first_fit_bins(items: usize, rounds: usize, seed: u64) -> u64 {
     total
 }
 
+/// Online packing that scores every fitting bin with a floating-point priority function, the
+/// shape of work a bin-packing task agent does (sizes 1..=100, capacity 100). Returns the total
+/// number of bins opened.
+pub fn priority_fit_bins(items: usize, rounds: usize, seed: u64) -> u64 {
+    let mut rng = crate::rng::Rng::new(seed);
+    let mut total = 0u64;
+    let mut remaining: Vec<f64> = Vec::with_capacity(items);
+    for _ in 0..rounds {
+        remaining.clear();
+        for _ in 0..items {
+            let size = (1 + rng.below(100)) as f64;
+            let mut best: Option<(usize, f64)> = None;
+            for (index, free) in remaining.iter().enumerate() {
+                if *free < size {
+                    continue;
+                }
+                let left = free - size;
+                let score = -left + 0.1 * (100.0 - left) / 100.0 + if left == 0.0 { 1.0 } else { 0.0 };
+                if best.is_none_or(|(_, top)| score > top) {
+                    best = Some((index, score));
+                }
+            }
+            match best {
+                Some((index, _)) => remaining[index] -= size,
+                None => remaining.push(100.0 - size),
+            }
+        }
+        total += remaining.len() as u64;
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -30,5 +62,7 @@ mod tests {
         assert_eq!(bins, super::first_fit_bins(1000, 1, 3));
         // Mean size is about 50, so at least 1000 * 50 / 100 bins are needed.
         assert!(bins >= 500 && bins <= 1000, "{bins}");
+        let scored = super::priority_fit_bins(1000, 1, 3);
+        assert!(scored >= 500 && scored <= bins, "best-fit-like scoring packs at least as well: {scored} vs {bins}");
     }
 }

@@ -21,6 +21,7 @@ impl Rng {
         Rng::new(state)
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
@@ -30,15 +31,23 @@ impl Rng {
     }
 
     /// A number in `0..bound` (0 when `bound` is 0).
+    #[inline]
     pub fn below(&mut self, bound: u64) -> u64 {
         if bound == 0 {
             return 0;
         }
-        // Multiply-shift: unbiased enough for search heuristics and free of divisions.
-        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
+        // Multiply-shift: unbiased enough for search heuristics and free of divisions. Bounds that
+        // fit in 32 bits stay in 64-bit arithmetic, which WebAssembly has natively (a 128-bit
+        // product is a library call there).
+        if bound <= u64::from(u32::MAX) {
+            ((self.next_u64() >> 32) * bound) >> 32
+        } else {
+            ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
+        }
     }
 
     /// A float in `[0, 1)`.
+    #[inline]
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }

@@ -83,7 +83,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// For `meta`: directory granted read-write as /repo (required).
-        #[arg(long)]
+        #[arg(long, required_if_eq("export", "meta"))]
         repo: Option<PathBuf>,
         /// For `meta`: directory granted read-only as /history.
         #[arg(long)]
@@ -178,6 +178,7 @@ fn open_archive(paths: &Paths) -> Result<Archive> {
 fn build(paths: &Paths, dir: &Path, json: bool, timeout_secs: u64) -> Result<Result<(), GuestFailure>> {
     let archive = open_archive(paths)?;
     let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(timeout_secs)))?;
+    compiler.fetch_dependencies()?;
     let outcome = compiler.build_dir(dir, &archive)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
@@ -306,6 +307,7 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     use hyperagent::archive::Node;
     let archive = open_archive(paths)?;
     let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(600)))?;
+    compiler.fetch_dependencies()?;
     let sandbox = new_sandbox(paths)?;
     let source = paths.guest_agents().join("initial");
     println!("building the sample hyperagent from {} (the first build compiles its dependencies)", source.display());

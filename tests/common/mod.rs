@@ -33,6 +33,7 @@ pub fn world() -> &'static World {
         let paths = Paths::new(home.path().to_path_buf(), None, Some(guest_target_dir()));
         let archive = Archive::open(paths.archive()).expect("archive");
         let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(600))).expect("toolchain and template");
+        compiler.fetch_dependencies().expect("guest dependencies");
         let sandbox = Sandbox::new(EngineSettings::default(), Some(paths.artifacts())).expect("sandbox");
         World { home, paths, archive, compiler, sandbox }
     })

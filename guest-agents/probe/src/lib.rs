@@ -93,7 +93,10 @@ impl Guest for Probe {
             "kernel" => {
                 let items = payload["items"].as_u64().unwrap_or(1000) as usize;
                 let rounds = payload["rounds"].as_u64().unwrap_or(1) as usize;
-                json!(agent_sdk::kernels::first_fit_bins(items, rounds, 42))
+                match payload["kernel"].as_str().unwrap_or("first-fit") {
+                    "priority-fit" => json!(agent_sdk::kernels::priority_fit_bins(items, rounds, 42)),
+                    _ => json!(agent_sdk::kernels::first_fit_bins(items, rounds, 42)),
+                }
             }
             "output" => {
                 // An output of the requested size, to test the host's bound on results.

@@ -32,6 +32,10 @@ pub use toolchain::{GUEST_TARGET, Toolchain, ToolchainError};
 const TEMPLATE_PACKAGE: &str = "hyperagent-guest-0000000000000000";
 /// The SDK path as the template writes it; replaced by the absolute path of the SDK.
 const TEMPLATE_SDK_PATH: &str = "path = \"../../agent-sdk\"";
+/// Code generation flags of every guest build. 128-bit SIMD lets loops vectorise as they do
+/// natively; wasmtime runs it deterministically (NaNs canonicalised, relaxed SIMD deterministic).
+/// Part of the build key: changing them rebuilds everything.
+const GUEST_CODEGEN_FLAGS: &str = "-Ctarget-feature=+simd128";
 /// Largest compiler output read from cargo, in bytes (the rest is discarded).
 const MAX_CARGO_OUTPUT_BYTES: usize = 1 << 20;
 
@@ -82,6 +86,8 @@ pub enum CompileError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error("cannot fetch the guest dependencies pinned in the build template (is crates.io reachable?): {0}")]
+    Fetch(String),
     #[error("cargo could not be started: {0}")]
     Spawn(std::io::Error),
 }
@@ -139,6 +145,7 @@ impl GuestCompiler {
             .map_err(|reason| CompileError::Template { path: settings.template_dir.join("Cargo.toml"), reason })?;
         let mut key = blake3::Hasher::new_derive_key("hyperagent guest build environment v1");
         key.update(toolchain.rustc_version.as_bytes());
+        key.update(GUEST_CODEGEN_FLAGS.as_bytes());
         key.update(template_manifest.as_bytes());
         key.update(template_lock.as_bytes());
         // The SDK's manifest, sources and WIT decide the build; anything else in its directory
@@ -161,6 +168,24 @@ impl GuestCompiler {
         }
         let environment_key = ContentHash::from_blake3(key.finalize());
         Ok(GuestCompiler { settings, toolchain, confinement: Confinement::default(), policy, template_manifest, template_lock, environment_key })
+    }
+
+    /// Downloads the dependencies pinned by the build template into cargo's registry cache, so
+    /// that guest builds, which run offline, find them. The template is the host's own, so this
+    /// is the one cargo run allowed to use the network; when everything is cached it does not.
+    pub fn fetch_dependencies(&self) -> Result<(), CompileError> {
+        let output = Command::new(&self.toolchain.cargo)
+            .args(["fetch", "--locked", "--color", "never", "--manifest-path"])
+            .arg(self.settings.template_dir.join("Cargo.toml"))
+            .env("RUSTC", &self.toolchain.rustc)
+            .env("CARGO_HOME", &self.toolchain.cargo_home)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(CompileError::Spawn)?;
+        if !output.status.success() {
+            return Err(CompileError::Fetch(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+        }
+        Ok(())
     }
 
     pub fn toolchain(&self) -> &Toolchain {
@@ -261,6 +286,7 @@ impl GuestCompiler {
         // Remapping keeps host paths out of the component; the flags are the same for every
         // build, so the dependencies in the shared target directory stay fresh.
         let rustflags = [
+            GUEST_CODEGEN_FLAGS.to_owned(),
             format!("--remap-path-prefix={}=/build", slots.display()),
             format!("--remap-path-prefix={}=/sdk", sdk_dir.display()),
             format!("--remap-path-prefix={}=/registry", registry.display()),

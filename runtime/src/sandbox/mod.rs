@@ -58,6 +58,13 @@ pub struct EngineSettings {
     pub max_wasm_stack: usize,
     /// Epoch tick; the wall-clock deadline is enforced at this granularity.
     pub epoch_tick: Duration,
+    /// Fuel metering. Only benchmarks turn it off, to measure what it costs: without it a call
+    /// has no fuel budget, and the deadline is enforced only by epochs.
+    pub fuel_metering: bool,
+    /// Epoch checks in guest code: the wall-clock deadline interrupts a running guest at the next
+    /// loop header or call. Without them the deadline is enforced at the fuel yield points (every
+    /// few milliseconds of guest compute) by the async timeout, which costs nothing in the loop.
+    pub epoch_interruption: bool,
 }
 
 impl Default for EngineSettings {
@@ -67,6 +74,8 @@ impl Default for EngineSettings {
             max_concurrent_calls: 32,
             max_wasm_stack: 1 << 20,
             epoch_tick: Duration::from_millis(10),
+            fuel_metering: true,
+            epoch_interruption: true,
         }
     }
 }
@@ -163,8 +172,8 @@ impl Sandbox {
         // `threads` feature is off), which is stronger than turning them off here.
         let mut config = Config::new();
         config
-            .consume_fuel(true)
-            .epoch_interruption(true)
+            .consume_fuel(settings.fuel_metering)
+            .epoch_interruption(settings.epoch_interruption)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
             .concurrency_support(false)
@@ -263,23 +272,27 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_hostcall_fuel(limits.hostcall_bytes);
-        // A fresh store's fuel, epoch deadline and yield interval cannot fail to set on this
-        // engine (fuel and epochs are enabled); treat failure as a host bug.
-        store.set_fuel(limits.fuel.0).expect("fuel is enabled on this engine");
-        store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)).expect("fuel is enabled on this engine");
-        let tick_ms = self.settings.epoch_tick.as_millis().max(1) as u64;
-        store.set_epoch_deadline(limits.deadline.as_millis() as u64 / tick_ms + 1);
-        store.epoch_deadline_trap();
+        if self.settings.fuel_metering {
+            // A fresh store's fuel and yield interval cannot fail to set on an engine with fuel
+            // enabled; treat failure as a host bug.
+            store.set_fuel(limits.fuel.0).expect("fuel is enabled on this engine");
+            store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)).expect("fuel is enabled on this engine");
+        }
+        if self.settings.epoch_interruption {
+            let tick_ms = self.settings.epoch_tick.as_millis().max(1) as u64;
+            store.set_epoch_deadline(limits.deadline.as_millis() as u64 / tick_ms + 1);
+            store.epoch_deadline_trap();
+        }
 
         let started = Instant::now();
         let budget = Budget { fuel: limits.fuel.0, memory_bytes: limits.memory_bytes, llm_calls: if grants.llm.is_some() { limits.llm_calls } else { 0 } };
         // The epoch deadline interrupts guest code; the timeout also covers a host call that
         // blocks (an LLM request, say), which epochs cannot interrupt.
-        let backstop = limits.deadline + Duration::from_secs(1);
+        let backstop = if self.settings.epoch_interruption { limits.deadline + Duration::from_secs(1) } else { limits.deadline };
         let result = tokio::time::timeout(backstop, run_export(&mut store, component, input, grants.seed, budget, limits)).await;
         let wall_time_us = started.elapsed().as_micros() as u64;
 
-        let fuel_left = store.get_fuel().unwrap_or(0);
+        let fuel_left = if self.settings.fuel_metering { store.get_fuel().unwrap_or(0) } else { limits.fuel.0 };
         let state = store.data();
         let (outcome, output) = match result {
             Err(_elapsed) => (Outcome::Deadline, None),
