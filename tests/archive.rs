@@ -97,7 +97,11 @@ fn verify_catches_a_flipped_byte_in_every_kind_of_object() {
 
     std::fs::remove_file(archive.object_path(&component)).unwrap();
     let report = archive.verify().unwrap();
-    assert!(report.problems.iter().any(|p| matches!(p, Problem::Missing { object, .. } if *object == component)), "{:?}", report.problems);
+    assert!(
+        report.problems.iter().any(|p| matches!(p, Problem::Missing { object, .. } if *object == component)),
+        "{:?}",
+        report.problems
+    );
 }
 
 #[test]

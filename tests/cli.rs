@@ -35,7 +35,8 @@ fn build_call_and_verify_from_the_command_line() {
     assert!(text(&ok.stdout).contains("outcome:  ok"), "{}", text(&ok.stdout));
     assert!(text(&ok.stdout).contains("output:   5"), "{}", text(&ok.stdout));
 
-    let spin = hyperagent(home.path(), &["call", &hash, "task", "--input", r#"{"op":"spin"}"#, "--fuel", "1000000", "--json"]);
+    let spin =
+        hyperagent(home.path(), &["call", &hash, "task", "--input", r#"{"op":"spin"}"#, "--fuel", "1000000", "--json"]);
     assert_eq!(spin.status.code(), Some(1), "a call that does not end ok exits 1");
     let report: serde_json::Value = serde_json::from_slice(&spin.stdout).expect("--json prints JSON");
     assert_eq!(report["outcome"]["kind"], "out-of-fuel");
@@ -43,7 +44,10 @@ fn build_call_and_verify_from_the_command_line() {
 
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("NOTES.md"), "start\n").unwrap();
-    let meta = hyperagent(home.path(), &["call", &hash, "meta", "--repo", repo.path().to_str().unwrap(), "--seed", "9", "--json"]);
+    let meta = hyperagent(
+        home.path(),
+        &["call", &hash, "meta", "--repo", repo.path().to_str().unwrap(), "--seed", "9", "--json"],
+    );
     assert_eq!(meta.status.code(), Some(0), "{}{}", text(&meta.stdout), text(&meta.stderr));
     assert_eq!(std::fs::read_to_string(repo.path().join("NOTES.md")).unwrap(), "start\nseed 9 saw 0 history entries\n");
 
@@ -74,7 +78,8 @@ fn errors_have_their_own_exit_codes_and_messages() {
     assert!(text(&missing_repo.stderr).contains("--repo"));
 
     let agent = tempfile::tempdir().unwrap();
-    let tree = hyperagent::source_tree::SourceTree::read_dir(Path::new(&guest_dir("probe")), &Default::default()).unwrap();
+    let tree =
+        hyperagent::source_tree::SourceTree::read_dir(Path::new(&guest_dir("probe")), &Default::default()).unwrap();
     tree.write_to(&agent.path().join("a")).unwrap();
     let lib = agent.path().join("a/src/lib.rs");
     let source = std::fs::read_to_string(&lib).unwrap() + "\nconst X: &str = include_str!(\"/etc/passwd\");\n";

@@ -48,29 +48,77 @@ fn assert_single(found: Vec<Violation>, code: &str, words: &str) {
 #[test]
 fn each_forbidden_construct_is_refused_with_its_own_message() {
     let cases: Vec<(&str, &str, Vec<Violation>)> = vec![
-        ("build-script", "build scripts are not allowed", violations(|t| t.insert("build.rs", "fn main() {}").unwrap())),
-        ("build-script", "build scripts", violations(edit_manifest("publish = false", "publish = false\nbuild = \"src/gen.rs\""))),
-        ("new-dependency", "new dependency `libc`", violations(edit_manifest("[dependencies]", "[dependencies]\nlibc = \"0.2\""))),
-        ("changed-dependency", "`agent-sdk` was changed", violations(edit_manifest("path = \"../../agent-sdk\"", "path = \"../../agent-sdk\", features = [\"x\"]"))),
-        ("proc-macro", "procedural macros", violations(edit_manifest("crate-type = [\"cdylib\"]", "proc-macro = true"))),
+        (
+            "build-script",
+            "build scripts are not allowed",
+            violations(|t| t.insert("build.rs", "fn main() {}").unwrap()),
+        ),
+        (
+            "build-script",
+            "build scripts",
+            violations(edit_manifest("publish = false", "publish = false\nbuild = \"src/gen.rs\"")),
+        ),
+        (
+            "new-dependency",
+            "new dependency `libc`",
+            violations(edit_manifest("[dependencies]", "[dependencies]\nlibc = \"0.2\"")),
+        ),
+        (
+            "changed-dependency",
+            "`agent-sdk` was changed",
+            violations(edit_manifest("path = \"../../agent-sdk\"", "path = \"../../agent-sdk\", features = [\"x\"]")),
+        ),
+        (
+            "proc-macro",
+            "procedural macros",
+            violations(edit_manifest("crate-type = [\"cdylib\"]", "proc-macro = true")),
+        ),
         ("proc-macro", "procedural macros", violations(append_to_lib("extern crate proc_macro;"))),
-        ("include-macro", "`include_str!` reads files", violations(append_to_lib("const P: &str = include_str!(\"/etc/passwd\");"))),
-        ("include-macro", "`include_bytes!` reads files", violations(append_to_lib("const P: &[u8] = include_bytes!(\"/etc/passwd\");"))),
+        (
+            "include-macro",
+            "`include_str!` reads files",
+            violations(append_to_lib("const P: &str = include_str!(\"/etc/passwd\");")),
+        ),
+        (
+            "include-macro",
+            "`include_bytes!` reads files",
+            violations(append_to_lib("const P: &[u8] = include_bytes!(\"/etc/passwd\");")),
+        ),
         ("include-macro", "`include!` reads files", violations(append_to_lib("include!(\"/etc/passwd\");"))),
-        ("env-macro", "`env!` reads the compile-time environment", violations(append_to_lib("const H: &str = env!(\"HOME\");"))),
+        (
+            "env-macro",
+            "`env!` reads the compile-time environment",
+            violations(append_to_lib("const H: &str = env!(\"HOME\");")),
+        ),
         ("env-macro", "`option_env!`", violations(append_to_lib("const H: Option<&str> = option_env!(\"HOME\");"))),
         ("path-attribute", "#[path = ...]", violations(append_to_lib("#[path = \"/etc/passwd\"] mod leak;"))),
         ("extern-crate", "`extern crate libc`", violations(append_to_lib("extern crate libc;"))),
-        ("macro-variable-call", "macro variable", violations(append_to_lib("macro_rules! m { ($f:ident) => { $f!(\"/etc/passwd\") }; }"))),
-        ("cargo-config", "cargo configuration", violations(|t| t.insert(".cargo/config.toml", "[build]\nrustflags = []").unwrap())),
-        ("toolchain-file", "toolchain", violations(|t| t.insert("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly\"").unwrap())),
+        (
+            "macro-variable-call",
+            "macro variable",
+            violations(append_to_lib("macro_rules! m { ($f:ident) => { $f!(\"/etc/passwd\") }; }")),
+        ),
+        (
+            "cargo-config",
+            "cargo configuration",
+            violations(|t| t.insert(".cargo/config.toml", "[build]\nrustflags = []").unwrap()),
+        ),
+        (
+            "toolchain-file",
+            "toolchain",
+            violations(|t| t.insert("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly\"").unwrap()),
+        ),
         ("lock-file", "lock file is owned by the host", violations(|t| t.insert("Cargo.lock", "version = 4").unwrap())),
         ("forbidden-file", "only src/**/*.rs", violations(|t| t.insert("src/data.bin", vec![0u8, 1, 2]).unwrap())),
         ("not-utf8", "not valid UTF-8", violations(|t| t.insert("src/extra.rs", vec![0xffu8, 0xfe]).unwrap())),
         ("file-too-large", "above the limit", violations(|t| t.insert("NOTES.md", "x".repeat(100_000)).unwrap())),
-        ("lib-rs-missing", "src/lib.rs is missing", violations(|t| {
-            t.files.remove(&hyperagent::source_tree::RelPath::new("src/lib.rs").unwrap());
-        })),
+        (
+            "lib-rs-missing",
+            "src/lib.rs is missing",
+            violations(|t| {
+                t.files.remove(&hyperagent::source_tree::RelPath::new("src/lib.rs").unwrap());
+            }),
+        ),
     ];
     for (code, words, found) in cases {
         assert_single(found, code, words);
@@ -145,7 +193,8 @@ fn builds_are_reproducible_across_caches() {
     // A second compiler with an empty build index rebuilds with cargo and gets the same bytes.
     let home = tempfile::tempdir().unwrap();
     let paths = hyperagent::settings::Paths::new(home.path().into(), None, Some(guest_target_dir()));
-    let compiler = hyperagent::compiler::GuestCompiler::new(paths.compiler_settings(std::time::Duration::from_secs(600))).unwrap();
+    let compiler =
+        hyperagent::compiler::GuestCompiler::new(paths.compiler_settings(std::time::Duration::from_secs(600))).unwrap();
     let archive = hyperagent::archive::Archive::open(paths.archive()).unwrap();
     match compiler.build(&tree, &archive).unwrap() {
         BuildOutcome::Built { component, cached: false, .. } => assert_eq!(component, cached),

@@ -8,7 +8,12 @@ use serde_json::json;
 use std::time::Duration;
 
 fn limits() -> CallLimits {
-    CallLimits { fuel: Fuel(200_000_000), memory_bytes: 64 << 20, deadline: Duration::from_secs(30), ..CallLimits::default() }
+    CallLimits {
+        fuel: Fuel(200_000_000),
+        memory_bytes: 64 << 20,
+        deadline: Duration::from_secs(30),
+        ..CallLimits::default()
+    }
 }
 
 #[test]
@@ -83,7 +88,10 @@ fn granted_directories_are_exactly_what_they_say() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret.txt"), granted.path().join("link.txt")).unwrap();
-    let read_only = Grants { preopens: vec![Preopen { host: granted.path().into(), guest: "/data".into(), writable: false }], ..Grants::default() };
+    let read_only = Grants {
+        preopens: vec![Preopen { host: granted.path().into(), guest: "/data".into(), writable: false }],
+        ..Grants::default()
+    };
 
     let ok = run_probe(json!({"op": "read", "path": "/data/hello.txt"}), &limits(), &read_only);
     assert_eq!(output_json(&ok)["ok"], "hello");
@@ -96,7 +104,10 @@ fn granted_directories_are_exactly_what_they_say() {
     assert!(output_json(&write)["err"].is_string());
     assert!(!granted.path().join("new.txt").exists());
 
-    let writable = Grants { preopens: vec![Preopen { host: granted.path().into(), guest: "/data".into(), writable: true }], ..Grants::default() };
+    let writable = Grants {
+        preopens: vec![Preopen { host: granted.path().into(), guest: "/data".into(), writable: true }],
+        ..Grants::default()
+    };
     let write = run_probe(json!({"op": "write", "path": "/data/new.txt", "text": "x"}), &limits(), &writable);
     assert_eq!(output_json(&write)["ok"], true);
     assert_eq!(std::fs::read_to_string(granted.path().join("new.txt")).unwrap(), "x");
@@ -126,7 +137,8 @@ fn clocks_and_randomness_repeat_for_a_seed() {
     let wall: u128 = first["wall_nanos"].as_str().unwrap().parse().unwrap();
     assert_eq!(wall / 1_000_000_000, 946_684_800);
     assert_eq!(first["elapsed_nanos"], "1000000");
-    let other_seed = output_json(&run_probe(json!({"op": "clock"}), &limits(), &Grants { seed: 43, ..Grants::default() }));
+    let other_seed =
+        output_json(&run_probe(json!({"op": "clock"}), &limits(), &Grants { seed: 43, ..Grants::default() }));
     assert_ne!(other_seed["hash"], first["hash"]);
 }
 
@@ -177,7 +189,11 @@ fn outputs_are_bounded_and_must_be_json() {
     assert!(matches!(&big.outcome, Outcome::InvalidOutput { reason } if reason.contains("limit")), "{}", big.outcome);
     assert_eq!(big.output, None);
     let not_json = run_probe(json!({"op": "raw", "text": "{not json"}), &limits, &Grants::default());
-    assert!(matches!(&not_json.outcome, Outcome::InvalidOutput { reason } if reason.contains("not JSON")), "{}", not_json.outcome);
+    assert!(
+        matches!(&not_json.outcome, Outcome::InvalidOutput { reason } if reason.contains("not JSON")),
+        "{}",
+        not_json.outcome
+    );
 }
 
 #[test]

@@ -37,6 +37,7 @@ pub mod rng;
 
 /// Bindings generated from the WIT contract. Most guests only need the re-exports at the crate
 /// root.
+#[allow(clippy::too_many_arguments)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
@@ -50,9 +51,7 @@ pub mod bindings {
 
 pub use bindings::Guest;
 pub use bindings::hyperagent::agent::host::environment;
-pub use bindings::hyperagent::agent::types::{
-    AgentError, Budget, MetaReport, MetaRequest, TaskRequest,
-};
+pub use bindings::hyperagent::agent::types::{AgentError, Budget, MetaReport, MetaRequest, TaskRequest};
 
 pub use serde;
 pub use serde_json;

@@ -1,10 +1,8 @@
 //! Completions through the host's LLM gateway. The host meters, records and may replay every
 //! exchange; with no LLM configured every call returns [`LlmError::NotConfigured`].
 
-pub use crate::bindings::hyperagent::agent::host::{
-    LlmError, LlmRequest, LlmResponse, Message, Role,
-};
 use crate::bindings::hyperagent::agent::host;
+pub use crate::bindings::hyperagent::agent::host::{LlmError, LlmRequest, LlmResponse, Message, Role};
 
 /// Whether the host will answer completions in this call.
 pub fn available() -> bool {

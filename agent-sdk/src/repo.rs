@@ -54,8 +54,7 @@ impl Repo {
     /// Maps a relative path into the tree, refusing absolute paths and `..`.
     fn resolve(&self, path: &str) -> io::Result<PathBuf> {
         let relative = Path::new(path);
-        let clean = !path.is_empty()
-            && relative.components().all(|c| matches!(c, Component::Normal(_)));
+        let clean = !path.is_empty() && relative.components().all(|c| matches!(c, Component::Normal(_)));
         if !clean {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -17,6 +17,9 @@ use hyperagent::sandbox::{CallLimits, EngineSettings, Fuel, Grants, Outcome, San
 use serde_json::json;
 use std::time::{Duration, Instant};
 
+/// A kernel from `agent_sdk::kernels`: (items, rounds, seed) -> bins.
+type Kernel = fn(usize, usize, u64) -> u64;
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -24,7 +27,13 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn fmt(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 { format!("{us:.1} µs") } else if us < 1e6 { format!("{:.2} ms", us / 1000.0) } else { format!("{:.3} s", us / 1e6) }
+    if us < 1000.0 {
+        format!("{us:.1} µs")
+    } else if us < 1e6 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{:.3} s", us / 1e6)
+    }
 }
 
 fn main() {
@@ -65,7 +74,8 @@ fn main() {
         let mut rebuilds = Vec::new();
         let mut hits = Vec::new();
         // Unique constants per bench run, so every edit is new to the build cache.
-        let run_tag = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000;
+        let run_tag =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000;
         for i in 0..7 {
             let edited = priority.replace("FILL_BONUS: f64 = 0.0", &format!("FILL_BONUS: f64 = 0.{run_tag}{i}"));
             tree.insert("src/priority.rs", edited).unwrap();
@@ -79,17 +89,30 @@ fn main() {
                 other => panic!("expected a cache hit: {other:?}"),
             }
         }
-        println!("rebuild after a one-line edit (n=7): median {} (min {}, max {})", fmt(median(rebuilds.clone())), fmt(*rebuilds.iter().min().unwrap()), fmt(*rebuilds.iter().max().unwrap()));
+        println!(
+            "rebuild after a one-line edit (n=7): median {} (min {}, max {})",
+            fmt(median(rebuilds.clone())),
+            fmt(*rebuilds.iter().min().unwrap()),
+            fmt(*rebuilds.iter().max().unwrap())
+        );
         println!("build cache hit, unchanged tree (n=7): median {}", fmt(median(hits)));
     }
 
     if wants("kernel") {
-        let plain = Sandbox::new(EngineSettings { fuel_metering: false, epoch_interruption: false, ..EngineSettings::default() }, None).unwrap();
-        let fuel_only = Sandbox::new(EngineSettings { epoch_interruption: false, ..EngineSettings::default() }, None).unwrap();
+        let plain = Sandbox::new(
+            EngineSettings { fuel_metering: false, epoch_interruption: false, ..EngineSettings::default() },
+            None,
+        )
+        .unwrap();
+        let fuel_only =
+            Sandbox::new(EngineSettings { epoch_interruption: false, ..EngineSettings::default() }, None).unwrap();
         let metered = &world().sandbox;
-        let (plain_loaded, metered_loaded, fuel_only_loaded) = (plain.load(&wasm).unwrap(), metered.load(&wasm).unwrap(), fuel_only.load(&wasm).unwrap());
-        let kernels: [(&str, fn(usize, usize, u64) -> u64); 2] =
-            [("first-fit", agent_sdk::kernels::first_fit_bins), ("priority-fit", agent_sdk::kernels::priority_fit_bins)];
+        let (plain_loaded, metered_loaded, fuel_only_loaded) =
+            (plain.load(&wasm).unwrap(), metered.load(&wasm).unwrap(), fuel_only.load(&wasm).unwrap());
+        let kernels: [(&str, Kernel); 2] = [
+            ("first-fit", agent_sdk::kernels::first_fit_bins),
+            ("priority-fit", agent_sdk::kernels::priority_fit_bins),
+        ];
         for (name, native_kernel) in kernels {
             let (items, rounds) = (5000usize, 20usize);
             let input = task(json!({"op": "kernel", "kernel": name, "items": items, "rounds": rounds}));
@@ -102,7 +125,11 @@ fn main() {
                 let bins = std::hint::black_box(native_kernel(std::hint::black_box(items), rounds, 42));
                 native.push(started.elapsed());
                 assert_eq!(bins, expected);
-                for (sandbox, loaded, samples) in [(metered, &metered_loaded, &mut fuel_on), (&fuel_only, &fuel_only_loaded, &mut fuel_no_epoch), (&plain, &plain_loaded, &mut fuel_off)] {
+                for (sandbox, loaded, samples) in [
+                    (metered, &metered_loaded, &mut fuel_on),
+                    (&fuel_only, &fuel_only_loaded, &mut fuel_no_epoch),
+                    (&plain, &plain_loaded, &mut fuel_off),
+                ] {
                     let report = runtime.block_on(sandbox.call(loaded, &input, &limits, &Grants::default())).unwrap();
                     assert_eq!(report.output.as_deref(), Some(expected.to_string().as_str()), "guest and native agree");
                     // Instantiation (~30 µs) is included; the kernel takes tens of milliseconds.
@@ -113,8 +140,16 @@ fn main() {
             let (n, on, off, no_epoch) = (median(native), median(fuel_on), median(fuel_off), median(fuel_no_epoch));
             let ratio = |d: Duration| d.as_secs_f64() / n.as_secs_f64();
             println!("kernel {name}, {items} items x {rounds} rounds (n=9, interleaved, {fuel} fuel):");
-            println!("  native {} | wasm uninstrumented {} ({:.2}x) | fuel only {} ({:.2}x) | fuel + epochs (default) {} ({:.2}x)",
-                fmt(n), fmt(off), ratio(off), fmt(no_epoch), ratio(no_epoch), fmt(on), ratio(on));
+            println!(
+                "  native {} | wasm uninstrumented {} ({:.2}x) | fuel only {} ({:.2}x) | fuel + epochs (default) {} ({:.2}x)",
+                fmt(n),
+                fmt(off),
+                ratio(off),
+                fmt(no_epoch),
+                ratio(no_epoch),
+                fmt(on),
+                ratio(on)
+            );
         }
     }
 }

@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hyperagent::archive::Archive;
 use hyperagent::compiler::{BuildOutcome, GuestCompiler};
 use hyperagent::hash::ContentHash;
-use hyperagent::sandbox::{CallInput, CallLimits, CallReport, EngineSettings, Fuel, Grants, MetaInput, Preopen, Sandbox, TaskInput};
+use hyperagent::sandbox::{
+    CallInput, CallLimits, CallReport, EngineSettings, Fuel, Grants, MetaInput, Preopen, Sandbox, TaskInput,
+};
 use hyperagent::settings::Paths;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -143,8 +145,26 @@ fn main() -> ExitCode {
 async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>> {
     match command {
         Command::Build { dir, json, timeout_secs } => build(paths, &dir, json, timeout_secs),
-        Command::Call { component, export, input, domain, task_id, fuel, memory, deadline_ms, seed, repo, history, json } => {
-            let limits = CallLimits { fuel: Fuel(fuel), memory_bytes: memory << 20, deadline: Duration::from_millis(deadline_ms), ..CallLimits::default() };
+        Command::Call {
+            component,
+            export,
+            input,
+            domain,
+            task_id,
+            fuel,
+            memory,
+            deadline_ms,
+            seed,
+            repo,
+            history,
+            json,
+        } => {
+            let limits = CallLimits {
+                fuel: Fuel(fuel),
+                memory_bytes: memory << 20,
+                deadline: Duration::from_millis(deadline_ms),
+                ..CallLimits::default()
+            };
             let call_input = match export {
                 Export::Task => {
                     serde_json::from_str::<serde_json::Value>(&input).context("--input is not valid JSON")?;
@@ -153,12 +173,17 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
                 Export::Meta => {
                     let value: serde_json::Value = serde_json::from_str(&input).context("--input is not valid JSON")?;
                     let iterations_left = value.get("iterations_left").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-                    CallInput::Meta(MetaInput { iterations_left, repo_dir: "/repo".into(), history_dir: "/history".into() })
+                    CallInput::Meta(MetaInput {
+                        iterations_left,
+                        repo_dir: "/repo".into(),
+                        history_dir: "/history".into(),
+                    })
                 }
             };
             let mut grants = Grants { seed, ..Grants::default() };
             if let Export::Meta = export {
-                let repo = repo.context("`call ... meta` needs --repo <dir>: the source tree the meta agent may rewrite")?;
+                let repo =
+                    repo.context("`call ... meta` needs --repo <dir>: the source tree the meta agent may rewrite")?;
                 grants.preopens.push(Preopen { host: repo, guest: "/repo".into(), writable: true });
             }
             if let Some(history) = history {
@@ -208,7 +233,12 @@ fn print_outcome(outcome: &BuildOutcome) {
     match outcome {
         BuildOutcome::Built { tree, component, cached, duration, .. } => {
             println!("{component}");
-            eprintln!("built tree {} in {:.2} s{}", tree.short(), duration.as_secs_f64(), if *cached { " (cached)" } else { "" });
+            eprintln!(
+                "built tree {} in {:.2} s{}",
+                tree.short(),
+                duration.as_secs_f64(),
+                if *cached { " (cached)" } else { "" }
+            );
         }
         BuildOutcome::Rejected { violations, .. } => {
             eprintln!("refused by the source policy ({} violation(s)):", violations.len());
@@ -238,7 +268,14 @@ fn new_sandbox(paths: &Paths) -> Result<Sandbox> {
     Ok(Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?)
 }
 
-async fn call(paths: &Paths, component: &str, input: &CallInput, limits: &CallLimits, grants: &Grants, json: bool) -> Result<Result<(), GuestFailure>> {
+async fn call(
+    paths: &Paths,
+    component: &str,
+    input: &CallInput,
+    limits: &CallLimits,
+    grants: &Grants,
+    json: bool,
+) -> Result<Result<(), GuestFailure>> {
     let wasm = component_bytes(paths, component)?;
     let sandbox = new_sandbox(paths)?;
     let loaded = sandbox.load(&wasm)?;
@@ -261,7 +298,8 @@ fn print_report(report: &CallReport) {
     println!("time:     {:.3} ms (wall clock, not reproducible)", report.wall_time_us as f64 / 1000.0);
     for (name, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
         if captured.total_bytes > 0 {
-            let cut = if captured.truncated { format!(", cut to {} bytes", captured.text.len()) } else { String::new() };
+            let cut =
+                if captured.truncated { format!(", cut to {} bytes", captured.text.len()) } else { String::new() };
             println!("{name}:   {} bytes{cut}", captured.total_bytes);
             for line in captured.text.lines().take(20) {
                 println!("  | {line}");
@@ -283,12 +321,15 @@ fn verify(paths: &Paths, json: bool) -> Result<Result<(), GuestFailure>> {
     let archive = open_archive(paths)?;
     let report = archive.verify()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "objects_checked": report.objects_checked,
-            "nodes_checked": report.nodes_checked,
-            "stray_temp_files": report.stray_temp_files,
-            "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "objects_checked": report.objects_checked,
+                "nodes_checked": report.nodes_checked,
+                "stray_temp_files": report.stray_temp_files,
+                "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            }))?
+        );
     } else {
         for problem in &report.problems {
             println!("{problem}");
@@ -324,14 +365,27 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     let payload = serde_json::json!({"capacity": 100, "items": items}).to_string();
     let task = CallInput::Task(TaskInput { domain: "bin_packing".into(), task_id: "demo/0".into(), payload });
     let limits = CallLimits { fuel: Fuel(500_000_000), ..CallLimits::default() };
-    let parent_report = sandbox.call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &task, &limits, &Grants::default()).await?;
-    println!("parent task: {} bins, {}, {} fuel", bins_used(&parent_report), parent_report.outcome, parent_report.fuel_consumed);
+    let parent_report = sandbox
+        .call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &task, &limits, &Grants::default())
+        .await?;
+    println!(
+        "parent task: {} bins, {}, {} fuel",
+        bins_used(&parent_report),
+        parent_report.outcome,
+        parent_report.fuel_consumed
+    );
 
     let scratch = tempfile_dir(&paths.home, "demo-repo")?;
     archive.materialise(parent_tree, &scratch)?;
-    let meta = CallInput::Meta(MetaInput { iterations_left: 0, repo_dir: "/repo".into(), history_dir: "/history".into() });
-    let grants = Grants { seed: 7, preopens: vec![Preopen { host: scratch.clone(), guest: "/repo".into(), writable: true }], llm: None };
-    let meta_report = sandbox.call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &meta, &limits, &grants).await?;
+    let meta =
+        CallInput::Meta(MetaInput { iterations_left: 0, repo_dir: "/repo".into(), history_dir: "/history".into() });
+    let grants = Grants {
+        seed: 7,
+        preopens: vec![Preopen { host: scratch.clone(), guest: "/repo".into(), writable: true }],
+        llm: None,
+    };
+    let meta_report =
+        sandbox.call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &meta, &limits, &grants).await?;
     println!("parent meta: {}: {}", meta_report.outcome, meta_report.output.as_deref().unwrap_or("-"));
     if !meta_report.outcome.is_ok() {
         return Ok(Err(GuestFailure));
@@ -344,14 +398,27 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     };
     let BuildOutcome::Built { tree: child_tree, duration, .. } = &child else { unreachable!() };
     println!("child built: component {} ({:.2} s)", child_component.short(), duration.as_secs_f64());
-    let child_report = sandbox.call(&*sandbox.load(&archive.get_blob(&child_component)?)?, &task, &limits, &Grants::default()).await?;
-    println!("child task:  {} bins, {}, {} fuel", bins_used(&child_report), child_report.outcome, child_report.fuel_consumed);
+    let child_report =
+        sandbox.call(&*sandbox.load(&archive.get_blob(&child_component)?)?, &task, &limits, &Grants::default()).await?;
+    println!(
+        "child task:  {} bins, {}, {} fuel",
+        bins_used(&child_report),
+        child_report.outcome,
+        child_report.fuel_consumed
+    );
     let child_node = archive.put_node(
-        &Node::new(*child_tree, Some(child_component), Some(parent_node))
-            .with("generation", 1)
-            .with("meta", serde_json::from_str::<serde_json::Value>(meta_report.output.as_deref().unwrap_or("null")).unwrap_or_default()),
+        &Node::new(*child_tree, Some(child_component), Some(parent_node)).with("generation", 1).with(
+            "meta",
+            serde_json::from_str::<serde_json::Value>(meta_report.output.as_deref().unwrap_or("null"))
+                .unwrap_or_default(),
+        ),
     )?;
-    println!("archive: {} (parent node {}, child node {})", paths.archive().display(), parent_node.short(), child_node.short());
+    println!(
+        "archive: {} (parent node {}, child node {})",
+        paths.archive().display(),
+        parent_node.short(),
+        child_node.short()
+    );
     Ok(Ok(()))
 }
 

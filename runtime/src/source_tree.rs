@@ -23,12 +23,7 @@ pub struct TreeLimits {
 
 impl Default for TreeLimits {
     fn default() -> Self {
-        TreeLimits {
-            max_files: 512,
-            max_file_bytes: 512 * 1024,
-            max_total_bytes: 8 * 1024 * 1024,
-            max_depth: 12,
-        }
+        TreeLimits { max_files: 512, max_file_bytes: 512 * 1024, max_total_bytes: 8 * 1024 * 1024, max_depth: 12 }
     }
 }
 
@@ -217,10 +212,7 @@ pub fn ensure_empty_dir(dir: &Path) -> io::Result<()> {
         )),
         Ok(_) => {
             if fs::read_dir(dir)?.next().is_some() {
-                Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} is not empty", dir.display()),
-                ))
+                Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} is not empty", dir.display())))
             } else {
                 Ok(())
             }
@@ -237,11 +229,7 @@ pub fn write_new_file(path: &Path, bytes: &[u8], mode: FileMode) -> io::Result<(
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode.unix_permissions())
-        .open(path)?;
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(mode.unix_permissions()).open(path)?;
     file.write_all(bytes)?;
     file.set_permissions(fs::Permissions::from_mode(mode.unix_permissions()))
 }
@@ -293,7 +281,11 @@ fn read_into(
         // Read at most one byte past the limit, in case the file grew since `stat`.
         let bytes = read_bounded(&entry.path(), limits.max_file_bytes).map_err(io_err(&entry.path()))?;
         if bytes.len() as u64 > limits.max_file_bytes {
-            return Err(TreeError::FileTooLarge { path: relative, bytes: bytes.len() as u64, limit: limits.max_file_bytes });
+            return Err(TreeError::FileTooLarge {
+                path: relative,
+                bytes: bytes.len() as u64,
+                limit: limits.max_file_bytes,
+            });
         }
         *total += bytes.len() as u64;
         if *total > limits.max_total_bytes {

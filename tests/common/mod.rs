@@ -6,7 +6,9 @@
 use hyperagent::archive::Archive;
 use hyperagent::compiler::{BuildOutcome, GuestCompiler};
 use hyperagent::hash::ContentHash;
-use hyperagent::sandbox::{CallInput, CallLimits, CallReport, EngineSettings, Grants, LoadedComponent, Sandbox, TaskInput};
+use hyperagent::sandbox::{
+    CallInput, CallLimits, CallReport, EngineSettings, Grants, LoadedComponent, Sandbox, TaskInput,
+};
 use hyperagent::settings::Paths;
 use hyperagent::source_tree::{SourceTree, TreeLimits};
 use std::path::PathBuf;
@@ -32,7 +34,8 @@ pub fn world() -> &'static World {
         let home = tempfile::tempdir().expect("temp dir");
         let paths = Paths::new(home.path().to_path_buf(), None, Some(guest_target_dir()));
         let archive = Archive::open(paths.archive()).expect("archive");
-        let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(600))).expect("toolchain and template");
+        let compiler =
+            GuestCompiler::new(paths.compiler_settings(Duration::from_secs(600))).expect("toolchain and template");
         compiler.fetch_dependencies().expect("guest dependencies");
         let sandbox = Sandbox::new(EngineSettings::default(), Some(paths.artifacts())).expect("sandbox");
         World { home, paths, archive, compiler, sandbox }
@@ -78,5 +81,6 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 pub fn output_json(report: &CallReport) -> serde_json::Value {
-    serde_json::from_str(report.output.as_deref().unwrap_or_else(|| panic!("no output: {:?}", report.outcome))).expect("JSON output")
+    serde_json::from_str(report.output.as_deref().unwrap_or_else(|| panic!("no output: {:?}", report.outcome)))
+        .expect("JSON output")
 }

@@ -30,7 +30,8 @@ pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
     };
     let mut lines: Vec<String> = source.lines().map(str::to_owned).collect();
     let line = &lines[line_index];
-    let (head, tail) = line.split_once('=').ok_or_else(|| AgentError::Failed(format!("line {} has no `=`", line_index + 1)))?;
+    let (head, tail) =
+        line.split_once('=').ok_or_else(|| AgentError::Failed(format!("line {} has no `=`", line_index + 1)))?;
     let value_text = tail.split(';').next().unwrap_or("").trim();
     let old: f64 = value_text.parse().map_err(|_| AgentError::Failed(format!("`{value_text}` is not a number")))?;
     let new = if rng.chance(RESET_PROBABILITY) {
@@ -41,7 +42,8 @@ pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
     };
     let name = head.trim().trim_start_matches("pub const").trim().split(':').next().unwrap_or("?").to_owned();
     lines[line_index] = format!("{head}= {new:?}; // evolve");
-    repo.write(TARGET, &(lines.join("\n") + "\n")).map_err(|e| AgentError::Failed(format!("cannot write {TARGET}: {e}")))?;
+    repo.write(TARGET, &(lines.join("\n") + "\n"))
+        .map_err(|e| AgentError::Failed(format!("cannot write {TARGET}: {e}")))?;
     let summary = format!("{name}: {old:?} -> {new:?}");
     let mut notes = repo.read(NOTES).unwrap_or_default();
     notes.push_str(&format!("- {summary} (seed {}, {} iterations left)\n", request.seed, request.iterations_left));

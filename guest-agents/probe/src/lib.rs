@@ -127,8 +127,7 @@ impl Guest for Probe {
         let entries = history.entries().unwrap_or_default();
         let mut notes = repo.read("NOTES.md").unwrap_or_default();
         notes.push_str(&format!("seed {} saw {} history entries\n", request.seed, entries.len()));
-        repo.write("NOTES.md", &notes)
-            .map_err(|e| AgentError::Failed(format!("cannot write notes: {e}")))?;
+        repo.write("NOTES.md", &notes).map_err(|e| AgentError::Failed(format!("cannot write notes: {e}")))?;
         Ok(MetaReport { summary: "appended a line to NOTES.md".into(), rationale: entries.join(",") })
     }
 }

@@ -65,10 +65,10 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ManifestEntry>, ManifestError> {
         let mode = FileMode::from_octal(mode).ok_or_else(|| bad(format!("unknown mode `{mode}`")))?;
         let blob: ContentHash = hash.parse().map_err(|e: crate::hash::BadHash| bad(e.to_string()))?;
         let path = RelPath::new(path).map_err(|e| bad(e.to_string()))?;
-        if let Some(previous) = entries.last() {
-            if previous.path.as_str().as_bytes() >= path.as_str().as_bytes() {
-                return Err(ManifestError::Unsorted { line: number, path: path.to_string() });
-            }
+        if let Some(previous) = entries.last()
+            && previous.path.as_str().as_bytes() >= path.as_str().as_bytes()
+        {
+            return Err(ManifestError::Unsorted { line: number, path: path.to_string() });
         }
         entries.push(ManifestEntry { mode, blob, path });
     }
@@ -80,7 +80,11 @@ mod tests {
     use super::*;
 
     fn entry(path: &str) -> ManifestEntry {
-        ManifestEntry { mode: FileMode::Regular, blob: ContentHash::of(path.as_bytes()), path: RelPath::new(path).unwrap() }
+        ManifestEntry {
+            mode: FileMode::Regular,
+            blob: ContentHash::of(path.as_bytes()),
+            path: RelPath::new(path).unwrap(),
+        }
     }
 
     #[test]

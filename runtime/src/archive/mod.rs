@@ -186,11 +186,17 @@ impl Archive {
     pub fn verify(&self) -> Result<VerifyReport, ArchiveError> {
         let mut report = VerifyReport::default();
         let objects = self.root.join("objects");
-        let mut shards: Vec<_> = fs::read_dir(&objects).map_err(io_error(&objects))?.collect::<Result<_, _>>().map_err(io_error(&objects))?;
+        let mut shards: Vec<_> = fs::read_dir(&objects)
+            .map_err(io_error(&objects))?
+            .collect::<Result<_, _>>()
+            .map_err(io_error(&objects))?;
         shards.sort_by_key(|e| e.file_name());
         for shard in shards {
             let shard_name = shard.file_name().to_string_lossy().into_owned();
-            let mut files: Vec<_> = fs::read_dir(shard.path()).map_err(io_error(&shard.path()))?.collect::<Result<_, _>>().map_err(io_error(&shard.path()))?;
+            let mut files: Vec<_> = fs::read_dir(shard.path())
+                .map_err(io_error(&shard.path()))?
+                .collect::<Result<_, _>>()
+                .map_err(io_error(&shard.path()))?;
             files.sort_by_key(|e| e.file_name());
             for file in files {
                 let file_name = file.file_name().to_string_lossy().into_owned();
@@ -238,19 +244,24 @@ impl Archive {
             Ok(entries) => {
                 for entry in entries {
                     if !self.contains(&entry.blob) {
-                        problems.push(Problem::Missing { object: entry.blob, needed_by: format!("{needed_by}, file {}", entry.path) });
+                        problems.push(Problem::Missing {
+                            object: entry.blob,
+                            needed_by: format!("{needed_by}, file {}", entry.path),
+                        });
                     }
                 }
             }
-            Err(ArchiveError::Missing(h)) => problems.push(Problem::Missing { object: h, needed_by: format!("{needed_by} (tree)") }),
+            Err(ArchiveError::Missing(h)) => {
+                problems.push(Problem::Missing { object: h, needed_by: format!("{needed_by} (tree)") })
+            }
             Err(ArchiveError::Corrupt { .. }) => {}
             Err(e) => problems.push(Problem::Malformed { object: node.tree, reason: e.to_string() }),
         }
         for (what, hash) in [("component", node.component), ("parent", node.parent)] {
-            if let Some(hash) = hash {
-                if !self.contains(&hash) {
-                    problems.push(Problem::Missing { object: hash, needed_by: format!("{needed_by} ({what})") });
-                }
+            if let Some(hash) = hash
+                && !self.contains(&hash)
+            {
+                problems.push(Problem::Missing { object: hash, needed_by: format!("{needed_by} ({what})") });
             }
         }
     }
@@ -260,7 +271,11 @@ fn manifest_entries(tree: &SourceTree) -> Vec<ManifestEntry> {
     // BTreeMap order over RelPath is byte order of the path strings, which the manifest requires.
     tree.files
         .iter()
-        .map(|(path, file): (&RelPath, &TreeFile)| ManifestEntry { mode: file.mode, blob: ContentHash::of(&file.bytes), path: path.clone() })
+        .map(|(path, file): (&RelPath, &TreeFile)| ManifestEntry {
+            mode: file.mode,
+            blob: ContentHash::of(&file.bytes),
+            path: path.clone(),
+        })
         .collect()
 }
 

@@ -10,7 +10,10 @@ pub fn redact(raw: &str, replacements: &[(String, &str)]) -> String {
     let mut out = String::new();
     for line in raw.lines() {
         let trimmed = line.trim_start();
-        if ["Compiling ", "Finished ", "Fresh ", "Locking ", "Blocking ", "Building "].iter().any(|p| trimmed.starts_with(p)) {
+        if ["Compiling ", "Finished ", "Fresh ", "Locking ", "Blocking ", "Building "]
+            .iter()
+            .any(|p| trimmed.starts_with(p))
+        {
             continue;
         }
         let mut line = line.to_owned();

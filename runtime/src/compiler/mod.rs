@@ -138,7 +138,10 @@ impl GuestCompiler {
         let template_lock = read("Cargo.lock")?;
         for (needle, file) in [(TEMPLATE_PACKAGE, "Cargo.toml"), (TEMPLATE_SDK_PATH, "Cargo.toml")] {
             if !template_manifest.contains(needle) {
-                return Err(CompileError::Template { path: settings.template_dir.join(file), reason: format!("it does not contain `{needle}`") });
+                return Err(CompileError::Template {
+                    path: settings.template_dir.join(file),
+                    reason: format!("it does not contain `{needle}`"),
+                });
             }
         }
         let policy = SourcePolicy::from_template(&template_manifest)
@@ -150,7 +153,8 @@ impl GuestCompiler {
         key.update(template_lock.as_bytes());
         // The SDK's manifest, sources and WIT decide the build; anything else in its directory
         // (a target/ of a local build, say) does not.
-        let sdk_limits = TreeLimits { max_files: 1024, max_total_bytes: 16 << 20, max_file_bytes: 4 << 20, max_depth: 16 };
+        let sdk_limits =
+            TreeLimits { max_files: 1024, max_total_bytes: 16 << 20, max_file_bytes: 4 << 20, max_depth: 16 };
         for part in ["Cargo.toml", "src", "wit"] {
             let path = settings.sdk_dir.join(part);
             let sdk_err = |reason: String| CompileError::Template { path: path.clone(), reason };
@@ -167,7 +171,15 @@ impl GuestCompiler {
             }
         }
         let environment_key = ContentHash::from_blake3(key.finalize());
-        Ok(GuestCompiler { settings, toolchain, confinement: Confinement::default(), policy, template_manifest, template_lock, environment_key })
+        Ok(GuestCompiler {
+            settings,
+            toolchain,
+            confinement: Confinement::default(),
+            policy,
+            template_manifest,
+            template_lock,
+            environment_key,
+        })
     }
 
     /// Downloads the dependencies pinned by the build template into cargo's registry cache, so
@@ -209,17 +221,24 @@ impl GuestCompiler {
     pub fn build_dir(&self, dir: &Path, archive: &Archive) -> Result<BuildOutcome, CompileError> {
         match SourceTree::read_dir(dir, &self.settings.tree_limits) {
             Ok(tree) => self.build(&tree, archive),
-            Err(crate::source_tree::TreeError::Io { path, source }) => Err(CompileError::Io { path: path.into(), source }),
+            Err(crate::source_tree::TreeError::Io { path, source }) => {
+                Err(CompileError::Io { path: path.into(), source })
+            }
             Err(e) => {
                 use crate::source_tree::TreeError;
                 let violation = match e {
                     TreeError::Symlink(path) => Violation::Symlink { path },
-                    TreeError::FileTooLarge { path, bytes, limit } => Violation::FileTooLarge { path, bytes: bytes as usize, limit: limit as usize },
+                    TreeError::FileTooLarge { path, bytes, limit } => {
+                        Violation::FileTooLarge { path, bytes: bytes as usize, limit: limit as usize }
+                    }
                     TreeError::NonUtf8Name(path) => Violation::NotUtf8 { path },
                     other => Violation::BadTree { reason: other.to_string() },
                 };
                 // The tree could not be read whole, so it has no hash; the empty tree's stands in.
-                Ok(BuildOutcome::Rejected { tree: crate::archive::Archive::tree_hash(&SourceTree::default()), violations: vec![violation] })
+                Ok(BuildOutcome::Rejected {
+                    tree: crate::archive::Archive::tree_hash(&SourceTree::default()),
+                    violations: vec![violation],
+                })
             }
         }
     }
@@ -234,12 +253,17 @@ impl GuestCompiler {
         }
         let started = Instant::now();
         let index_path = self.index_path(&tree_hash);
-        if let Ok(text) = fs::read_to_string(&index_path) {
-            if let Ok(component) = text.trim().parse::<ContentHash>() {
-                if archive.contains(&component) {
-                    return Ok(BuildOutcome::Built { tree: tree_hash, component, cached: true, duration: started.elapsed(), warnings: String::new() });
-                }
-            }
+        if let Ok(text) = fs::read_to_string(&index_path)
+            && let Ok(component) = text.trim().parse::<ContentHash>()
+            && archive.contains(&component)
+        {
+            return Ok(BuildOutcome::Built {
+                tree: tree_hash,
+                component,
+                cached: true,
+                duration: started.elapsed(),
+                warnings: String::new(),
+            });
         }
         let outcome = self.run_cargo(tree, &tree_hash, archive, started)?;
         if let BuildOutcome::Built { component, .. } = &outcome {
@@ -255,7 +279,13 @@ impl GuestCompiler {
         self.settings.cache_dir.join("builds").join(key.finalize().to_hex().as_str())
     }
 
-    fn run_cargo(&self, tree: &SourceTree, tree_hash: &ContentHash, archive: &Archive, started: Instant) -> Result<BuildOutcome, CompileError> {
+    fn run_cargo(
+        &self,
+        tree: &SourceTree,
+        tree_hash: &ContentHash,
+        archive: &Archive,
+        started: Instant,
+    ) -> Result<BuildOutcome, CompileError> {
         let target_dir = &self.settings.target_dir;
         fs::create_dir_all(target_dir).map_err(io_error(target_dir))?;
         // One build at a time per target directory: cargo would serialise anyway, and this keeps
@@ -278,7 +308,8 @@ impl GuestCompiler {
             .template_manifest
             .replace(TEMPLATE_PACKAGE, &package)
             .replace(TEMPLATE_SDK_PATH, &format!("path = {:?}", sdk_dir.display().to_string()));
-        let lock_file = self.template_lock.replace(&format!("name = \"{TEMPLATE_PACKAGE}\""), &format!("name = \"{package}\""));
+        let lock_file =
+            self.template_lock.replace(&format!("name = \"{TEMPLATE_PACKAGE}\""), &format!("name = \"{package}\""));
         fs::write(slot.join("Cargo.toml"), manifest).map_err(io_error(&slot))?;
         fs::write(slot.join("Cargo.lock"), lock_file).map_err(io_error(&slot))?;
 
@@ -326,7 +357,10 @@ impl GuestCompiler {
         let outcome = if run.timed_out {
             BuildOutcome::Failed {
                 tree: *tree_hash,
-                diagnostics: format!("the build did not finish within {} s and was killed\n{diagnostics}", self.settings.timeout.as_secs()),
+                diagnostics: format!(
+                    "the build did not finish within {} s and was killed\n{diagnostics}",
+                    self.settings.timeout.as_secs()
+                ),
                 duration: started.elapsed(),
             }
         } else if !run.success {
@@ -335,7 +369,13 @@ impl GuestCompiler {
             let wasm_path = release.join(format!("{artifact_name}.wasm"));
             let wasm = fs::read(&wasm_path).map_err(io_error(&wasm_path))?;
             let component = archive.put_blob(&wasm)?;
-            BuildOutcome::Built { tree: *tree_hash, component, cached: false, duration: started.elapsed(), warnings: diagnostics }
+            BuildOutcome::Built {
+                tree: *tree_hash,
+                component,
+                cached: false,
+                duration: started.elapsed(),
+                warnings: diagnostics,
+            }
         };
         // Each tree has its own package, so its artifacts are never reused: remove them so the
         // shared target directory does not grow with every generation.
@@ -407,7 +447,11 @@ fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<CargoRun,
     };
     let _ = stdout.join();
     let stderr = stderr.join().unwrap_or_default();
-    Ok(CargoRun { success: status.success() && !timed_out, timed_out, stderr: String::from_utf8_lossy(&stderr).into_owned() })
+    Ok(CargoRun {
+        success: status.success() && !timed_out,
+        timed_out,
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
 }
 
 unsafe extern "C" {

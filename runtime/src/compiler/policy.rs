@@ -86,28 +86,68 @@ impl Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Violation::BuildScript { path } => write!(f, "{path}: build scripts are not allowed; the host owns the build"),
-            Violation::CargoConfig { path } => write!(f, "{path}: cargo configuration is owned by the host and may not be added"),
-            Violation::ToolchainFile { path } => write!(f, "{path}: the toolchain is chosen by the host; toolchain files are not allowed"),
+            Violation::BuildScript { path } => {
+                write!(f, "{path}: build scripts are not allowed; the host owns the build")
+            }
+            Violation::CargoConfig { path } => {
+                write!(f, "{path}: cargo configuration is owned by the host and may not be added")
+            }
+            Violation::ToolchainFile { path } => {
+                write!(f, "{path}: the toolchain is chosen by the host; toolchain files are not allowed")
+            }
             Violation::LockFile => write!(f, "Cargo.lock: the lock file is owned by the host; remove it"),
             Violation::ManifestMissing => write!(f, "Cargo.toml is missing; restore the original manifest"),
             Violation::ManifestInvalid { reason } => write!(f, "Cargo.toml cannot be parsed: {reason}"),
-            Violation::ManifestKey { key } => write!(f, "Cargo.toml: `{key}` is not allowed; the host owns the build configuration"),
-            Violation::NewDependency { name } => write!(f, "Cargo.toml: new dependency `{name}` is not allowed; only the host's dependency set may be used"),
-            Violation::ChangedDependency { name } => write!(f, "Cargo.toml: dependency `{name}` was changed; dependencies may not be changed"),
-            Violation::MissingDependency { name } => write!(f, "Cargo.toml: dependency `{name}` was removed; restore it"),
-            Violation::ProcMacroCrate { path, line } => write!(f, "{path}:{line}: procedural macros (proc_macro, proc-macro crates) are not allowed"),
-            Violation::ForbiddenFile { path } => write!(f, "{path}: only src/**/*.rs, Cargo.toml and plain-text notes (*.md, *.txt) may be in the tree"),
+            Violation::ManifestKey { key } => {
+                write!(f, "Cargo.toml: `{key}` is not allowed; the host owns the build configuration")
+            }
+            Violation::NewDependency { name } => write!(
+                f,
+                "Cargo.toml: new dependency `{name}` is not allowed; only the host's dependency set may be used"
+            ),
+            Violation::ChangedDependency { name } => {
+                write!(f, "Cargo.toml: dependency `{name}` was changed; dependencies may not be changed")
+            }
+            Violation::MissingDependency { name } => {
+                write!(f, "Cargo.toml: dependency `{name}` was removed; restore it")
+            }
+            Violation::ProcMacroCrate { path, line } => {
+                write!(f, "{path}:{line}: procedural macros (proc_macro, proc-macro crates) are not allowed")
+            }
+            Violation::ForbiddenFile { path } => {
+                write!(f, "{path}: only src/**/*.rs, Cargo.toml and plain-text notes (*.md, *.txt) may be in the tree")
+            }
             Violation::NotUtf8 { path } => write!(f, "{path}: the file is not valid UTF-8"),
-            Violation::FileTooLarge { path, bytes, limit } => write!(f, "{path}: {bytes} bytes is above the limit of {limit} bytes for this kind of file"),
-            Violation::LibRsMissing => write!(f, "src/lib.rs is missing; a hyperagent is a library crate rooted at src/lib.rs"),
-            Violation::IncludeMacro { path, line, name } => write!(f, "{path}:{line}: `{name}!` reads files at compile time and is not allowed; put the text in the source"),
-            Violation::EnvMacro { path, line, name } => write!(f, "{path}:{line}: `{name}!` reads the compile-time environment and is not allowed"),
-            Violation::PathAttribute { path, line } => write!(f, "{path}:{line}: `#[path = ...]` is not allowed; modules must live at their default paths under src/"),
-            Violation::MacroVariableCall { path, line } => write!(f, "{path}:{line}: a macro may not invoke a macro or build an attribute named by a macro variable (`$name!`, `#[$attr]`)"),
-            Violation::ExternCrate { path, line, name } => write!(f, "{path}:{line}: `extern crate {name}` is not allowed; only {} may be named", ALLOWED_EXTERN_CRATES.join(", ")),
+            Violation::FileTooLarge { path, bytes, limit } => {
+                write!(f, "{path}: {bytes} bytes is above the limit of {limit} bytes for this kind of file")
+            }
+            Violation::LibRsMissing => {
+                write!(f, "src/lib.rs is missing; a hyperagent is a library crate rooted at src/lib.rs")
+            }
+            Violation::IncludeMacro { path, line, name } => write!(
+                f,
+                "{path}:{line}: `{name}!` reads files at compile time and is not allowed; put the text in the source"
+            ),
+            Violation::EnvMacro { path, line, name } => {
+                write!(f, "{path}:{line}: `{name}!` reads the compile-time environment and is not allowed")
+            }
+            Violation::PathAttribute { path, line } => write!(
+                f,
+                "{path}:{line}: `#[path = ...]` is not allowed; modules must live at their default paths under src/"
+            ),
+            Violation::MacroVariableCall { path, line } => write!(
+                f,
+                "{path}:{line}: a macro may not invoke a macro or build an attribute named by a macro variable (`$name!`, `#[$attr]`)"
+            ),
+            Violation::ExternCrate { path, line, name } => write!(
+                f,
+                "{path}:{line}: `extern crate {name}` is not allowed; only {} may be named",
+                ALLOWED_EXTERN_CRATES.join(", ")
+            ),
             Violation::Unparsable { path, reason } => write!(f, "{path}: cannot be read as Rust tokens: {reason}"),
-            Violation::Symlink { path } => write!(f, "{path}: symbolic links are not allowed; source trees hold regular files only"),
+            Violation::Symlink { path } => {
+                write!(f, "{path}: symbolic links are not allowed; source trees hold regular files only")
+            }
             Violation::BadTree { reason } => write!(f, "the source tree is refused: {reason}"),
         }
     }
@@ -149,7 +189,11 @@ impl SourcePolicy {
                 FileKind::Rust => {
                     has_lib |= name == "src/lib.rs";
                     if file.bytes.len() > MAX_RUST_FILE_BYTES {
-                        violations.push(Violation::FileTooLarge { path: name.into(), bytes: file.bytes.len(), limit: MAX_RUST_FILE_BYTES });
+                        violations.push(Violation::FileTooLarge {
+                            path: name.into(),
+                            bytes: file.bytes.len(),
+                            limit: MAX_RUST_FILE_BYTES,
+                        });
                         continue;
                     }
                     match std::str::from_utf8(&file.bytes) {
@@ -159,7 +203,11 @@ impl SourcePolicy {
                 }
                 FileKind::Note => {
                     if file.bytes.len() > MAX_NOTE_BYTES {
-                        violations.push(Violation::FileTooLarge { path: name.into(), bytes: file.bytes.len(), limit: MAX_NOTE_BYTES });
+                        violations.push(Violation::FileTooLarge {
+                            path: name.into(),
+                            bytes: file.bytes.len(),
+                            limit: MAX_NOTE_BYTES,
+                        });
                     } else if std::str::from_utf8(&file.bytes).is_err() {
                         violations.push(Violation::NotUtf8 { path: name.into() });
                     }
@@ -206,7 +254,10 @@ impl SourcePolicy {
                     };
                     for (key, value) in lib {
                         match key.as_str() {
-                            "proc-macro" | "proc_macro" => violations.push(Violation::ProcMacroCrate { path: "Cargo.toml (lib.proc-macro)".into(), line: 0 }),
+                            "proc-macro" | "proc_macro" => violations.push(Violation::ProcMacroCrate {
+                                path: "Cargo.toml (lib.proc-macro)".into(),
+                                line: 0,
+                            }),
                             "crate-type" if *value == toml::Value::Array(vec!["cdylib".into()]) => {}
                             "path" if value.as_str() == Some("src/lib.rs") => {}
                             _ => violations.push(Violation::ManifestKey { key: format!("lib.{key}") }),
@@ -215,7 +266,9 @@ impl SourcePolicy {
                 }
                 "dependencies" => {}
                 "workspace" if value.as_table().is_some_and(|t| t.is_empty()) => {}
-                "build-dependencies" | "build_dependencies" => violations.push(Violation::BuildScript { path: format!("Cargo.toml ({key})") }),
+                "build-dependencies" | "build_dependencies" => {
+                    violations.push(Violation::BuildScript { path: format!("Cargo.toml ({key})") })
+                }
                 _ => violations.push(Violation::ManifestKey { key: key.clone() }),
             }
         }
@@ -223,7 +276,9 @@ impl SourcePolicy {
         for (name, spec) in &declared {
             match self.dependencies.get(name) {
                 None => violations.push(Violation::NewDependency { name: name.clone() }),
-                Some(expected) if expected != spec => violations.push(Violation::ChangedDependency { name: name.clone() }),
+                Some(expected) if expected != spec => {
+                    violations.push(Violation::ChangedDependency { name: name.clone() })
+                }
                 Some(_) => {}
             }
         }
@@ -327,7 +382,9 @@ fn scan(path: &str, tokens: &[TokenTree], violations: &mut Vec<Violation>) {
             match name.as_str() {
                 // These names have no use but the macro; refuse them anywhere, so that they cannot
                 // be handed to a macro that assembles the call.
-                "include_str" | "include_bytes" => violations.push(Violation::IncludeMacro { path: path.into(), line, name }),
+                "include_str" | "include_bytes" => {
+                    violations.push(Violation::IncludeMacro { path: path.into(), line, name })
+                }
                 "option_env" => violations.push(Violation::EnvMacro { path: path.into(), line, name }),
                 "include" if bang => violations.push(Violation::IncludeMacro { path: path.into(), line, name }),
                 "env" if bang => violations.push(Violation::EnvMacro { path: path.into(), line, name }),
@@ -355,15 +412,15 @@ fn scan(path: &str, tokens: &[TokenTree], violations: &mut Vec<Violation>) {
             }
             if p.as_char() == '#' {
                 let group_at = if is_punct(next, '!') { i + 2 } else { i + 1 };
-                if let Some(TokenTree::Group(group)) = tokens.get(group_at) {
-                    if group.delimiter() == Delimiter::Bracket {
-                        let inner: Vec<TokenTree> = group.stream().into_iter().collect();
-                        if is_punct(inner.first(), '$') {
-                            violations.push(Violation::MacroVariableCall { path: path.into(), line: line_of(token) });
-                        }
-                        if attribute_has_path(&inner) {
-                            violations.push(Violation::PathAttribute { path: path.into(), line: line_of(token) });
-                        }
+                if let Some(TokenTree::Group(group)) = tokens.get(group_at)
+                    && group.delimiter() == Delimiter::Bracket
+                {
+                    let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+                    if is_punct(inner.first(), '$') {
+                        violations.push(Violation::MacroVariableCall { path: path.into(), line: line_of(token) });
+                    }
+                    if attribute_has_path(&inner) {
+                        violations.push(Violation::PathAttribute { path: path.into(), line: line_of(token) });
                     }
                 }
             }

@@ -21,7 +21,9 @@ pub struct Toolchain {
 pub enum ToolchainError {
     #[error("cannot run `rustc --print sysroot` ({0}); install Rust with rustup (https://rustup.rs)")]
     NoRustc(String),
-    #[error("the {GUEST_TARGET} target is not installed for the toolchain at {0}; run `rustup target add {GUEST_TARGET}`")]
+    #[error(
+        "the {GUEST_TARGET} target is not installed for the toolchain at {0}; run `rustup target add {GUEST_TARGET}`"
+    )]
     NoTarget(PathBuf),
     #[error("cargo was not found at {0}")]
     NoCargo(PathBuf),

@@ -54,14 +54,14 @@ impl ArtifactCache {
         let key = key.finalize().to_hex();
         let artifact_path = dir.join(format!("{key}.cwasm"));
         let sidecar_path = dir.join(format!("{key}.b3"));
-        if let (Ok(bytes), Ok(expected)) = (std::fs::read(&artifact_path), std::fs::read_to_string(&sidecar_path)) {
-            if ContentHash::of(&bytes).to_hex() == expected.trim() {
-                // SAFETY: the bytes are an artifact this host wrote with `precompile_component`
-                // (the sidecar hash, written after the artifact, matches them) for an engine with
-                // the same compatibility hash; wasmtime also re-checks version and settings.
-                if let Ok(component) = unsafe { Component::deserialize(engine, &bytes) } {
-                    return Ok(component);
-                }
+        if let (Ok(bytes), Ok(expected)) = (std::fs::read(&artifact_path), std::fs::read_to_string(&sidecar_path))
+            && ContentHash::of(&bytes).to_hex() == expected.trim()
+        {
+            // SAFETY: the bytes are an artifact this host wrote with `precompile_component`
+            // (the sidecar hash, written after the artifact, matches them) for an engine with
+            // the same compatibility hash; wasmtime also re-checks version and settings.
+            if let Ok(component) = unsafe { Component::deserialize(engine, &bytes) } {
+                return Ok(component);
             }
         }
         let bytes = engine.precompile_component(wasm).map_err(|e| SandboxError::Compile(format!("{e:#}")))?;

@@ -45,7 +45,10 @@ pub enum ChatFailure {
 /// The seam where LLM backends plug in. The sandbox meters calls; the gateway talks to models,
 /// records exchanges and enforces token and cost budgets.
 pub trait LlmGateway: Send + Sync {
-    fn complete<'a>(&'a self, request: ChatRequest) -> Pin<Box<dyn Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>>;
+    fn complete<'a>(
+        &'a self,
+        request: ChatRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>>;
 }
 
 /// Largest request (sum of message bytes) passed on to a gateway.
@@ -165,7 +168,12 @@ impl host::Host for CallState {
             temperature_milli: request.temperature_milli,
         };
         Ok(match gateway.complete(chat).await {
-            Ok(r) => Ok(LlmResponse { content: r.content, model: r.model, input_tokens: r.input_tokens, output_tokens: r.output_tokens }),
+            Ok(r) => Ok(LlmResponse {
+                content: r.content,
+                model: r.model,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+            }),
             Err(ChatFailure::BudgetExhausted(why)) => Err(LlmError::BudgetExhausted(why)),
             Err(ChatFailure::InvalidRequest(why)) => Err(LlmError::InvalidRequest(why)),
             Err(ChatFailure::BackendFailed(why)) => Err(LlmError::BackendFailed(why)),

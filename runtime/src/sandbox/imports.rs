@@ -73,7 +73,12 @@ mod tests {
     fn allow_list() {
         let ok = ["wasi:cli/stdout@0.2.6".to_owned(), "hyperagent:agent/host@0.1.0".to_owned()];
         assert!(check(&ok).is_ok());
-        let bad = ["wasi:sockets/tcp@0.2.6".to_owned(), "wasi:cli/stdout@0.3.0".to_owned(), "hyperagent:agent/host@1.0.0".to_owned(), "evil:x/y".to_owned()];
+        let bad = [
+            "wasi:sockets/tcp@0.2.6".to_owned(),
+            "wasi:cli/stdout@0.3.0".to_owned(),
+            "hyperagent:agent/host@1.0.0".to_owned(),
+            "evil:x/y".to_owned(),
+        ];
         assert_eq!(check(&bad).unwrap_err().0.len(), 4);
     }
 }

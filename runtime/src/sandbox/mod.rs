@@ -43,8 +43,8 @@ pub(crate) mod bindings {
     });
 }
 
-use bindings::hyperagent::agent::types::{AgentError, Budget, MetaRequest, TaskRequest};
 use bindings::HyperagentPre;
+use bindings::hyperagent::agent::types::{AgentError, Budget, MetaRequest, TaskRequest};
 
 /// Settings of the engine, fixed for the life of a [`Sandbox`]. They are part of what a recorded
 /// fuel figure depends on.
@@ -223,7 +223,8 @@ impl Sandbox {
         let component = self.artifacts.component(&self.engine, &hash, wasm)?;
         let imports = imports::import_names(&self.engine, &component);
         imports::check(&imports)?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::WrongWorld(format!("{e:#}")))?;
+        let instance_pre =
+            self.linker.instantiate_pre(&component).map_err(|e| SandboxError::WrongWorld(format!("{e:#}")))?;
         let pre = HyperagentPre::new(instance_pre).map_err(|e| SandboxError::WrongWorld(format!("{e:#}")))?;
         let loaded = Arc::new(LoadedComponent { hash, imports, pre });
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, loaded.clone());
@@ -232,9 +233,18 @@ impl Sandbox {
 
     /// Runs one export in a fresh store. Errors are setup failures (a bad grant, a cap above the
     /// engine's maximum); everything the guest does ends in a [`CallReport`].
-    pub async fn call(&self, component: &LoadedComponent, input: &CallInput, limits: &CallLimits, grants: &Grants) -> Result<CallReport, SandboxError> {
+    pub async fn call(
+        &self,
+        component: &LoadedComponent,
+        input: &CallInput,
+        limits: &CallLimits,
+        grants: &Grants,
+    ) -> Result<CallReport, SandboxError> {
         if limits.memory_bytes > self.settings.max_memory_bytes {
-            return Err(SandboxError::MemoryCapTooLarge { asked: limits.memory_bytes, max: self.settings.max_memory_bytes });
+            return Err(SandboxError::MemoryCapTooLarge {
+                asked: limits.memory_bytes,
+                max: self.settings.max_memory_bytes,
+            });
         }
         let stdout = BoundedCapture::new(limits.stdout_bytes);
         let stderr = BoundedCapture::new(limits.stderr_bytes);
@@ -285,11 +295,17 @@ impl Sandbox {
         }
 
         let started = Instant::now();
-        let budget = Budget { fuel: limits.fuel.0, memory_bytes: limits.memory_bytes, llm_calls: if grants.llm.is_some() { limits.llm_calls } else { 0 } };
+        let budget = Budget {
+            fuel: limits.fuel.0,
+            memory_bytes: limits.memory_bytes,
+            llm_calls: if grants.llm.is_some() { limits.llm_calls } else { 0 },
+        };
         // The epoch deadline interrupts guest code; the timeout also covers a host call that
         // blocks (an LLM request, say), which epochs cannot interrupt.
-        let backstop = if self.settings.epoch_interruption { limits.deadline + Duration::from_secs(1) } else { limits.deadline };
-        let result = tokio::time::timeout(backstop, run_export(&mut store, component, input, grants.seed, budget, limits)).await;
+        let backstop =
+            if self.settings.epoch_interruption { limits.deadline + Duration::from_secs(1) } else { limits.deadline };
+        let result =
+            tokio::time::timeout(backstop, run_export(&mut store, component, input, grants.seed, budget, limits)).await;
         let wall_time_us = started.elapsed().as_micros() as u64;
 
         let fuel_left = if self.settings.fuel_metering { store.get_fuel().unwrap_or(0) } else { limits.fuel.0 };
@@ -329,7 +345,11 @@ async fn run_export(
     let agent = component.pre.instantiate_async(&mut *store).await?;
     let answer = match input {
         CallInput::Task(task) => {
-            let request = TaskRequest { domain: task.domain.clone(), task_id: task.task_id.clone(), payload: task.payload.clone() };
+            let request = TaskRequest {
+                domain: task.domain.clone(),
+                task_id: task.task_id.clone(),
+                payload: task.payload.clone(),
+            };
             agent.call_task(&mut *store, &request).await?
         }
         CallInput::Meta(meta) => {
@@ -349,7 +369,9 @@ async fn run_export(
     };
     Ok(match answer {
         Ok(output) if output.len() > limits.output_bytes => (
-            Outcome::InvalidOutput { reason: format!("the output is {} bytes; the limit is {}", output.len(), limits.output_bytes) },
+            Outcome::InvalidOutput {
+                reason: format!("the output is {} bytes; the limit is {}", output.len(), limits.output_bytes),
+            },
             None,
         ),
         Ok(output) => match serde_json::from_str::<serde::de::IgnoredAny>(&output) {

@@ -1,0 +1,26 @@
+# Recipes for everyday work. Every recipe is a plain cargo command, so nothing here is required.
+
+# Install the guest target (once per machine).
+setup:
+    rustup target add wasm32-wasip2
+
+# The main job: build the sample hyperagent, run it, let it make a child, run the child.
+run *ARGS: setup
+    cargo run -- {{ARGS}}
+
+demo: setup
+    cargo run -- demo
+
+# The tests CI runs.
+test: setup
+    cargo test --workspace
+    cargo test --manifest-path agent-sdk/Cargo.toml --target-dir target/agent-sdk
+
+# Benchmarks of the runtime core (release build; prints medians and ratios).
+bench: setup
+    cargo bench --bench runtime
+
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --manifest-path agent-sdk/Cargo.toml --target-dir target/agent-sdk -- -D warnings
