@@ -201,3 +201,26 @@ fn builds_are_reproducible_across_caches() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_build_that_runs_too_long_is_killed() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = hyperagent::settings::Paths::new(home.path().into(), None, Some(guest_target_dir()));
+    let compiler =
+        hyperagent::compiler::GuestCompiler::new(paths.compiler_settings(std::time::Duration::from_secs(3))).unwrap();
+    let archive = hyperagent::archive::Archive::open(paths.archive()).unwrap();
+    let mut tree = guest_source("probe");
+    // Constant evaluation that never ends: rustc would spin until killed.
+    let lib = "#![allow(long_running_const_eval)]\n".to_owned()
+        + &lib_rs(&tree)
+        + "\npub const FOREVER: u64 = { let mut i = 0u64; loop { i = i.wrapping_add(1); if i == u64::MAX { break i; } } };\n";
+    tree.insert("src/lib.rs", lib).unwrap();
+    let started = std::time::Instant::now();
+    match compiler.build(&tree, &archive).unwrap() {
+        BuildOutcome::Failed { diagnostics, .. } => {
+            assert!(diagnostics.contains("did not finish within 3 s"), "{diagnostics}")
+        }
+        other => panic!("expected a killed build, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "the kill took {:?}", started.elapsed());
+}

@@ -234,3 +234,44 @@ fn components_importing_sockets_are_refused_before_instantiation() {
     };
     assert!(error.contains("wasi:sockets"), "{error}");
 }
+
+#[test]
+fn bytes_handed_to_the_host_in_one_call_are_bounded() {
+    let limits = CallLimits { hostcall_bytes: 1 << 20, ..limits() };
+    let small = run_probe(json!({"op": "log-big", "bytes": 1000}), &limits, &Grants::default());
+    assert_eq!(small.outcome, Outcome::Ok);
+    let big = run_probe(json!({"op": "log-big", "bytes": 8 << 20}), &limits, &Grants::default());
+    assert!(matches!(big.outcome, Outcome::Trap { .. }), "{}", big.outcome);
+    assert!(big.logs.is_empty());
+    // Within the hostcall bound, a long line is kept but cut to the per-line limit.
+    let line = run_probe(json!({"op": "log-big", "bytes": 100_000}), &limits, &Grants::default());
+    assert_eq!(line.logs[0].message.len(), limits.log_line_bytes + " [cut]".len());
+}
+
+#[test]
+fn a_tampered_precompiled_artifact_is_never_loaded() {
+    use hyperagent::sandbox::{EngineSettings, Sandbox};
+    let wasm = world().archive.get_blob(&probe().hash).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let first = Sandbox::new(EngineSettings::default(), Some(cache.path().into())).unwrap();
+    first.load(&wasm).unwrap();
+    let artifact = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("an artifact was written");
+    let original = std::fs::read(&artifact).unwrap();
+    let mut tampered = original.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0xff;
+    std::fs::write(&artifact, &tampered).unwrap();
+    // A new sandbox finds the artifact's hash does not match the host's sidecar, recompiles, and
+    // replaces it; the component still runs correctly.
+    let second = Sandbox::new(EngineSettings::default(), Some(cache.path().into())).unwrap();
+    let loaded = second.load(&wasm).unwrap();
+    assert_eq!(std::fs::read(&artifact).unwrap(), original, "the artifact was rebuilt from the wasm");
+    let report =
+        block_on(second.call(&loaded, &task(json!({"op": "echo", "value": 3})), &limits(), &Grants::default()))
+            .unwrap();
+    assert_eq!(report.output.as_deref(), Some("3"));
+}

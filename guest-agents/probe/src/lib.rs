@@ -90,6 +90,12 @@ impl Guest for Probe {
                 }
                 json!(count)
             }
+            "log-big" => {
+                // One log line of the requested size: the host bounds what it copies out.
+                let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
+                log::info("z".repeat(bytes));
+                json!(bytes)
+            }
             "kernel" => {
                 let items = payload["items"].as_u64().unwrap_or(1000) as usize;
                 let rounds = payload["rounds"].as_u64().unwrap_or(1) as usize;

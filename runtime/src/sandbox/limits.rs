@@ -114,3 +114,31 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         MAX_MEMORIES
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::ResourceLimiter;
+
+    #[test]
+    fn memory_growth_is_capped_and_the_denial_remembered() {
+        let mut limiter = MemoryLimiter::new(1 << 20);
+        assert!(limiter.memory_growing(0, 64 << 10, None).unwrap());
+        assert!(limiter.memory_growing(64 << 10, 1 << 20, None).unwrap());
+        assert_eq!((limiter.peak_bytes, limiter.denied_bytes), (1 << 20, None));
+        assert!(!limiter.memory_growing(1 << 20, (1 << 20) + 65536, None).unwrap());
+        assert_eq!(limiter.denied_bytes, Some((1 << 20) + 65536));
+        assert_eq!(limiter.peak_bytes, 1 << 20, "a denied growth does not count as used");
+    }
+
+    #[test]
+    fn tables_and_instance_counts_are_capped() {
+        let mut limiter = MemoryLimiter::new(1 << 20);
+        assert!(limiter.table_growing(0, MAX_TABLE_ELEMENTS, None).unwrap());
+        assert!(!limiter.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).unwrap());
+        assert_eq!(
+            (limiter.instances(), limiter.tables(), limiter.memories()),
+            (MAX_INSTANCES, MAX_TABLES, MAX_MEMORIES)
+        );
+    }
+}
