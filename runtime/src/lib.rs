@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod compiler;
+pub mod evolution;
 pub mod fsutil;
 pub mod hash;
 pub mod sandbox;
@@ -15,3 +16,6 @@ pub mod source_tree;
 
 /// Version of this host, recorded with everything it produces.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The wasmtime release the sandbox is built on; fuel costs depend on it.
+pub const WASMTIME_VERSION: &str = "48.0.8";

@@ -4,6 +4,8 @@
 //! end `ok`, an archive with problems); 2 bad usage; 3 the host could not do its job (I/O, missing
 //! toolchain, corrupt cache).
 
+mod cli;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use hyperagent::archive::Archive;
@@ -102,6 +104,55 @@ enum Command {
     /// Build the sample hyperagent, run its task agent, let its meta agent make a child, build
     /// and run the child.
     Demo,
+    /// Run the open-ended loop: select parents, let their meta agents make children, evaluate,
+    /// archive. With no arguments, runs the embedded default (bin packing, offline).
+    Run(RunArgs),
+    /// A table of a run's nodes (default: the latest run).
+    Status {
+        run: Option<String>,
+    },
+    /// One node: its change against its parent, its scores, its meta agent's account.
+    Show {
+        /// Node hash or unique prefix.
+        node: String,
+    },
+    /// The ancestors of a node, root first.
+    Lineage {
+        /// Node hash or unique prefix.
+        node: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// TOML file with the run configuration; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue a killed run: the latest, or the one named.
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    resume: Option<String>,
+    /// Name of a new run (default: its start time).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Directory with the benchmark data (bin_packing/...).
+    #[arg(long, env = "HYPERAGENT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    generations: Option<u32>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Children per generation, made and evaluated in parallel.
+    #[arg(long)]
+    children: Option<u32>,
+    /// Parent selection: dgm-h, random, best, latest.
+    #[arg(long)]
+    selection: Option<hyperagent::evolution::selection::Selection>,
+    /// Ablation: the initial meta agent makes every child.
+    #[arg(long)]
+    fixed_meta: bool,
+    /// Ablation: the parent is always the newest child.
+    #[arg(long)]
+    no_archive: bool,
 }
 
 #[derive(Subcommand)]
@@ -193,6 +244,37 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         }
         Command::Archive { command: ArchiveCommand::Verify { json } } => verify(paths, json),
         Command::Demo => demo(paths).await,
+        Command::Run(args) => {
+            let mut config = match &args.config {
+                Some(path) => hyperagent::evolution::config::RunConfig::from_toml(
+                    &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+                )
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                None => hyperagent::evolution::config::RunConfig::default(),
+            };
+            if let Some(g) = args.generations {
+                config.generations = g;
+            }
+            if let Some(seed) = args.seed {
+                config.seed = seed;
+            }
+            if let Some(children) = args.children {
+                config.children_per_generation = children;
+            }
+            if let Some(selection) = args.selection {
+                config.selection = selection;
+            }
+            config.fixed_meta |= args.fixed_meta;
+            config.no_archive |= args.no_archive;
+            config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            let data_dir = args.data_dir.unwrap_or_else(|| paths.project_root.join("../shared/data"));
+            let resume = args.resume.map(|r| if r.is_empty() { None } else { Some(r) });
+            cli::run::run(paths, cli::run::RunOptions { config, run_id: args.run_id, resume, data_dir }).await?;
+            Ok(Ok(()))
+        }
+        Command::Status { run } => cli::run::status(paths, run).map(Ok),
+        Command::Show { node } => cli::run::show(paths, &node).map(Ok),
+        Command::Lineage { node } => cli::run::lineage(paths, &node).map(Ok),
     }
 }
 

@@ -1,53 +1,235 @@
-//! The meta agent: makes a child by rewriting one evolvable constant of `src/priority.rs`.
+//! The meta agent: makes a child by rewriting evolvable constants, its own included.
 //!
-//! Its own settings are the constants below; they are source like any other, so a meta agent
-//! may rewrite them as well.
+//! Every constant on a line ending in `// evolve lo..hi` is a gene. The agent reads its lineage
+//! from `/history/lineage.json` (each ancestor's score and the change that made it), credits each
+//! gene with the score changes its past mutations caused, and mutates a gene chosen by that credit,
+//! in the direction that helped before. With probability `SELF_MUTATION_RATE` it also mutates one
+//! of the settings below, so the way it searches evolves with what it searches.
+//!
+//! When the host offers an LLM, it asks for a rewrite of `src/priority.rs` instead, and falls back
+//! to mutation when the answer is unusable.
 
+use agent_sdk::history::History;
 use agent_sdk::repo::Repo;
 use agent_sdk::rng::Rng;
-use agent_sdk::{AgentError, MetaReport, MetaRequest, log};
+use agent_sdk::serde_json::Value;
+use agent_sdk::{AgentError, MetaReport, MetaRequest, llm, log};
 
-/// Relative size of one mutation step.
-pub const STEP: f64 = 0.25;
-/// Probability of replacing a constant with a fresh value instead of nudging it.
-pub const RESET_PROBABILITY: f64 = 0.1;
+/// Size of a mutation step, as a fraction of the gene's range.
+pub const STEP: f64 = 0.15; // evolve 0.01..0.5
+/// Probability of drawing a gene afresh from its range instead of stepping.
+pub const RESET_PROBABILITY: f64 = 0.15; // evolve 0.0..0.6
+/// Probability of stepping in the direction that improved the score before, when one is known.
+pub const FOLLOW_DIRECTION: f64 = 0.7; // evolve 0.0..1.0
+/// How much past improvements attract further mutations of the same gene.
+pub const CREDIT_WEIGHT: f64 = 50.0; // evolve 0.0..500.0
+/// Probability of also mutating one of these settings.
+pub const SELF_MUTATION_RATE: f64 = 0.2; // evolve 0.0..0.5
 
-const TARGET: &str = "src/priority.rs";
+const TASK_FILE: &str = "src/priority.rs";
+const META_FILE: &str = "src/meta.rs";
 const NOTES: &str = "NOTES.md";
+
+/// One evolvable constant found in a source file.
+#[derive(Debug, Clone)]
+struct Gene {
+    file: &'static str,
+    line: usize,
+    name: String,
+    value: f64,
+    lo: f64,
+    hi: f64,
+}
+
+/// One change, as written in a meta report's summary: `file NAME: old -> new`.
+#[derive(Debug, Clone, PartialEq)]
+struct Change {
+    file: String,
+    name: String,
+    old: f64,
+    new: f64,
+}
 
 pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
     let repo = Repo::open(&request.repo_dir);
-    let source = repo.read(TARGET).map_err(|e| AgentError::Failed(format!("cannot read {TARGET}: {e}")))?;
+    let history = History::open(&request.history_dir);
     let mut rng = Rng::derive(request.seed, "meta");
-    let evolvable: Vec<usize> = source
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| line.trim_end().ends_with("// evolve"))
-        .map(|(index, _)| index)
-        .collect();
-    let Some(&line_index) = rng.pick(&evolvable) else {
-        return Err(AgentError::Failed(format!("{TARGET} has no line marked `// evolve`")));
-    };
-    let mut lines: Vec<String> = source.lines().map(str::to_owned).collect();
-    let line = &lines[line_index];
-    let (head, tail) =
-        line.split_once('=').ok_or_else(|| AgentError::Failed(format!("line {} has no `=`", line_index + 1)))?;
-    let value_text = tail.split(';').next().unwrap_or("").trim();
-    let old: f64 = value_text.parse().map_err(|_| AgentError::Failed(format!("`{value_text}` is not a number")))?;
-    let new = if rng.chance(RESET_PROBABILITY) {
-        rng.unit() * 2.0 - 0.5
-    } else {
-        let scale = if old.abs() > 1e-9 { old.abs() } else { 0.1 };
-        old + (rng.unit() * 2.0 - 1.0) * STEP * scale
-    };
-    let name = head.trim().trim_start_matches("pub const").trim().split(':').next().unwrap_or("?").to_owned();
-    lines[line_index] = format!("{head}= {new:?}; // evolve");
-    repo.write(TARGET, &(lines.join("\n") + "\n"))
-        .map_err(|e| AgentError::Failed(format!("cannot write {TARGET}: {e}")))?;
-    let summary = format!("{name}: {old:?} -> {new:?}");
+    let lineage = read_lineage(&history);
+
+    if llm::available() {
+        match llm_rewrite(&repo, &lineage) {
+            Ok(report) => return Ok(report),
+            Err(why) => log::warn(format!("LLM rewrite unusable, mutating instead: {why}")),
+        }
+    }
+
+    let credit = credit_genes(&lineage);
+    let mut changes = Vec::new();
+    let task_genes = genes(&repo, TASK_FILE)?;
+    changes.push(mutate_one(&repo, &task_genes, &credit, &mut rng)?);
+    if rng.chance(SELF_MUTATION_RATE) {
+        let meta_genes = genes(&repo, META_FILE)?;
+        changes.push(mutate_one(&repo, &meta_genes, &credit, &mut rng)?);
+    }
+    let summary = changes.iter().map(render_change).collect::<Vec<_>>().join("; ");
     let mut notes = repo.read(NOTES).unwrap_or_default();
     notes.push_str(&format!("- {summary} (seed {}, {} iterations left)\n", request.seed, request.iterations_left));
     repo.write(NOTES, &notes).map_err(|e| AgentError::Failed(format!("cannot write {NOTES}: {e}")))?;
     log::info(&summary);
-    Ok(MetaReport { summary, rationale: format!("random step of relative size {STEP} on one evolvable constant") })
+    let rationale = format!(
+        "credit-weighted mutation over {} ancestors; step {STEP}, reset probability {RESET_PROBABILITY}",
+        lineage.len()
+    );
+    Ok(MetaReport { summary, rationale })
+}
+
+/// (summary, score) of each ancestor, root first, as the host wrote them.
+fn read_lineage(history: &History) -> Vec<(String, Option<f64>)> {
+    let Ok(value) = history.read_json::<Value>("lineage.json") else { return Vec::new() };
+    value
+        .as_array()
+        .map(|nodes| {
+            nodes
+                .iter()
+                .map(|n| (n["summary"].as_str().unwrap_or("").to_owned(), n["score"].as_f64()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// For each gene, the summed score change its mutations caused and the direction that helped.
+fn credit_genes(lineage: &[(String, Option<f64>)]) -> Vec<(String, f64, f64)> {
+    let mut credit: Vec<(String, f64, f64)> = Vec::new();
+    for pair in lineage.windows(2) {
+        let (Some(before), Some(after)) = (pair[0].1, pair[1].1) else { continue };
+        let delta = after - before;
+        for change in parse_changes(&pair[1].0) {
+            let direction = (change.new - change.old).signum() * delta.signum();
+            match credit.iter_mut().find(|(name, _, _)| *name == change.name) {
+                Some(entry) => {
+                    entry.1 += delta;
+                    entry.2 = direction;
+                }
+                None => credit.push((change.name.clone(), delta, direction)),
+            }
+        }
+    }
+    credit
+}
+
+fn parse_changes(summary: &str) -> Vec<Change> {
+    summary
+        .split(';')
+        .filter_map(|part| {
+            let (file, rest) = part.trim().split_once(' ')?;
+            let (name, values) = rest.split_once(':')?;
+            let (old, new) = values.split_once("->")?;
+            Some(Change {
+                file: file.to_owned(),
+                name: name.trim().to_owned(),
+                old: old.trim().parse().ok()?,
+                new: new.trim().parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn render_change(change: &Change) -> String {
+    format!("{} {}: {:?} -> {:?}", change.file, change.name, change.old, change.new)
+}
+
+fn genes(repo: &Repo, file: &'static str) -> Result<Vec<Gene>, AgentError> {
+    let source = repo.read(file).map_err(|e| AgentError::Failed(format!("cannot read {file}: {e}")))?;
+    let genes: Vec<Gene> = source
+        .lines()
+        .enumerate()
+        .filter_map(|(line, text)| {
+            let (code, marker) = text.split_once("// evolve")?;
+            let (lo, hi) = marker.trim().split_once("..")?;
+            let (head, value) = code.split_once('=')?;
+            let name = head.trim().trim_start_matches("pub").trim().trim_start_matches("const").trim();
+            let name = name.split(':').next()?.trim().to_owned();
+            Some(Gene {
+                file,
+                line,
+                name,
+                value: value.trim().trim_end_matches(';').trim().parse().ok()?,
+                lo: lo.trim().parse().ok()?,
+                hi: hi.trim().parse().ok()?,
+            })
+        })
+        .collect();
+    if genes.is_empty() {
+        return Err(AgentError::Failed(format!("{file} has no line marked `// evolve lo..hi`")));
+    }
+    Ok(genes)
+}
+
+/// Mutates one gene of a file (chosen by credit) and writes the file back.
+fn mutate_one(repo: &Repo, genes: &[Gene], credit: &[(String, f64, f64)], rng: &mut Rng) -> Result<Change, AgentError> {
+    let credit_of = |name: &str| credit.iter().find(|(n, _, _)| n == name);
+    let weights: Vec<f64> =
+        genes.iter().map(|g| 1.0 + CREDIT_WEIGHT * credit_of(&g.name).map_or(0.0, |c| c.1.max(0.0))).collect();
+    let mut pick = rng.unit() * weights.iter().sum::<f64>();
+    let mut chosen = &genes[genes.len() - 1];
+    for (gene, weight) in genes.iter().zip(&weights) {
+        if pick < *weight {
+            chosen = gene;
+            break;
+        }
+        pick -= weight;
+    }
+    let span = chosen.hi - chosen.lo;
+    let new = if rng.chance(RESET_PROBABILITY) {
+        chosen.lo + rng.unit() * span
+    } else {
+        // Roughly normal: the sum of three uniforms, centred.
+        let mut step = (rng.unit() + rng.unit() + rng.unit() - 1.5) * 2.0 * STEP * span;
+        if let Some((_, _, direction)) = credit_of(&chosen.name) {
+            if *direction != 0.0 && rng.chance(FOLLOW_DIRECTION) {
+                step = step.abs() * direction;
+            }
+        }
+        chosen.value + step
+    };
+    // Four significant decimals keep the source readable and the summary parseable.
+    let new = (new.clamp(chosen.lo, chosen.hi) * 10_000.0).round() / 10_000.0;
+    let source = repo.read(chosen.file).map_err(|e| AgentError::Failed(format!("cannot read {}: {e}", chosen.file)))?;
+    let mut lines: Vec<String> = source.lines().map(str::to_owned).collect();
+    let text = &lines[chosen.line];
+    let (head, _) = text.split_once('=').expect("a gene line has `=`");
+    let (_, marker) = text.split_once("// evolve").expect("a gene line has a marker");
+    lines[chosen.line] = format!("{head}= {new:?}; // evolve{marker}");
+    repo.write(chosen.file, &(lines.join("\n") + "\n"))
+        .map_err(|e| AgentError::Failed(format!("cannot write {}: {e}", chosen.file)))?;
+    Ok(Change { file: chosen.file.to_owned(), name: chosen.name.clone(), old: chosen.value, new })
+}
+
+/// Asks the LLM for a new `src/priority.rs`, given the current one and the lineage's scores.
+fn llm_rewrite(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaReport, String> {
+    let current = repo.read(TASK_FILE).map_err(|e| e.to_string())?;
+    let history: String = lineage
+        .iter()
+        .map(|(summary, score)| format!("- score {}: {summary}\n", score.map_or("-".into(), |s| format!("{s:.5}"))))
+        .collect();
+    let prompt = format!(
+        "This Rust file holds the priority function of an online bin-packing heuristic. Each item goes \
+         into the open bin with the highest priority. Scores are 1 minus the excess of bins over the L1 \
+         bound (higher is better).\n\nHistory of changes and scores:\n{history}\nCurrent {TASK_FILE}:\n```rust\n{current}```\n\n\
+         Reply with the whole new file in one ```rust block. Keep `pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64`."
+    );
+    let answer = llm::ask("You improve Rust heuristics. Answer with code only.", &prompt, 4096).map_err(|e| llm::describe(&e))?;
+    let code = answer
+        .split("```rust")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .ok_or("the answer has no ```rust block")?;
+    if !code.contains("pub fn priority(") {
+        return Err("the new file does not define `pub fn priority`".into());
+    }
+    repo.write(TASK_FILE, code.trim_start()).map_err(|e| e.to_string())?;
+    let mut notes = repo.read(NOTES).unwrap_or_default();
+    notes.push_str("- rewrote src/priority.rs with the LLM\n");
+    repo.write(NOTES, &notes).map_err(|e| e.to_string())?;
+    Ok(MetaReport { summary: format!("{TASK_FILE} rewritten by the LLM"), rationale: answer.chars().take(2000).collect() })
 }

@@ -1,0 +1,3 @@
+//! The run-related commands of the CLI: `run`, `status`, `show`, `lineage`.
+
+pub mod run;

@@ -1,0 +1,333 @@
+//! `hyperagent run`, `status`, `show` and `lineage`.
+
+use anyhow::{Context, Result, bail};
+use hyperagent::archive::Archive;
+use hyperagent::compiler::GuestCompiler;
+use hyperagent::evolution::config::RunConfig;
+use hyperagent::evolution::log::{Event, RunLog};
+use hyperagent::evolution::{Evolution, Progress};
+use hyperagent::hash::ContentHash;
+use hyperagent::sandbox::{EngineSettings, Sandbox};
+use hyperagent::settings::Paths;
+use hyperagent_domains::bin_packing;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct RunOptions {
+    pub config: RunConfig,
+    pub run_id: Option<String>,
+    /// `Some(None)`: resume the latest run; `Some(Some(id))`: that run.
+    pub resume: Option<Option<String>>,
+    pub data_dir: PathBuf,
+}
+
+pub fn runs_dir(paths: &Paths) -> PathBuf {
+    paths.home.join("runs")
+}
+
+/// The newest run id (ids sort by start time).
+pub fn latest_run(paths: &Paths) -> Result<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs_dir(paths))
+        .with_context(|| format!("no runs under {}", runs_dir(paths).display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("log.jsonl").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids.pop().with_context(|| format!("no runs under {}", runs_dir(paths).display()))
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC: run ids sort by start time.
+fn timestamp_id() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
+    let (run_id, resume) = match &options.resume {
+        Some(Some(id)) => (id.clone(), true),
+        Some(None) => (latest_run(paths)?, true),
+        None => (options.run_id.clone().unwrap_or_else(timestamp_id), false),
+    };
+    let run_dir = runs_dir(paths).join(&run_id);
+    let archive = Archive::open(paths.archive())?;
+    let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(300)))?;
+    compiler.fetch_dependencies()?;
+    let sandbox = Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?;
+    let initial_agent = options.config.initial_agent.clone().unwrap_or_else(|| paths.guest_agents().join("initial"));
+    let mut evolution = Evolution::open(
+        options.config,
+        run_dir.clone(),
+        resume,
+        archive,
+        Arc::new(compiler),
+        Arc::new(sandbox),
+        options.data_dir.clone(),
+        initial_agent,
+    )?;
+    if evolution.is_finished() {
+        eprintln!("run {run_id} is already complete");
+    } else {
+        eprintln!(
+            "{} run {run_id}: {} generations x {} children, seed {}, selection {:?}{}{}",
+            if resume { "resuming" } else { "starting" },
+            evolution.config.generations,
+            evolution.config.children_per_generation,
+            evolution.config.seed,
+            evolution.config.selection,
+            if evolution.config.fixed_meta { ", fixed meta agent" } else { "" },
+            if evolution.config.no_archive { ", no archive" } else { "" },
+        );
+        let reporter = Reporter::new(evolution.config.generations);
+        evolution.run(&|p| reporter.report(p)).await?;
+        reporter.finish();
+    }
+    print_summary(&evolution, &options.data_dir)?;
+    println!("results: {} (log: {})", run_dir.display(), run_dir.join("log.jsonl").display());
+    Ok(())
+}
+
+/// Progress bars on a terminal, plain lines otherwise.
+struct Reporter {
+    bar: Option<indicatif::ProgressBar>,
+    best: Mutex<Option<f64>>,
+}
+
+impl Reporter {
+    fn new(generations: u32) -> Reporter {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(u64::from(generations) + 1);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] gen {pos}/{len} {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        Reporter { bar, best: Mutex::new(None) }
+    }
+
+    fn report(&self, progress: Progress) {
+        match progress {
+            Progress::Generation { generation, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(u64::from(generation));
+                }
+            }
+            Progress::Child { generation, slot, status, score, summary } => {
+                let mut best = self.best.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(score) = score {
+                    if best.is_none_or(|b| score > b) {
+                        *best = Some(score);
+                    }
+                }
+                let score_text = score.map_or("-".to_owned(), |s| format!("{s:.5}"));
+                let line = format!("gen {generation:>3} slot {slot}: {status:<12} score {score_text} {summary}");
+                match &self.bar {
+                    Some(bar) => {
+                        bar.set_message(format!("best {:.5}", best.unwrap_or(0.0)));
+                        bar.println(line);
+                    }
+                    None => eprintln!("{line}"),
+                }
+            }
+            Progress::Testing { node } => {
+                let line = format!("evaluating node {} on the test sets", node.short());
+                match &self.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn print_summary(evolution: &Evolution, data_dir: &Path) -> Result<()> {
+    let sets = bin_packing::published_sets(data_dir)?;
+    let mut rows: Vec<(String, f64, f64, Option<f64>, Option<f64>)> = Vec::new();
+    let excess_of = |role: &str, set: &str| {
+        evolution.test_events().iter().find_map(|e| match e {
+            Event::Test { role: r, sets, .. } if r == role => sets.iter().find(|s| s.set == set).map(|s| s.excess),
+            _ => None,
+        })
+    };
+    for set in sets.iter().filter(|s| evolution.config.test_sets.contains(&s.name)) {
+        let initial = excess_of("initial", &set.name).or_else(|| excess_of("best", &set.name));
+        rows.push((
+            set.name.clone(),
+            bin_packing::mean_excess(set, bin_packing::first_fit),
+            bin_packing::mean_excess(set, bin_packing::best_fit),
+            initial,
+            excess_of("best", &set.name),
+        ));
+    }
+    let best = evolution.best().context("no evaluated node")?;
+    println!(
+        "best node {} (generation {}, validation score {:.5}): {}",
+        best.id.short(),
+        best.generation,
+        best.score.unwrap_or(0.0),
+        best.summary
+    );
+    println!("excess bins over the L1 bound on the test sets (lower is better):");
+    println!("  {:<12} {:>10} {:>10} {:>10} {:>10}", "set", "first fit", "best fit", "initial", "best node");
+    let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}%", 100.0 * v));
+    for (name, first, best_fit, initial, best) in rows {
+        println!("  {name:<12} {:>10} {:>10} {:>10} {:>10}", pct(Some(first)), pct(Some(best_fit)), pct(initial), pct(best));
+    }
+    Ok(())
+}
+
+fn resolve_run(paths: &Paths, run: Option<String>) -> Result<(String, Vec<Event>)> {
+    let id = match run {
+        Some(id) => id,
+        None => latest_run(paths)?,
+    };
+    let log = runs_dir(paths).join(&id).join("log.jsonl");
+    let events = RunLog::read(&log).with_context(|| format!("cannot read the run log {}", log.display()))?;
+    Ok((id, events))
+}
+
+pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
+    let (id, events) = resolve_run(paths, run)?;
+    let archive = Archive::open(paths.archive())?;
+    println!("run {id}");
+    println!("{:<13} {:<13} {:>4} {:>4} {:<12} {:>9} {:>9} {:>14}  {}", "node", "parent", "gen", "slot", "status", "staged", "score", "eval fuel", "change");
+    for event in &events {
+        let Event::Node { generation, slot, node, parent, score, status } = event else { continue };
+        let metadata = archive.get_node(node)?.metadata;
+        let evaluation = metadata.get("evaluation");
+        let staged = evaluation.and_then(|e| e["staged"]["mean"].as_f64());
+        let fuel = evaluation.and_then(|e| e["fuel"].as_u64());
+        let summary = metadata.get("meta").and_then(|m| m["summary"].as_str()).unwrap_or("");
+        println!(
+            "{:<13} {:<13} {generation:>4} {slot:>4} {status:<12} {:>9} {:>9} {:>14}  {}",
+            node.short(),
+            parent.map_or("-".to_owned(), |p| p.short()),
+            staged.map_or("-".to_owned(), |s| format!("{s:.5}")),
+            score.map_or("-".to_owned(), |s| format!("{s:.5}")),
+            fuel.map_or("-".to_owned(), |f| f.to_string()),
+            summary.chars().take(80).collect::<String>()
+        );
+    }
+    for event in &events {
+        match event {
+            Event::Test { node, role, sets } => {
+                let figures: Vec<String> = sets.iter().map(|s| format!("{} {:.2}%", s.set, 100.0 * s.excess)).collect();
+                println!("test ({role}, node {}): {}", node.short(), figures.join(", "));
+            }
+            Event::Finished { best } => println!("finished; best node {}", best.short()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Finds a node by its full hash or a unique prefix.
+pub fn find_node(archive: &Archive, text: &str) -> Result<ContentHash> {
+    if let Ok(hash) = text.parse() {
+        return Ok(hash);
+    }
+    let matches: Vec<ContentHash> = archive.node_ids()?.into_iter().filter(|id| id.to_hex().starts_with(text)).collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no node starts with `{text}`"),
+        _ => bail!("`{text}` matches {} nodes; give more digits", matches.len()),
+    }
+}
+
+pub fn show(paths: &Paths, node: &str) -> Result<()> {
+    let archive = Archive::open(paths.archive())?;
+    let id = find_node(&archive, node)?;
+    let node = archive.get_node(&id)?;
+    println!("node       {id}");
+    println!("parent     {}", node.parent.map_or("-".to_owned(), |p| p.to_hex()));
+    println!("tree       {}", node.tree);
+    println!("component  {}", node.component.map_or("-".to_owned(), |c| c.to_hex()));
+    for key in ["generation", "slot", "status", "score"] {
+        if let Some(value) = node.metadata.get(key) {
+            println!("{key:<10} {value}");
+        }
+    }
+    if let Some(meta) = node.metadata.get("meta") {
+        println!("change     {}", meta["summary"].as_str().unwrap_or("-"));
+        if let Some(rationale) = meta["rationale"].as_str() {
+            println!("rationale  {rationale}");
+        }
+        if let Some(outcome) = meta.get("outcome") {
+            println!("meta call  {outcome} ({} fuel)", meta["fuel"]);
+        }
+    }
+    if let Some(evaluation) = node.metadata.get("evaluation") {
+        let split = |name: &str| evaluation[name]["mean"].as_f64().map_or("-".to_owned(), |m| format!("{m:.5}"));
+        println!("scores     staged {} | train {} | validation {}", split("staged"), split("train"), split("validation"));
+    }
+    if let Some(build) = node.metadata.get("build").filter(|b| !b.is_null()) {
+        if let Some(diagnostics) = build["diagnostics"].as_str() {
+            println!("build failed:\n{diagnostics}");
+        }
+        if let Some(violations) = build["violations"].as_array() {
+            println!("refused by the source policy:");
+            for v in violations {
+                println!("  {}", v.as_str().unwrap_or(""));
+            }
+        }
+    }
+    if let Some(parent) = node.parent {
+        let parent_tree = archive.get_tree(&archive.get_node(&parent)?.tree)?;
+        let tree = archive.get_tree(&node.tree)?;
+        println!("diff against the parent:");
+        let paths: std::collections::BTreeSet<_> = parent_tree.files.keys().chain(tree.files.keys()).collect();
+        for path in paths {
+            let old = parent_tree.files.get(path).map(|f| String::from_utf8_lossy(&f.bytes).into_owned()).unwrap_or_default();
+            let new = tree.files.get(path).map(|f| String::from_utf8_lossy(&f.bytes).into_owned()).unwrap_or_default();
+            if old != new {
+                let diff = similar::TextDiff::from_lines(&old, &new);
+                print!("{}", diff.unified_diff().context_radius(2).header(&format!("a/{path}"), &format!("b/{path}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn lineage(paths: &Paths, node: &str) -> Result<()> {
+    let archive = Archive::open(paths.archive())?;
+    let mut cursor = Some(find_node(&archive, node)?);
+    let mut chain = Vec::new();
+    while let Some(id) = cursor {
+        let node = archive.get_node(&id)?;
+        cursor = node.parent;
+        chain.push((id, node));
+        if chain.len() > 100_000 {
+            bail!("the lineage does not end: the archive has a cycle");
+        }
+    }
+    chain.reverse();
+    println!("{:<13} {:>4} {:>9}  {}", "node", "gen", "score", "change");
+    for (id, node) in chain {
+        let score = node.metadata.get("score").and_then(|s| s.as_f64()).map_or("-".to_owned(), |s| format!("{s:.5}"));
+        let generation = node.metadata.get("generation").and_then(|g| g.as_u64()).unwrap_or(0);
+        let summary = node.metadata.get("meta").and_then(|m| m["summary"].as_str()).unwrap_or("");
+        println!("{:<13} {generation:>4} {score:>9}  {summary}", id.short());
+    }
+    Ok(())
+}

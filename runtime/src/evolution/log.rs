@@ -1,0 +1,96 @@
+//! The run log: one JSON event per line, appended and fsynced before the run goes on, so that a
+//! killed run resumes from exactly what completed. Events never carry wall-clock times except in
+//! fields named `wall_*`, which replay ignores.
+
+use crate::hash::ContentHash;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The run began with this configuration.
+    Started { config: super::config::RunConfig, config_hash: ContentHash, provenance: serde_json::Value },
+    /// A node was archived.
+    Node { generation: u32, slot: u32, node: ContentHash, parent: Option<ContentHash>, score: Option<f64>, status: String },
+    /// Every child of a generation is archived.
+    Generation { generation: u32 },
+    /// A node was evaluated on the test sets.
+    Test { node: ContentHash, role: String, sets: Vec<TestResult> },
+    /// The run is complete.
+    Finished { best: ContentHash },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub set: String,
+    /// Excess bins over the L1 bound, as a fraction (FunSearch's aggregation).
+    pub excess: f64,
+    /// Mean task score.
+    pub score: f64,
+    pub invalid: usize,
+}
+
+pub struct RunLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl RunLog {
+    /// Opens (creating) the log for appending.
+    pub fn open(path: &Path) -> io::Result<RunLog> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(RunLog { path: path.to_path_buf(), file })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends an event and makes it durable before returning.
+    pub fn append(&mut self, event: &Event) -> io::Result<()> {
+        let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()
+    }
+
+    /// Reads every complete event. A last line cut short by a crash is ignored (it was never
+    /// acknowledged); any other unreadable line is an error.
+    pub fn read(path: &Path) -> io::Result<Vec<Event>> {
+        Ok(Self::read_with_length(path)?.0)
+    }
+
+    /// Opens the log of an interrupted run for appending: a last line cut short by a crash is cut
+    /// off first, so that new events start on a line of their own.
+    pub fn reopen(path: &Path) -> io::Result<(RunLog, Vec<Event>)> {
+        let (events, complete_bytes) = Self::read_with_length(path)?;
+        let file = OpenOptions::new().append(true).open(path)?;
+        file.set_len(complete_bytes)?;
+        file.sync_data()?;
+        Ok((RunLog { path: path.to_path_buf(), file }, events))
+    }
+
+    fn read_with_length(path: &Path) -> io::Result<(Vec<Event>, u64)> {
+        let bytes = std::fs::read(path)?;
+        let mut events = Vec::new();
+        let mut complete = 0usize;
+        for (index, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+            let is_last = complete + line.len() == bytes.len();
+            match serde_json::from_slice::<Event>(line.strip_suffix(b"\n").unwrap_or(line)) {
+                Ok(event) if line.ends_with(b"\n") => {
+                    events.push(event);
+                    complete += line.len();
+                }
+                _ if is_last => break,
+                Ok(_) => unreachable!("only the last line can lack a newline"),
+                Err(e) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} line {}: {e}", path.display(), index + 1)));
+                }
+            }
+        }
+        Ok((events, complete as u64))
+    }
+}

@@ -1,0 +1,635 @@
+//! The open-ended outer loop (DGM-H): an archive of hyperagents, parent selection, a child per
+//! slot made by the parent's meta agent, staged evaluation, and a run log from which a killed run
+//! resumes.
+//!
+//! Determinism: every seed derives from the run seed and the node's (generation, slot); the
+//! parents of a generation are chosen from the archive as it stood when the generation began; the
+//! children of a generation are made in parallel but entered into the archive in slot order. So the
+//! same configuration gives the same nodes whatever the scheduling, and a resumed run the same
+//! nodes as an uninterrupted one.
+
+pub mod config;
+pub mod evaluate;
+pub mod log;
+pub mod selection;
+
+use crate::archive::{Archive, ArchiveError, Node};
+use crate::compiler::{BuildOutcome, CompileError, GuestCompiler};
+use crate::hash::ContentHash;
+use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, MetaInput, Preopen, Sandbox, SandboxError};
+use config::RunConfig;
+use evaluate::{EvalPlan, Evaluation};
+use hyperagent_domains::bin_packing::{self, InstanceSet};
+use log::{Event, RunLog, TestResult};
+use selection::{Candidate, Selection};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("run I/O on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Data(#[from] bin_packing::DataError),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io { path: path.to_path_buf(), source }
+}
+
+/// What the loop knows about one archived node.
+#[derive(Debug, Clone)]
+pub struct NodeRecord {
+    pub id: ContentHash,
+    pub parent: Option<ContentHash>,
+    pub generation: u32,
+    pub slot: u32,
+    pub tree: ContentHash,
+    pub component: Option<ContentHash>,
+    /// The selection score; absent when the node could not be evaluated.
+    pub score: Option<f64>,
+    pub status: String,
+    pub summary: String,
+    /// Children with a component.
+    pub children: u32,
+}
+
+/// Progress notices for the CLI.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Generation { generation: u32, of: u32 },
+    Child { generation: u32, slot: u32, status: String, score: Option<f64>, summary: String },
+    Testing { node: ContentHash },
+}
+
+/// Where a child's time went, for the benchmark.
+#[derive(Debug, Clone, Default)]
+pub struct StepTimes {
+    pub select: Duration,
+    pub materialise: Duration,
+    pub meta: Duration,
+    pub compile: Duration,
+    pub evaluate: Duration,
+    pub archive: Duration,
+}
+
+pub struct Evolution {
+    pub config: RunConfig,
+    pub run_dir: PathBuf,
+    archive: Archive,
+    compiler: Arc<GuestCompiler>,
+    sandbox: Arc<Sandbox>,
+    data_dir: PathBuf,
+    initial_agent: PathBuf,
+    train: InstanceSet,
+    validation: InstanceSet,
+    nodes: Vec<NodeRecord>,
+    completed_generations: Option<u32>,
+    log: RunLog,
+    tests: Vec<Event>,
+    finished: bool,
+    pub times: Vec<StepTimes>,
+}
+
+/// A seed for one purpose of one slot, from the run seed.
+pub fn derive_seed(run_seed: u64, purpose: &str, generation: u32, slot: u32) -> u64 {
+    let mut hasher = blake3::Hasher::new_derive_key("hyperagent run seed v1");
+    hasher.update(&run_seed.to_le_bytes());
+    hasher.update(purpose.as_bytes());
+    hasher.update(&generation.to_le_bytes());
+    hasher.update(&slot.to_le_bytes());
+    u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+fn unit_from_seed(seed: u64) -> f64 {
+    (seed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Evolution {
+    /// Starts a new run in `run_dir` (which must not hold a run yet), or resumes the one there.
+    pub fn open(
+        config: RunConfig,
+        run_dir: PathBuf,
+        resume: bool,
+        archive: Archive,
+        compiler: Arc<GuestCompiler>,
+        sandbox: Arc<Sandbox>,
+        data_dir: PathBuf,
+        initial_agent: PathBuf,
+    ) -> Result<Evolution, RunError> {
+        config.validate().map_err(RunError::Invalid)?;
+        let log_path = run_dir.join("log.jsonl");
+        let (log, events) = if resume {
+            if !log_path.is_file() {
+                return Err(RunError::Invalid(format!("there is no run to resume in {}", run_dir.display())));
+            }
+            RunLog::reopen(&log_path).map_err(io_error(&log_path))?
+        } else {
+            if log_path.exists() {
+                return Err(RunError::Invalid(format!("{} already holds a run; resume it or choose another run id", run_dir.display())));
+            }
+            std::fs::create_dir_all(&run_dir).map_err(io_error(&run_dir))?;
+            (RunLog::open(&log_path).map_err(io_error(&log_path))?, Vec::new())
+        };
+        let config = match events.first() {
+            Some(Event::Started { config: logged, .. }) => logged.clone(),
+            _ => config,
+        };
+        let train = bin_packing::weibull_set("train", derive_seed(config.seed, "train", 0, 0), config.train_instances, config.train_items);
+        let validation =
+            bin_packing::weibull_set("validation", derive_seed(config.seed, "validation", 0, 0), config.validation_instances, config.validation_items);
+        let mut evolution = Evolution {
+            config,
+            run_dir,
+            archive,
+            compiler,
+            sandbox,
+            data_dir,
+            initial_agent,
+            train,
+            validation,
+            nodes: Vec::new(),
+            completed_generations: None,
+            log,
+            tests: Vec::new(),
+            finished: false,
+            times: Vec::new(),
+        };
+        evolution.replay(&events)?;
+        Ok(evolution)
+    }
+
+    /// Rebuilds the loop's state from the log (and the archive's nodes).
+    fn replay(&mut self, events: &[Event]) -> Result<(), RunError> {
+        for event in events {
+            match event {
+                Event::Started { .. } => {}
+                Event::Node { node, .. } => {
+                    let record = self.record_of(node)?;
+                    self.enter(record);
+                }
+                Event::Generation { generation } => self.completed_generations = Some(*generation),
+                Event::Test { .. } => self.tests.push(event.clone()),
+                Event::Finished { .. } => self.finished = true,
+            }
+        }
+        Ok(())
+    }
+
+    fn record_of(&self, id: &ContentHash) -> Result<NodeRecord, RunError> {
+        let node = self.archive.get_node(id)?;
+        let meta = &node.metadata;
+        Ok(NodeRecord {
+            id: *id,
+            parent: node.parent,
+            generation: meta.get("generation").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
+            slot: meta.get("slot").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
+            tree: node.tree,
+            component: node.component,
+            score: meta.get("score").and_then(|v| v.as_f64()),
+            status: meta.get("status").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
+            summary: meta.get("meta").and_then(|m| m.get("summary")).and_then(|v| v.as_str()).unwrap_or("").to_owned(),
+            children: 0,
+        })
+    }
+
+    /// Adds a node to the in-memory archive view and counts it as its parent's child.
+    fn enter(&mut self, record: NodeRecord) {
+        if record.component.is_some() {
+            if let Some(parent) = self.nodes.iter_mut().find(|n| Some(n.id) == record.parent) {
+                parent.children += 1;
+            }
+        }
+        self.nodes.push(record);
+    }
+
+    pub fn nodes(&self) -> &[NodeRecord] {
+        &self.nodes
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The node with the highest score (oldest on ties).
+    pub fn best(&self) -> Option<&NodeRecord> {
+        self.nodes
+            .iter()
+            .filter(|n| n.score.is_some() && n.component.is_some())
+            .fold(None, |best: Option<&NodeRecord>, n| match best {
+                Some(b) if b.score >= n.score => Some(b),
+                _ => Some(n),
+            })
+    }
+
+    fn initial(&self) -> Option<&NodeRecord> {
+        self.nodes.iter().find(|n| n.generation == 0)
+    }
+
+    /// Runs (or continues) the loop to the end, then evaluates the best node on the test sets.
+    pub async fn run(&mut self, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
+        if self.finished {
+            return Ok(());
+        }
+        if self.completed_generations.is_none() && self.nodes.is_empty() {
+            let provenance = self.provenance()?;
+            self.append(&Event::Started { config: self.config.clone(), config_hash: self.config.hash(), provenance })?;
+        }
+        if self.completed_generations.is_none() {
+            progress(Progress::Generation { generation: 0, of: self.config.generations });
+            if self.initial().is_none() {
+                let record = self.make_initial().await?;
+                progress(Progress::Child { generation: 0, slot: 0, status: record.status.clone(), score: record.score, summary: "initial".into() });
+                self.append(&Event::Node { generation: 0, slot: 0, node: record.id, parent: None, score: record.score, status: record.status.clone() })?;
+                self.enter(record);
+            }
+            self.append(&Event::Generation { generation: 0 })?;
+            self.completed_generations = Some(0);
+        }
+        while let Some(done) = self.completed_generations.filter(|g| *g < self.config.generations) {
+            let generation = done + 1;
+            progress(Progress::Generation { generation, of: self.config.generations });
+            self.run_generation(generation, progress).await?;
+            self.append(&Event::Generation { generation })?;
+            self.completed_generations = Some(generation);
+        }
+        self.test_phase(progress).await?;
+        let best = self.best().map(|b| b.id).ok_or_else(|| RunError::Invalid("no node could be evaluated".into()))?;
+        self.append(&Event::Finished { best })?;
+        self.finished = true;
+        Ok(())
+    }
+
+    fn append(&mut self, event: &Event) -> Result<(), RunError> {
+        let path = self.log.path().to_path_buf();
+        self.log.append(event).map_err(io_error(&path))
+    }
+
+    fn provenance(&self) -> Result<serde_json::Value, RunError> {
+        let data: Vec<serde_json::Value> = bin_packing::data_files(&self.data_dir)?
+            .iter()
+            .map(|(name, bytes)| json!({"file": name, "blake3": ContentHash::of(bytes)}))
+            .collect();
+        Ok(json!({
+            "host_version": crate::HOST_VERSION,
+            "wasmtime": crate::WASMTIME_VERSION,
+            "engine": self.sandbox.engine_fingerprint(),
+            "rustc": self.compiler.toolchain().rustc_version,
+            "build_environment": self.compiler.environment_key(),
+            "data": data,
+        }))
+    }
+
+    fn plan(&self) -> EvalPlan<'_> {
+        EvalPlan {
+            train: &self.train,
+            validation: &self.validation,
+            staged_tasks: self.config.staged_tasks,
+            staged_threshold: self.config.staged_threshold,
+            fuel: self.config.task_fuel,
+            memory_mib: self.config.memory_mib,
+            parallelism: 1,
+        }
+    }
+
+    async fn make_initial(&mut self) -> Result<NodeRecord, RunError> {
+        let compiler = self.compiler.clone();
+        let (dir, archive) = (self.initial_agent.clone(), self.archive.clone());
+        let outcome = tokio::task::spawn_blocking(move || compiler.build_dir(&dir, &archive))
+            .await
+            .map_err(|e| RunError::Invalid(format!("the build task failed: {e}")))??;
+        let BuildOutcome::Built { tree, component, .. } = outcome else {
+            return Err(RunError::Invalid(format!("the initial hyperagent does not build: {outcome:?}")));
+        };
+        let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
+        let evaluation = evaluate::evaluate(&self.sandbox, &loaded, &self.plan(), &self.archive).await?;
+        let node = Node::new(tree, Some(component), None)
+            .with("generation", 0)
+            .with("slot", 0)
+            .with("status", "evaluated")
+            .with("score", evaluation.score)
+            .with("evaluation", serde_json::to_value(&evaluation).expect("serialises"))
+            .with("meta", json!({"summary": "initial hyperagent"}));
+        let id = self.archive.put_node(&node)?;
+        Ok(NodeRecord {
+            id,
+            parent: None,
+            generation: 0,
+            slot: 0,
+            tree,
+            component: Some(component),
+            score: Some(evaluation.score),
+            status: "evaluated".into(),
+            summary: "initial hyperagent".into(),
+            children: 0,
+        })
+    }
+
+    /// The parent of each slot, chosen from the archive as it stands now.
+    pub fn choose_parents(&self, generation: u32) -> Vec<NodeRecord> {
+        let candidates: Vec<&NodeRecord> = self.nodes.iter().filter(|n| n.score.is_some() && n.component.is_some()).collect();
+        let rule = if self.config.no_archive { Selection::Latest } else { self.config.selection };
+        let probabilities =
+            selection::probabilities(rule, &candidates.iter().map(|n| Candidate { score: n.score.unwrap_or(0.0), children: n.children }).collect::<Vec<_>>());
+        (0..self.config.children_per_generation)
+            .map(|slot| {
+                let unit = unit_from_seed(derive_seed(self.config.seed, "select", generation, slot));
+                candidates[selection::draw(&probabilities, unit)].clone()
+            })
+            .collect()
+    }
+
+    async fn run_generation(&mut self, generation: u32, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
+        let started = Instant::now();
+        let parents = self.choose_parents(generation);
+        let select_time = started.elapsed();
+        let done: Vec<u32> = self.nodes.iter().filter(|n| n.generation == generation).map(|n| n.slot).collect();
+        let initial_component = self.initial().and_then(|n| n.component);
+        let mut jobs = Vec::new();
+        for (slot, parent) in parents.into_iter().enumerate() {
+            let slot = slot as u32;
+            if done.contains(&slot) {
+                continue;
+            }
+            let meta_component = if self.config.fixed_meta { initial_component } else { parent.component };
+            let job = ChildJob {
+                generation,
+                slot,
+                parent,
+                meta_component: meta_component.ok_or_else(|| RunError::Invalid("a parent without a component was selected".into()))?,
+                seed: derive_seed(self.config.seed, "meta", generation, slot),
+                iterations_left: self.config.generations - generation,
+                scratch: self.run_dir.join("scratch").join(format!("g{generation:04}-s{slot:02}")),
+                history: self.history_json(),
+            };
+            jobs.push(job);
+        }
+        let results = futures_join(jobs.into_iter().map(|job| self.make_child(job))).await;
+        let mut records = Vec::new();
+        for result in results {
+            let (record, mut times) = result?;
+            times.select = select_time;
+            self.times.push(times);
+            records.push(record);
+        }
+        // Archive order is slot order, whatever order the children finished in.
+        records.sort_by_key(|r| r.slot);
+        for record in records {
+            progress(Progress::Child {
+                generation,
+                slot: record.slot,
+                status: record.status.clone(),
+                score: record.score,
+                summary: record.summary.clone(),
+            });
+            self.append(&Event::Node {
+                generation,
+                slot: record.slot,
+                node: record.id,
+                parent: record.parent,
+                score: record.score,
+                status: record.status.clone(),
+            })?;
+            self.enter(record);
+        }
+        Ok(())
+    }
+
+    /// The archive as the meta agent sees it under /history: every node, and per node its lineage.
+    fn history_json(&self) -> Vec<serde_json::Value> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                json!({
+                    "node": n.id, "parent": n.parent, "generation": n.generation, "slot": n.slot,
+                    "score": n.score, "status": n.status, "summary": n.summary, "children": n.children,
+                })
+            })
+            .collect()
+    }
+
+    async fn make_child(&self, job: ChildJob) -> Result<(NodeRecord, StepTimes), RunError> {
+        let mut times = StepTimes::default();
+        let started = Instant::now();
+        if job.scratch.exists() {
+            std::fs::remove_dir_all(&job.scratch).map_err(io_error(&job.scratch))?;
+        }
+        let repo = job.scratch.join("repo");
+        let history = job.scratch.join("history");
+        self.archive.materialise(&job.parent.tree, &repo)?;
+        write_history(&history, &job.history, &job.parent.id).map_err(io_error(&history))?;
+        times.materialise = started.elapsed();
+
+        let started = Instant::now();
+        let meta_loaded = self.sandbox.load(&self.archive.get_blob(&job.meta_component)?)?;
+        let input = CallInput::Meta(MetaInput { iterations_left: job.iterations_left, repo_dir: "/repo".into(), history_dir: "/history".into() });
+        let limits = CallLimits { fuel: Fuel(self.config.meta_fuel), memory_bytes: self.config.memory_mib << 20, ..CallLimits::default() };
+        let grants = Grants {
+            seed: job.seed,
+            preopens: vec![
+                Preopen { host: repo.clone(), guest: "/repo".into(), writable: true },
+                Preopen { host: history.clone(), guest: "/history".into(), writable: false },
+            ],
+            llm: None,
+        };
+        let meta_report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
+        times.meta = started.elapsed();
+        let meta_account = match &meta_report.output {
+            Some(output) => serde_json::from_str::<serde_json::Value>(output).unwrap_or(json!({})),
+            None => json!({"summary": format!("meta agent failed: {}", meta_report.outcome)}),
+        };
+        let summary = meta_account.get("summary").and_then(|s| s.as_str()).unwrap_or("").to_owned();
+        let meta_record = json!({
+            "summary": summary,
+            "rationale": meta_account.get("rationale"),
+            "outcome": meta_report.outcome,
+            "fuel": meta_report.fuel_consumed,
+            "logs": meta_report.logs,
+            "component": job.meta_component,
+        });
+
+        let started = Instant::now();
+        let (status, tree, component, build_record) = if !meta_report.outcome.is_ok() {
+            // What the meta agent left behind is kept for inspection, but not built.
+            let tree = match crate::source_tree::SourceTree::read_dir(&repo, self.compiler.tree_limits()) {
+                Ok(tree) => self.archive.put_tree(&tree)?,
+                Err(_) => job.parent.tree,
+            };
+            ("meta-failed".to_owned(), tree, None, json!(null))
+        } else {
+            let compiler = self.compiler.clone();
+            let (dir, archive) = (repo.clone(), self.archive.clone());
+            let outcome = tokio::task::spawn_blocking(move || compiler.build_dir(&dir, &archive))
+                .await
+                .map_err(|e| RunError::Invalid(format!("the build task failed: {e}")))??;
+            match outcome {
+                BuildOutcome::Built { tree, component, cached, .. } => {
+                    ("built".to_owned(), tree, Some(component), json!({"status": "built", "cached": cached}))
+                }
+                BuildOutcome::Rejected { tree, violations } => (
+                    "rejected".to_owned(),
+                    tree,
+                    None,
+                    json!({"status": "rejected", "violations": violations.iter().map(|v| v.to_string()).collect::<Vec<_>>()}),
+                ),
+                BuildOutcome::Failed { tree, diagnostics, .. } => {
+                    ("build-failed".to_owned(), tree, None, json!({"status": "failed", "diagnostics": diagnostics}))
+                }
+            }
+        };
+        times.compile = started.elapsed();
+
+        let started = Instant::now();
+        let evaluation: Option<Evaluation> = match component {
+            Some(component) => {
+                let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
+                Some(evaluate::evaluate(&self.sandbox, &loaded, &self.plan(), &self.archive).await?)
+            }
+            None => None,
+        };
+        times.evaluate = started.elapsed();
+
+        let started = Instant::now();
+        let status = match &evaluation {
+            Some(e) if e.passed_gate => "evaluated".to_owned(),
+            Some(_) => "staged-only".to_owned(),
+            None => status,
+        };
+        let score = evaluation.as_ref().map(|e| e.score);
+        let mut node = Node::new(tree, component, Some(job.parent.id))
+            .with("generation", job.generation)
+            .with("slot", job.slot)
+            .with("status", status.clone())
+            .with("meta", meta_record)
+            .with("build", build_record);
+        if let Some(evaluation) = &evaluation {
+            node = node.with("score", evaluation.score).with("evaluation", serde_json::to_value(evaluation).expect("serialises"));
+        }
+        let id = self.archive.put_node(&node)?;
+        let _ = std::fs::remove_dir_all(&job.scratch);
+        times.archive = started.elapsed();
+        let record = NodeRecord {
+            id,
+            parent: Some(job.parent.id),
+            generation: job.generation,
+            slot: job.slot,
+            tree,
+            component,
+            score,
+            status,
+            summary,
+            children: 0,
+        };
+        Ok((record, times))
+    }
+
+    /// Evaluates the initial and the best node on the test sets (once each; logged).
+    async fn test_phase(&mut self, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
+        let sets: Vec<InstanceSet> = bin_packing::published_sets(&self.data_dir)?
+            .into_iter()
+            .filter(|s| self.config.test_sets.contains(&s.name))
+            .collect();
+        let mut targets = vec![("best", self.best().map(|b| b.id))];
+        if self.initial().map(|n| n.id) != targets[0].1 {
+            targets.push(("initial", self.initial().map(|n| n.id)));
+        }
+        for (role, node) in targets {
+            let Some(node) = node else { continue };
+            let already = self.tests.iter().any(|e| matches!(e, Event::Test { node: n, .. } if *n == node));
+            if already {
+                continue;
+            }
+            progress(Progress::Testing { node });
+            let results = self.test_node(&node, &sets).await?;
+            let event = Event::Test { node, role: role.into(), sets: results };
+            self.append(&event)?;
+            self.tests.push(event);
+        }
+        Ok(())
+    }
+
+    pub async fn test_node(&self, node: &ContentHash, sets: &[InstanceSet]) -> Result<Vec<TestResult>, RunError> {
+        let component = self.archive.get_node(node)?.component.ok_or_else(|| RunError::Invalid("the node has no component".into()))?;
+        let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut results = Vec::new();
+        for set in sets {
+            let records = evaluate::run_set(&self.sandbox, &loaded, "test", &set.instances, self.config.task_fuel, self.config.memory_mib, parallelism).await;
+            // An invalid answer counts as the worst valid packing: one bin per item.
+            let bins: Vec<u64> = records.iter().zip(&set.instances).map(|(r, i)| r.bins.unwrap_or(i.items.len() as u64)).collect();
+            results.push(TestResult {
+                set: set.name.clone(),
+                excess: bin_packing::set_excess(&set.instances, &bins),
+                score: records.iter().map(|r| r.score).sum::<f64>() / records.len().max(1) as f64,
+                invalid: records.iter().filter(|r| r.invalid.is_some()).count(),
+            });
+        }
+        Ok(results)
+    }
+
+    pub fn test_events(&self) -> &[Event] {
+        &self.tests
+    }
+}
+
+struct ChildJob {
+    generation: u32,
+    slot: u32,
+    parent: NodeRecord,
+    meta_component: ContentHash,
+    seed: u64,
+    iterations_left: u32,
+    scratch: PathBuf,
+    history: Vec<serde_json::Value>,
+}
+
+/// Writes `/history`: `archive.json` (every node) and `lineage.json` (the parent's ancestors,
+/// root first, ending with the parent).
+fn write_history(dir: &Path, nodes: &[serde_json::Value], parent: &ContentHash) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut lineage = Vec::new();
+    let mut cursor = Some(parent.to_hex());
+    while let Some(id) = cursor {
+        let Some(node) = nodes.iter().find(|n| n["node"].as_str() == Some(id.as_str())) else { break };
+        lineage.push(node.clone());
+        cursor = node["parent"].as_str().map(str::to_owned);
+    }
+    lineage.reverse();
+    std::fs::write(dir.join("archive.json"), serde_json::to_vec_pretty(&json!({"nodes": nodes}))?)?;
+    std::fs::write(dir.join("lineage.json"), serde_json::to_vec_pretty(&lineage)?)?;
+    std::fs::write(
+        dir.join("README.md"),
+        "archive.json: every node of the run (score, status, the summary of the change that made it).\n\
+         lineage.json: the ancestors of the hyperagent being improved, root first, ending with itself.\n",
+    )
+}
+
+/// Polls futures concurrently on the current task and returns their outputs in order.
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
+}
