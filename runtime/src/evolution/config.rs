@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub task_fuel: u64,
     pub meta_fuel: u64,
     pub memory_mib: u64,
+    /// Completions a meta call may request when an LLM is configured.
+    pub meta_llm_calls: u32,
     /// The initial hyperagent's source (default: guest-agents/initial of the checkout).
     pub initial_agent: Option<PathBuf>,
 }
@@ -60,6 +62,7 @@ impl Default for RunConfig {
             task_fuel: 20_000_000_000,
             meta_fuel: 2_000_000_000,
             memory_mib: 256,
+            meta_llm_calls: 4,
             initial_agent: None,
         }
     }

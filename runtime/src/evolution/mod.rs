@@ -16,7 +16,7 @@ pub mod selection;
 use crate::archive::{Archive, ArchiveError, Node};
 use crate::compiler::{BuildOutcome, CompileError, GuestCompiler};
 use crate::hash::ContentHash;
-use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, MetaInput, Preopen, Sandbox, SandboxError};
+use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, LlmGateway, MetaInput, Preopen, Sandbox, SandboxError};
 use config::RunConfig;
 use evaluate::{EvalPlan, Evaluation};
 use hyperagent_domains::bin_packing::{self, InstanceSet};
@@ -98,6 +98,7 @@ pub struct Evolution {
     log: RunLog,
     tests: Vec<Event>,
     finished: bool,
+    llm: Option<Arc<dyn LlmGateway>>,
     pub times: Vec<StepTimes>,
 }
 
@@ -163,6 +164,7 @@ impl Evolution {
             log,
             tests: Vec::new(),
             finished: false,
+            llm: None,
             times: Vec::new(),
         };
         evolution.replay(&events)?;
@@ -211,6 +213,12 @@ impl Evolution {
             }
         }
         self.nodes.push(record);
+    }
+
+    /// Lets meta agents ask this gateway for completions (`meta_llm_calls` per call).
+    pub fn with_llm(mut self, gateway: Arc<dyn LlmGateway>) -> Evolution {
+        self.llm = Some(gateway);
+        self
     }
 
     pub fn nodes(&self) -> &[NodeRecord] {
@@ -433,14 +441,19 @@ impl Evolution {
         let started = Instant::now();
         let meta_loaded = self.sandbox.load(&self.archive.get_blob(&job.meta_component)?)?;
         let input = CallInput::Meta(MetaInput { iterations_left: job.iterations_left, repo_dir: "/repo".into(), history_dir: "/history".into() });
-        let limits = CallLimits { fuel: Fuel(self.config.meta_fuel), memory_bytes: self.config.memory_mib << 20, ..CallLimits::default() };
+        let limits = CallLimits {
+            fuel: Fuel(self.config.meta_fuel),
+            memory_bytes: self.config.memory_mib << 20,
+            llm_calls: self.config.meta_llm_calls,
+            ..CallLimits::default()
+        };
         let grants = Grants {
             seed: job.seed,
             preopens: vec![
                 Preopen { host: repo.clone(), guest: "/repo".into(), writable: true },
                 Preopen { host: history.clone(), guest: "/history".into(), writable: false },
             ],
-            llm: None,
+            llm: self.llm.clone(),
         };
         let meta_report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
         times.meta = started.elapsed();
@@ -473,9 +486,9 @@ impl Evolution {
                 .await
                 .map_err(|e| RunError::Invalid(format!("the build task failed: {e}")))??;
             match outcome {
-                BuildOutcome::Built { tree, component, cached, .. } => {
-                    ("built".to_owned(), tree, Some(component), json!({"status": "built", "cached": cached}))
-                }
+                // Whether the build came from the cache is a fact about this host, not the node:
+                // it stays out of the node so that reruns give identical nodes.
+                BuildOutcome::Built { tree, component, .. } => ("built".to_owned(), tree, Some(component), json!({"status": "built"})),
                 BuildOutcome::Rejected { tree, violations } => (
                     "rejected".to_owned(),
                     tree,

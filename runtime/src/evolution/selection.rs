@@ -84,3 +84,48 @@ pub fn draw(probabilities: &[f64], unit: f64) -> usize {
     }
     probabilities.len().saturating_sub(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive() -> Vec<Candidate> {
+        [(0.90, 0), (0.80, 2), (0.50, 1), (0.95, 0), (0.70, 3)]
+            .iter()
+            .map(|&(score, children)| Candidate { score, children })
+            .collect()
+    }
+
+    #[test]
+    fn dgm_h_probabilities_match_the_formula() {
+        // α_mid = mean of the top three scores (0.95, 0.90, 0.80).
+        let mid = (0.95 + 0.90 + 0.80) / 3.0;
+        let weight = |score: f64, children: f64| 1.0 / (1.0 + (-10.0 * (score - mid)).exp()) / (1.0 + children);
+        let weights = [weight(0.90, 0.0), weight(0.80, 2.0), weight(0.50, 1.0), weight(0.95, 0.0), weight(0.70, 3.0)];
+        let total: f64 = weights.iter().sum();
+        let probabilities = probabilities(Selection::DgmH, &archive());
+        for (p, w) in probabilities.iter().zip(weights) {
+            assert!((p - w / total).abs() < 1e-12, "{p} vs {}", w / total);
+        }
+        assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // A value computed independently (by hand, in Python): the best node with no children.
+        assert!((probabilities[3] - 0.490_045_5).abs() < 1e-6, "{}", probabilities[3]);
+    }
+
+    #[test]
+    fn other_rules() {
+        assert_eq!(probabilities(Selection::Random, &archive()), vec![0.2; 5]);
+        assert_eq!(probabilities(Selection::Best, &archive()), vec![0.0, 0.0, 0.0, 1.0, 0.0]);
+        assert_eq!(probabilities(Selection::Latest, &archive()), vec![0.0, 0.0, 0.0, 0.0, 1.0]);
+        assert!(probabilities(Selection::DgmH, &[]).is_empty());
+    }
+
+    #[test]
+    fn draws_follow_the_probabilities() {
+        let probabilities = [0.25, 0.5, 0.25];
+        assert_eq!(draw(&probabilities, 0.0), 0);
+        assert_eq!(draw(&probabilities, 0.3), 1);
+        assert_eq!(draw(&probabilities, 0.76), 2);
+        assert_eq!(draw(&probabilities, 0.999_999), 2);
+    }
+}
