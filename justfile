@@ -19,6 +19,7 @@ test: setup
 # Benchmarks of the runtime core (release build; prints medians and ratios).
 bench: setup
     cargo bench --bench runtime
+    cargo bench --bench generation
 
 lint:
     cargo fmt --all --check

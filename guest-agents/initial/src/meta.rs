@@ -192,8 +192,13 @@ fn mutate_one(repo: &Repo, genes: &[Gene], credit: &[(String, f64, f64)], rng: &
         }
         chosen.value + step
     };
-    // Four significant decimals keep the source readable and the summary parseable.
-    let new = (new.clamp(chosen.lo, chosen.hi) * 10_000.0).round() / 10_000.0;
+    // Four decimals keep the source readable and the summary parseable.
+    let round = |v: f64| (v.clamp(chosen.lo, chosen.hi) * 10_000.0).round() / 10_000.0;
+    let mut new = round(new);
+    if new == chosen.value {
+        // A step that the range's edge swallowed changes nothing: draw afresh instead.
+        new = round(chosen.lo + rng.unit() * span);
+    }
     let source = repo.read(chosen.file).map_err(|e| AgentError::Failed(format!("cannot read {}: {e}", chosen.file)))?;
     let mut lines: Vec<String> = source.lines().map(str::to_owned).collect();
     let text = &lines[chosen.line];
