@@ -176,7 +176,9 @@ fn edits_rebuild_and_unchanged_trees_come_from_the_cache() {
         other => panic!("{other:?}"),
     }
     let priority = String::from_utf8(tree.get("src/priority.rs").unwrap().bytes.clone()).unwrap();
-    tree.insert("src/priority.rs", priority.replace("FILL_BONUS: f64 = 0.0", "FILL_BONUS: f64 = 0.5")).unwrap();
+    let edited = priority.replace("SMALL_GAP: f64 = 10.0", "SMALL_GAP: f64 = 12.5");
+    assert_ne!(edited, priority, "test set-up: the edit must change the source");
+    tree.insert("src/priority.rs", edited).unwrap();
     match world().compiler.build(&tree, &world().archive).unwrap() {
         BuildOutcome::Built { component, cached, .. } => {
             assert!(!cached);

@@ -7,7 +7,7 @@ use common::*;
 use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::evaluate::{self, EvalPlan};
 use hyperagent::evolution::log::{Event, RunLog};
-use hyperagent::evolution::Evolution;
+use hyperagent::evolution::{Evolution, RunSetup};
 use hyperagent::hash::ContentHash;
 use hyperagent::sandbox::{ChatFailure, ChatRequest, ChatResponse, LlmGateway};
 use hyperagent_domains::bin_packing;
@@ -42,7 +42,15 @@ fn small_config() -> RunConfig {
 fn the_staged_gate_keeps_broken_agents_from_the_full_evaluation() {
     let train = bin_packing::weibull_set("train", 1, 4, 100);
     let validation = bin_packing::weibull_set("validation", 2, 2, 100);
-    let plan = EvalPlan { train: &train, validation: &validation, staged_tasks: 2, staged_threshold: 0.5, fuel: 1_000_000_000, memory_mib: 64, parallelism: 2 };
+    let plan = EvalPlan {
+        train: &train,
+        validation: &validation,
+        staged_tasks: 2,
+        staged_threshold: 0.5,
+        fuel: 1_000_000_000,
+        memory_mib: 64,
+        parallelism: 2,
+    };
     let sandbox = Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), None).unwrap());
     let run = |hash: ContentHash| {
         let loaded = sandbox.load(&world().archive.get_blob(&hash).unwrap()).unwrap();
@@ -54,7 +62,8 @@ fn the_staged_gate_keeps_broken_agents_from_the_full_evaluation() {
     assert!(!broken.passed_gate);
     assert_eq!((broken.staged.tasks, broken.staged.invalid), (2, 2));
     assert_eq!((broken.train.clone(), broken.validation.clone(), broken.score), (None, None, 0.0));
-    let records: Vec<serde_json::Value> = serde_json::from_slice(&world().archive.get_blob(&broken.report).unwrap()).unwrap();
+    let records: Vec<serde_json::Value> =
+        serde_json::from_slice(&world().archive.get_blob(&broken.report).unwrap()).unwrap();
     assert_eq!(records.len(), 2, "only the staged sample ran");
     assert!(records[0]["invalid"].as_str().unwrap().contains("guest error"), "{}", records[0]);
 
@@ -97,7 +106,10 @@ fn a_killed_run_resumes_with_nothing_lost_or_repeated() {
     std::fs::write(&config, toml::to_string(&small_config()).unwrap()).unwrap();
 
     // Kill the run as soon as the first child of generation 2 is in the log.
-    let mut child = hyperagent_run(home.path(), &config, &["--run-id", "killed"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = hyperagent_run(home.path(), &config, &["--run-id", "killed"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let log = home.path().join("runs/killed/log.jsonl");
     let started = Instant::now();
     loop {
@@ -122,7 +134,8 @@ fn a_killed_run_resumes_with_nothing_lost_or_repeated() {
     // ...and every (generation, slot) appears exactly once.
     let mut slots: Vec<(u32, u32)> = after.iter().map(|(g, s, _)| (*g, *s)).collect();
     slots.sort();
-    let expected: Vec<(u32, u32)> = std::iter::once((0, 0)).chain((1..=4).flat_map(|g| (0..2).map(move |s| (g, s)))).collect();
+    let expected: Vec<(u32, u32)> =
+        std::iter::once((0, 0)).chain((1..=4).flat_map(|g| (0..2).map(move |s| (g, s)))).collect();
     assert_eq!(slots, expected);
     let events = RunLog::read(&log).unwrap();
     assert!(matches!(events.last(), Some(Event::Finished { .. })));
@@ -137,9 +150,22 @@ fn a_killed_run_resumes_with_nothing_lost_or_repeated() {
     b.sort();
     assert_eq!(a, b, "a resumed run and an uninterrupted one must agree node for node");
 
-    let status = Command::new(env!("CARGO_BIN_EXE_hyperagent")).args(["status", "killed"]).env("HYPERAGENT_HOME", home.path()).output().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+        .args(["status", "killed"])
+        .env("HYPERAGENT_HOME", home.path())
+        .output()
+        .unwrap();
     assert!(status.status.success());
-    assert_eq!(String::from_utf8_lossy(&status.stdout).lines().filter(|l| l.contains("evaluated") || l.contains("staged-only") || l.contains("failed") || l.contains("rejected")).count(), 9);
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout)
+            .lines()
+            .filter(|l| l.contains("evaluated")
+                || l.contains("staged-only")
+                || l.contains("failed")
+                || l.contains("rejected"))
+            .count(),
+        9
+    );
 }
 
 /// An LLM double: answers every request with a priority function that differs from best fit.
@@ -148,11 +174,19 @@ struct ScriptedLlm;
 const LLM_PRIORITY: &str = "pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64 {\n    let left = remaining - item;\n    if left > 0.0 && left < 12.0 { -left - 80.0 } else { -left + 0.0 * capacity }\n}\n";
 
 impl LlmGateway for ScriptedLlm {
-    fn complete<'a>(&'a self, request: ChatRequest) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>> {
+    fn complete<'a>(
+        &'a self,
+        request: ChatRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>> {
         Box::pin(async move {
             let prompt = &request.messages.last().unwrap().content;
             assert!(prompt.contains("pub fn priority"), "the meta agent sends its source");
-            Ok(ChatResponse { content: format!("Here it is:\n```rust\n{LLM_PRIORITY}```\n"), model: "scripted".into(), input_tokens: 10, output_tokens: 20 })
+            Ok(ChatResponse {
+                content: format!("Here it is:\n```rust\n{LLM_PRIORITY}```\n"),
+                model: "scripted".into(),
+                input_tokens: 10,
+                output_tokens: 20,
+            })
         })
     }
 }
@@ -165,11 +199,16 @@ fn with_an_llm_the_meta_agent_asks_it_for_an_edit() {
         config,
         home.path().join("runs/llm"),
         false,
-        world().archive.clone(),
-        Arc::new(hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(Duration::from_secs(600))).unwrap()),
-        Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), None).unwrap()),
-        data_dir(),
-        world().paths.guest_agents().join("initial"),
+        RunSetup {
+            archive: world().archive.clone(),
+            compiler: Arc::new(
+                hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(Duration::from_secs(600)))
+                    .unwrap(),
+            ),
+            sandbox: Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), None).unwrap()),
+            data_dir: data_dir(),
+            initial_agent: world().paths.guest_agents().join("initial"),
+        },
     )
     .unwrap();
     let mut evolution = evolution.with_llm(Arc::new(ScriptedLlm));

@@ -133,6 +133,21 @@ pub fn published_sets(data_dir: &Path) -> Result<Vec<InstanceSet>, DataError> {
     Ok(sets)
 }
 
+/// FunSearch's larger Weibull test sets, generated (the published data holds only the 5k set):
+/// 5 instances of 10,000 items and 1 of 100,000, from fixed seeds so every run sees the same ones.
+pub fn generated_test_sets() -> Vec<InstanceSet> {
+    vec![weibull_set("Weibull 10k", 10_000, 5, 10_000), weibull_set("Weibull 100k", 100_000, 1, 100_000)]
+}
+
+/// Every test set by name: the published ones and the generated ones.
+pub fn test_sets(data_dir: &Path, names: &[String]) -> Result<Vec<InstanceSet>, DataError> {
+    let mut sets = published_sets(data_dir)?;
+    if names.iter().any(|n| n.starts_with("Weibull 10")) {
+        sets.extend(generated_test_sets());
+    }
+    Ok(sets.into_iter().filter(|s| names.contains(&s.name)).collect())
+}
+
 /// The data files a run reads, for provenance: (file name, bytes).
 pub fn data_files(data_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, DataError> {
     let dir = data_dir.join("bin_packing");
@@ -184,7 +199,8 @@ pub fn weibull_instance(name: &str, seed: u64, items: usize) -> Instance {
 
 /// A set of generated Weibull instances.
 pub fn weibull_set(name: &str, seed: u64, count: usize, items: usize) -> InstanceSet {
-    let instances = (0..count).map(|i| weibull_instance(&format!("{name}_{i:02}"), seed.wrapping_add(i as u64), items)).collect();
+    let instances =
+        (0..count).map(|i| weibull_instance(&format!("{name}_{i:02}"), seed.wrapping_add(i as u64), items)).collect();
     InstanceSet { name: name.to_owned(), instances }
 }
 
@@ -210,7 +226,12 @@ pub fn score(instance: &Instance, output: &str) -> TaskScore {
         // host allocate without bound.
         match bin.as_u64() {
             Some(b) if (b as usize) < instance.items.len() => assignment.push(b as usize),
-            _ => return TaskScore::invalid(format!("item {index}: `{bin}` is not a bin number in 0..{}", instance.items.len())),
+            _ => {
+                return TaskScore::invalid(format!(
+                    "item {index}: `{bin}` is not a bin number in 0..{}",
+                    instance.items.len()
+                ));
+            }
         }
     }
     match bins_used(instance, &assignment) {
@@ -233,7 +254,10 @@ pub fn bins_used(instance: &Instance, assignment: &[usize]) -> Result<u64, Strin
     for (index, (&bin, &size)) in assignment.iter().zip(&instance.items).enumerate() {
         load[bin] += size;
         if load[bin] > instance.capacity {
-            return Err(format!("item {index} overfills bin {bin}: load {} exceeds capacity {}", load[bin], instance.capacity));
+            return Err(format!(
+                "item {index} overfills bin {bin}: load {} exceeds capacity {}",
+                load[bin], instance.capacity
+            ));
         }
     }
     Ok(load.iter().filter(|&&l| l > 0).count() as u64)
@@ -265,7 +289,12 @@ pub fn best_fit(instance: &Instance) -> Vec<usize> {
         .items
         .iter()
         .map(|&size| {
-            let best = free.iter().enumerate().filter(|(_, f)| **f >= size).min_by_key(|(bin, f)| (**f, *bin)).map(|(bin, _)| bin);
+            let best = free
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| **f >= size)
+                .min_by_key(|(bin, f)| (**f, *bin))
+                .map(|(bin, _)| bin);
             match best {
                 Some(bin) => {
                     free[bin] -= size;

@@ -8,8 +8,8 @@
 mod common;
 
 use common::*;
-use hyperagent::evolution::Evolution;
 use hyperagent::evolution::config::RunConfig;
+use hyperagent::evolution::{Evolution, RunSetup};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,11 +33,18 @@ fn main() {
         config,
         home.path().join("run"),
         false,
-        world().archive.clone(),
-        Arc::new(hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(Duration::from_secs(600))).unwrap()),
-        Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), Some(world().paths.artifacts())).unwrap()),
-        data_dir,
-        world().paths.guest_agents().join("initial"),
+        RunSetup {
+            archive: world().archive.clone(),
+            compiler: Arc::new(
+                hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(Duration::from_secs(600)))
+                    .unwrap(),
+            ),
+            sandbox: Arc::new(
+                hyperagent::sandbox::Sandbox::new(Default::default(), Some(world().paths.artifacts())).unwrap(),
+            ),
+            data_dir,
+            initial_agent: world().paths.guest_agents().join("initial"),
+        },
     )
     .unwrap();
     let started = Instant::now();

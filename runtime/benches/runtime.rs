@@ -77,7 +77,8 @@ fn main() {
         let run_tag =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000;
         for i in 0..7 {
-            let edited = priority.replace("FILL_BONUS: f64 = 0.0", &format!("FILL_BONUS: f64 = 0.{run_tag}{i}"));
+            let edited = priority.replace("SMALL_GAP: f64 = 10.0", &format!("SMALL_GAP: f64 = 10.{run_tag}{i}"));
+            assert_ne!(edited, priority, "the edit must change the source");
             tree.insert("src/priority.rs", edited).unwrap();
             match world().compiler.build(&tree, &world().archive).unwrap() {
                 BuildOutcome::Built { cached: false, duration, .. } => rebuilds.push(duration),

@@ -108,9 +108,7 @@ enum Command {
     /// archive. With no arguments, runs the embedded default (bin packing, offline).
     Run(RunArgs),
     /// A table of a run's nodes (default: the latest run).
-    Status {
-        run: Option<String>,
-    },
+    Status { run: Option<String> },
     /// One node: its change against its parent, its scores, its meta agent's account.
     Show {
         /// Node hash or unique prefix.
@@ -174,6 +172,7 @@ enum Export {
 struct GuestFailure;
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let paths = Paths::new(cli.home.clone(), cli.project_root.clone(), cli.guest_target_dir.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -521,4 +520,19 @@ fn tempfile_dir(home: &Path, name: &str) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(dir.parent().expect("has a parent"))?;
     Ok(dir)
+}
+
+/// Rust ignores SIGPIPE, so `hyperagent status | head` would panic on the closed pipe; a command
+/// line tool should simply stop, as the default disposition does.
+fn restore_default_sigpipe() {
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: setting a signal's disposition to the default has no preconditions, and happens
+    // before any thread is started.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
 }

@@ -89,10 +89,7 @@ fn read_lineage(history: &History) -> Vec<(String, Option<f64>)> {
     value
         .as_array()
         .map(|nodes| {
-            nodes
-                .iter()
-                .map(|n| (n["summary"].as_str().unwrap_or("").to_owned(), n["score"].as_f64()))
-                .collect()
+            nodes.iter().map(|n| (n["summary"].as_str().unwrap_or("").to_owned(), n["score"].as_f64())).collect()
         })
         .unwrap_or_default()
 }
@@ -223,7 +220,8 @@ fn llm_rewrite(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaRep
          bound (higher is better).\n\nHistory of changes and scores:\n{history}\nCurrent {TASK_FILE}:\n```rust\n{current}```\n\n\
          Reply with the whole new file in one ```rust block. Keep `pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64`."
     );
-    let answer = llm::ask("You improve Rust heuristics. Answer with code only.", &prompt, 4096).map_err(|e| llm::describe(&e))?;
+    let answer = llm::ask("You improve Rust heuristics. Answer with code only.", &prompt, 4096)
+        .map_err(|e| llm::describe(&e))?;
     let code = answer
         .split("```rust")
         .nth(1)
@@ -236,5 +234,8 @@ fn llm_rewrite(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaRep
     let mut notes = repo.read(NOTES).unwrap_or_default();
     notes.push_str("- rewrote src/priority.rs with the LLM\n");
     repo.write(NOTES, &notes).map_err(|e| e.to_string())?;
-    Ok(MetaReport { summary: format!("{TASK_FILE} rewritten by the LLM"), rationale: answer.chars().take(2000).collect() })
+    Ok(MetaReport {
+        summary: format!("{TASK_FILE} rewritten by the LLM"),
+        rationale: answer.chars().take(2000).collect(),
+    })
 }

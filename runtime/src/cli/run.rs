@@ -5,7 +5,7 @@ use hyperagent::archive::Archive;
 use hyperagent::compiler::GuestCompiler;
 use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::log::{Event, RunLog};
-use hyperagent::evolution::{Evolution, Progress};
+use hyperagent::evolution::{Evolution, Progress, RunSetup};
 use hyperagent::hash::ContentHash;
 use hyperagent::sandbox::{EngineSettings, Sandbox};
 use hyperagent::settings::Paths;
@@ -68,16 +68,14 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
     compiler.fetch_dependencies()?;
     let sandbox = Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?;
     let initial_agent = options.config.initial_agent.clone().unwrap_or_else(|| paths.guest_agents().join("initial"));
-    let mut evolution = Evolution::open(
-        options.config,
-        run_dir.clone(),
-        resume,
+    let setup = RunSetup {
         archive,
-        Arc::new(compiler),
-        Arc::new(sandbox),
-        options.data_dir.clone(),
+        compiler: Arc::new(compiler),
+        sandbox: Arc::new(sandbox),
+        data_dir: options.data_dir.clone(),
         initial_agent,
-    )?;
+    };
+    let mut evolution = Evolution::open(options.config, run_dir.clone(), resume, setup)?;
     if evolution.is_finished() {
         eprintln!("run {run_id} is already complete");
     } else {
@@ -129,10 +127,10 @@ impl Reporter {
             }
             Progress::Child { generation, slot, status, score, summary } => {
                 let mut best = self.best.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(score) = score {
-                    if best.is_none_or(|b| score > b) {
-                        *best = Some(score);
-                    }
+                if let Some(score) = score
+                    && best.is_none_or(|b| score > b)
+                {
+                    *best = Some(score);
                 }
                 let score_text = score.map_or("-".to_owned(), |s| format!("{s:.5}"));
                 let line = format!("gen {generation:>3} slot {slot}: {status:<12} score {score_text} {summary}");
@@ -162,15 +160,17 @@ impl Reporter {
 }
 
 fn print_summary(evolution: &Evolution, data_dir: &Path) -> Result<()> {
-    let sets = bin_packing::published_sets(data_dir)?;
-    let mut rows: Vec<(String, f64, f64, Option<f64>, Option<f64>)> = Vec::new();
+    let sets = bin_packing::test_sets(data_dir, &evolution.config.test_sets)?;
+    // (set, first fit, best fit, initial node, best node)
+    type Row = (String, f64, f64, Option<f64>, Option<f64>);
+    let mut rows: Vec<Row> = Vec::new();
     let excess_of = |role: &str, set: &str| {
         evolution.test_events().iter().find_map(|e| match e {
             Event::Test { role: r, sets, .. } if r == role => sets.iter().find(|s| s.set == set).map(|s| s.excess),
             _ => None,
         })
     };
-    for set in sets.iter().filter(|s| evolution.config.test_sets.contains(&s.name)) {
+    for set in &sets {
         let initial = excess_of("initial", &set.name).or_else(|| excess_of("best", &set.name));
         rows.push((
             set.name.clone(),
@@ -192,7 +192,13 @@ fn print_summary(evolution: &Evolution, data_dir: &Path) -> Result<()> {
     println!("  {:<12} {:>10} {:>10} {:>10} {:>10}", "set", "first fit", "best fit", "initial", "best node");
     let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}%", 100.0 * v));
     for (name, first, best_fit, initial, best) in rows {
-        println!("  {name:<12} {:>10} {:>10} {:>10} {:>10}", pct(Some(first)), pct(Some(best_fit)), pct(initial), pct(best));
+        println!(
+            "  {name:<12} {:>10} {:>10} {:>10} {:>10}",
+            pct(Some(first)),
+            pct(Some(best_fit)),
+            pct(initial),
+            pct(best)
+        );
     }
     Ok(())
 }
@@ -211,7 +217,10 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
     let (id, events) = resolve_run(paths, run)?;
     let archive = Archive::open(paths.archive())?;
     println!("run {id}");
-    println!("{:<13} {:<13} {:>4} {:>4} {:<12} {:>9} {:>9} {:>14}  {}", "node", "parent", "gen", "slot", "status", "staged", "score", "eval fuel", "change");
+    println!(
+        "{:<13} {:<13} {:>4} {:>4} {:<12} {:>9} {:>9} {:>14}  change",
+        "node", "parent", "gen", "slot", "status", "staged", "score", "eval fuel"
+    );
     for event in &events {
         let Event::Node { generation, slot, node, parent, score, status } = event else { continue };
         let metadata = archive.get_node(node)?.metadata;
@@ -247,7 +256,8 @@ pub fn find_node(archive: &Archive, text: &str) -> Result<ContentHash> {
     if let Ok(hash) = text.parse() {
         return Ok(hash);
     }
-    let matches: Vec<ContentHash> = archive.node_ids()?.into_iter().filter(|id| id.to_hex().starts_with(text)).collect();
+    let matches: Vec<ContentHash> =
+        archive.node_ids()?.into_iter().filter(|id| id.to_hex().starts_with(text)).collect();
     match matches.as_slice() {
         [one] => Ok(*one),
         [] => bail!("no node starts with `{text}`"),
@@ -279,7 +289,12 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
     }
     if let Some(evaluation) = node.metadata.get("evaluation") {
         let split = |name: &str| evaluation[name]["mean"].as_f64().map_or("-".to_owned(), |m| format!("{m:.5}"));
-        println!("scores     staged {} | train {} | validation {}", split("staged"), split("train"), split("validation"));
+        println!(
+            "scores     staged {} | train {} | validation {}",
+            split("staged"),
+            split("train"),
+            split("validation")
+        );
     }
     if let Some(build) = node.metadata.get("build").filter(|b| !b.is_null()) {
         if let Some(diagnostics) = build["diagnostics"].as_str() {
@@ -298,7 +313,8 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
         println!("diff against the parent:");
         let paths: std::collections::BTreeSet<_> = parent_tree.files.keys().chain(tree.files.keys()).collect();
         for path in paths {
-            let old = parent_tree.files.get(path).map(|f| String::from_utf8_lossy(&f.bytes).into_owned()).unwrap_or_default();
+            let old =
+                parent_tree.files.get(path).map(|f| String::from_utf8_lossy(&f.bytes).into_owned()).unwrap_or_default();
             let new = tree.files.get(path).map(|f| String::from_utf8_lossy(&f.bytes).into_owned()).unwrap_or_default();
             if old != new {
                 let diff = similar::TextDiff::from_lines(&old, &new);
@@ -322,7 +338,7 @@ pub fn lineage(paths: &Paths, node: &str) -> Result<()> {
         }
     }
     chain.reverse();
-    println!("{:<13} {:>4} {:>9}  {}", "node", "gen", "score", "change");
+    println!("{:<13} {:>4} {:>9}  change", "node", "gen", "score");
     for (id, node) in chain {
         let score = node.metadata.get("score").and_then(|s| s.as_f64()).map_or("-".to_owned(), |s| format!("{s:.5}"));
         let generation = node.metadata.get("generation").and_then(|g| g.as_u64()).unwrap_or(0);

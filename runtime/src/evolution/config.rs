@@ -26,7 +26,8 @@ pub struct RunConfig {
     pub train_items: usize,
     pub validation_instances: usize,
     pub validation_items: usize,
-    /// Published test sets evaluated on the best node at the end.
+    /// Test sets evaluated on the best node at the end: OR1–OR4 and "Weibull 5k" (published),
+    /// "Weibull 10k" and "Weibull 100k" (generated; slow).
     pub test_sets: Vec<String>,
     /// Ablation "without self-improvement": the initial meta agent makes every child.
     pub fixed_meta: bool,
@@ -88,7 +89,15 @@ impl RunConfig {
         if self.staged_tasks == 0 || self.staged_tasks > self.train_instances {
             return Err("staged_tasks must be in 1..=train_instances".into());
         }
-        if self.train_items == 0 || self.validation_items == 0 || self.train_items > 200_000 || self.validation_items > 200_000 {
+        let known = ["OR1", "OR2", "OR3", "OR4", "Weibull 5k", "Weibull 10k", "Weibull 100k"];
+        if let Some(unknown) = self.test_sets.iter().find(|s| !known.contains(&s.as_str())) {
+            return Err(format!("unknown test set `{unknown}` (available: {})", known.join(", ")));
+        }
+        if self.train_items == 0
+            || self.validation_items == 0
+            || self.train_items > 200_000
+            || self.validation_items > 200_000
+        {
             return Err("instance sizes must be in 1..=200000 items".into());
         }
         Ok(())

@@ -8,8 +8,8 @@
 use crate::archive::Archive;
 use crate::hash::ContentHash;
 use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, LoadedComponent, Sandbox, TaskInput};
-use hyperagent_domains::bin_packing::{self, Instance, InstanceSet};
 use hyperagent_domains::TaskScore;
+use hyperagent_domains::bin_packing::{self, Instance, InstanceSet};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -50,9 +50,20 @@ pub fn task_seed(task_id: &str) -> u64 {
 }
 
 /// Runs one instance and scores the answer on the host.
-pub async fn run_task(sandbox: &Sandbox, component: &LoadedComponent, split: &str, instance: &Instance, fuel: u64, memory_mib: u64) -> TaskRecord {
+pub async fn run_task(
+    sandbox: &Sandbox,
+    component: &LoadedComponent,
+    split: &str,
+    instance: &Instance,
+    fuel: u64,
+    memory_mib: u64,
+) -> TaskRecord {
     let id = format!("{split}/{}", instance.name);
-    let input = CallInput::Task(TaskInput { domain: bin_packing::DOMAIN.into(), task_id: id.clone(), payload: instance.payload() });
+    let input = CallInput::Task(TaskInput {
+        domain: bin_packing::DOMAIN.into(),
+        task_id: id.clone(),
+        payload: instance.payload(),
+    });
     let limits = CallLimits { fuel: Fuel(fuel), memory_bytes: memory_mib << 20, ..CallLimits::default() };
     let grants = Grants { seed: task_seed(&id), ..Grants::default() };
     match sandbox.call(component, &input, &limits, &grants).await {
@@ -70,12 +81,20 @@ pub async fn run_task(sandbox: &Sandbox, component: &LoadedComponent, split: &st
                 fuel: report.fuel_consumed,
             }
         }
-        Err(e) => TaskRecord { id, outcome: "host-error".into(), score: 0.0, invalid: Some(e.to_string()), fuel: 0, bins: None },
+        Err(e) => TaskRecord {
+            id,
+            outcome: "host-error".into(),
+            score: 0.0,
+            invalid: Some(e.to_string()),
+            fuel: 0,
+            bins: None,
+        },
     }
 }
 
 fn split_score(records: &[TaskRecord]) -> SplitScore {
-    let mean = if records.is_empty() { 0.0 } else { records.iter().map(|r| r.score).sum::<f64>() / records.len() as f64 };
+    let mean =
+        if records.is_empty() { 0.0 } else { records.iter().map(|r| r.score).sum::<f64>() / records.len() as f64 };
     SplitScore { mean, tasks: records.len(), invalid: records.iter().filter(|r| r.invalid.is_some()).count() }
 }
 
@@ -94,7 +113,8 @@ pub async fn run_set(
         .iter()
         .cloned()
         .map(|instance| {
-            let (sandbox, component, semaphore, split) = (sandbox.clone(), component.clone(), semaphore.clone(), split.to_owned());
+            let (sandbox, component, semaphore, split) =
+                (sandbox.clone(), component.clone(), semaphore.clone(), split.to_owned());
             tokio::spawn(async move {
                 let _permit = semaphore.acquire().await.expect("the semaphore is never closed");
                 run_task(&sandbox, &component, &split, &instance, fuel, memory_mib).await
@@ -130,7 +150,12 @@ pub struct EvalPlan<'a> {
     pub parallelism: usize,
 }
 
-pub async fn evaluate(sandbox: &Arc<Sandbox>, component: &Arc<LoadedComponent>, plan: &EvalPlan<'_>, archive: &Archive) -> Result<Evaluation, crate::archive::ArchiveError> {
+pub async fn evaluate(
+    sandbox: &Arc<Sandbox>,
+    component: &Arc<LoadedComponent>,
+    plan: &EvalPlan<'_>,
+    archive: &Archive,
+) -> Result<Evaluation, crate::archive::ArchiveError> {
     let sample = &plan.train.instances[..plan.staged_tasks.min(plan.train.instances.len())];
     let mut records = run_set(sandbox, component, "train", sample, plan.fuel, plan.memory_mib, plan.parallelism).await;
     let staged = split_score(&records);
@@ -140,8 +165,16 @@ pub async fn evaluate(sandbox: &Arc<Sandbox>, component: &Arc<LoadedComponent>, 
         let rest = &plan.train.instances[sample.len()..];
         records.extend(run_set(sandbox, component, "train", rest, plan.fuel, plan.memory_mib, plan.parallelism).await);
         train = Some(split_score(&records));
-        let validation_records =
-            run_set(sandbox, component, "validation", &plan.validation.instances, plan.fuel, plan.memory_mib, plan.parallelism).await;
+        let validation_records = run_set(
+            sandbox,
+            component,
+            "validation",
+            &plan.validation.instances,
+            plan.fuel,
+            plan.memory_mib,
+            plan.parallelism,
+        )
+        .await;
         let scored = split_score(&validation_records);
         records.extend(validation_records);
         let score = scored.mean;

@@ -14,7 +14,14 @@ pub enum Event {
     /// The run began with this configuration.
     Started { config: super::config::RunConfig, config_hash: ContentHash, provenance: serde_json::Value },
     /// A node was archived.
-    Node { generation: u32, slot: u32, node: ContentHash, parent: Option<ContentHash>, score: Option<f64>, status: String },
+    Node {
+        generation: u32,
+        slot: u32,
+        node: ContentHash,
+        parent: Option<ContentHash>,
+        score: Option<f64>,
+        status: String,
+    },
     /// Every child of a generation is archived.
     Generation { generation: u32 },
     /// A node was evaluated on the test sets.
@@ -87,7 +94,10 @@ impl RunLog {
                 _ if is_last => break,
                 Ok(_) => unreachable!("only the last line can lack a newline"),
                 Err(e) => {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} line {}: {e}", path.display(), index + 1)));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} line {}: {e}", path.display(), index + 1),
+                    ));
                 }
             }
         }

@@ -83,6 +83,16 @@ pub struct StepTimes {
     pub archive: Duration,
 }
 
+/// What a run works with: where it stores, how it builds and runs, where its data and its first
+/// hyperagent are.
+pub struct RunSetup {
+    pub archive: Archive,
+    pub compiler: Arc<GuestCompiler>,
+    pub sandbox: Arc<Sandbox>,
+    pub data_dir: PathBuf,
+    pub initial_agent: PathBuf,
+}
+
 pub struct Evolution {
     pub config: RunConfig,
     pub run_dir: PathBuf,
@@ -118,16 +128,8 @@ fn unit_from_seed(seed: u64) -> f64 {
 
 impl Evolution {
     /// Starts a new run in `run_dir` (which must not hold a run yet), or resumes the one there.
-    pub fn open(
-        config: RunConfig,
-        run_dir: PathBuf,
-        resume: bool,
-        archive: Archive,
-        compiler: Arc<GuestCompiler>,
-        sandbox: Arc<Sandbox>,
-        data_dir: PathBuf,
-        initial_agent: PathBuf,
-    ) -> Result<Evolution, RunError> {
+    pub fn open(config: RunConfig, run_dir: PathBuf, resume: bool, setup: RunSetup) -> Result<Evolution, RunError> {
+        let RunSetup { archive, compiler, sandbox, data_dir, initial_agent } = setup;
         config.validate().map_err(RunError::Invalid)?;
         let log_path = run_dir.join("log.jsonl");
         let (log, events) = if resume {
@@ -137,7 +139,10 @@ impl Evolution {
             RunLog::reopen(&log_path).map_err(io_error(&log_path))?
         } else {
             if log_path.exists() {
-                return Err(RunError::Invalid(format!("{} already holds a run; resume it or choose another run id", run_dir.display())));
+                return Err(RunError::Invalid(format!(
+                    "{} already holds a run; resume it or choose another run id",
+                    run_dir.display()
+                )));
             }
             std::fs::create_dir_all(&run_dir).map_err(io_error(&run_dir))?;
             (RunLog::open(&log_path).map_err(io_error(&log_path))?, Vec::new())
@@ -146,9 +151,18 @@ impl Evolution {
             Some(Event::Started { config: logged, .. }) => logged.clone(),
             _ => config,
         };
-        let train = bin_packing::weibull_set("train", derive_seed(config.seed, "train", 0, 0), config.train_instances, config.train_items);
-        let validation =
-            bin_packing::weibull_set("validation", derive_seed(config.seed, "validation", 0, 0), config.validation_instances, config.validation_items);
+        let train = bin_packing::weibull_set(
+            "train",
+            derive_seed(config.seed, "train", 0, 0),
+            config.train_instances,
+            config.train_items,
+        );
+        let validation = bin_packing::weibull_set(
+            "validation",
+            derive_seed(config.seed, "validation", 0, 0),
+            config.validation_instances,
+            config.validation_items,
+        );
         let mut evolution = Evolution {
             config,
             run_dir,
@@ -207,10 +221,10 @@ impl Evolution {
 
     /// Adds a node to the in-memory archive view and counts it as its parent's child.
     fn enter(&mut self, record: NodeRecord) {
-        if record.component.is_some() {
-            if let Some(parent) = self.nodes.iter_mut().find(|n| Some(n.id) == record.parent) {
-                parent.children += 1;
-            }
+        if record.component.is_some()
+            && let Some(parent) = self.nodes.iter_mut().find(|n| Some(n.id) == record.parent)
+        {
+            parent.children += 1;
         }
         self.nodes.push(record);
     }
@@ -231,13 +245,13 @@ impl Evolution {
 
     /// The node with the highest score (oldest on ties).
     pub fn best(&self) -> Option<&NodeRecord> {
-        self.nodes
-            .iter()
-            .filter(|n| n.score.is_some() && n.component.is_some())
-            .fold(None, |best: Option<&NodeRecord>, n| match best {
+        self.nodes.iter().filter(|n| n.score.is_some() && n.component.is_some()).fold(
+            None,
+            |best: Option<&NodeRecord>, n| match best {
                 Some(b) if b.score >= n.score => Some(b),
                 _ => Some(n),
-            })
+            },
+        )
     }
 
     fn initial(&self) -> Option<&NodeRecord> {
@@ -257,8 +271,21 @@ impl Evolution {
             progress(Progress::Generation { generation: 0, of: self.config.generations });
             if self.initial().is_none() {
                 let record = self.make_initial().await?;
-                progress(Progress::Child { generation: 0, slot: 0, status: record.status.clone(), score: record.score, summary: "initial".into() });
-                self.append(&Event::Node { generation: 0, slot: 0, node: record.id, parent: None, score: record.score, status: record.status.clone() })?;
+                progress(Progress::Child {
+                    generation: 0,
+                    slot: 0,
+                    status: record.status.clone(),
+                    score: record.score,
+                    summary: "initial".into(),
+                });
+                self.append(&Event::Node {
+                    generation: 0,
+                    slot: 0,
+                    node: record.id,
+                    parent: None,
+                    score: record.score,
+                    status: record.status.clone(),
+                })?;
                 self.enter(record);
             }
             self.append(&Event::Generation { generation: 0 })?;
@@ -345,10 +372,16 @@ impl Evolution {
 
     /// The parent of each slot, chosen from the archive as it stands now.
     pub fn choose_parents(&self, generation: u32) -> Vec<NodeRecord> {
-        let candidates: Vec<&NodeRecord> = self.nodes.iter().filter(|n| n.score.is_some() && n.component.is_some()).collect();
+        let candidates: Vec<&NodeRecord> =
+            self.nodes.iter().filter(|n| n.score.is_some() && n.component.is_some()).collect();
         let rule = if self.config.no_archive { Selection::Latest } else { self.config.selection };
-        let probabilities =
-            selection::probabilities(rule, &candidates.iter().map(|n| Candidate { score: n.score.unwrap_or(0.0), children: n.children }).collect::<Vec<_>>());
+        let probabilities = selection::probabilities(
+            rule,
+            &candidates
+                .iter()
+                .map(|n| Candidate { score: n.score.unwrap_or(0.0), children: n.children })
+                .collect::<Vec<_>>(),
+        );
         (0..self.config.children_per_generation)
             .map(|slot| {
                 let unit = unit_from_seed(derive_seed(self.config.seed, "select", generation, slot));
@@ -374,7 +407,8 @@ impl Evolution {
                 generation,
                 slot,
                 parent,
-                meta_component: meta_component.ok_or_else(|| RunError::Invalid("a parent without a component was selected".into()))?,
+                meta_component: meta_component
+                    .ok_or_else(|| RunError::Invalid("a parent without a component was selected".into()))?,
                 seed: derive_seed(self.config.seed, "meta", generation, slot),
                 iterations_left: self.config.generations - generation,
                 scratch: self.run_dir.join("scratch").join(format!("g{generation:04}-s{slot:02}")),
@@ -440,7 +474,11 @@ impl Evolution {
 
         let started = Instant::now();
         let meta_loaded = self.sandbox.load(&self.archive.get_blob(&job.meta_component)?)?;
-        let input = CallInput::Meta(MetaInput { iterations_left: job.iterations_left, repo_dir: "/repo".into(), history_dir: "/history".into() });
+        let input = CallInput::Meta(MetaInput {
+            iterations_left: job.iterations_left,
+            repo_dir: "/repo".into(),
+            history_dir: "/history".into(),
+        });
         let limits = CallLimits {
             fuel: Fuel(self.config.meta_fuel),
             memory_bytes: self.config.memory_mib << 20,
@@ -488,7 +526,9 @@ impl Evolution {
             match outcome {
                 // Whether the build came from the cache is a fact about this host, not the node:
                 // it stays out of the node so that reruns give identical nodes.
-                BuildOutcome::Built { tree, component, .. } => ("built".to_owned(), tree, Some(component), json!({"status": "built"})),
+                BuildOutcome::Built { tree, component, .. } => {
+                    ("built".to_owned(), tree, Some(component), json!({"status": "built"}))
+                }
                 BuildOutcome::Rejected { tree, violations } => (
                     "rejected".to_owned(),
                     tree,
@@ -526,7 +566,9 @@ impl Evolution {
             .with("meta", meta_record)
             .with("build", build_record);
         if let Some(evaluation) = &evaluation {
-            node = node.with("score", evaluation.score).with("evaluation", serde_json::to_value(evaluation).expect("serialises"));
+            node = node
+                .with("score", evaluation.score)
+                .with("evaluation", serde_json::to_value(evaluation).expect("serialises"));
         }
         let id = self.archive.put_node(&node)?;
         let _ = std::fs::remove_dir_all(&job.scratch);
@@ -548,10 +590,7 @@ impl Evolution {
 
     /// Evaluates the initial and the best node on the test sets (once each; logged).
     async fn test_phase(&mut self, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
-        let sets: Vec<InstanceSet> = bin_packing::published_sets(&self.data_dir)?
-            .into_iter()
-            .filter(|s| self.config.test_sets.contains(&s.name))
-            .collect();
+        let sets: Vec<InstanceSet> = bin_packing::test_sets(&self.data_dir, &self.config.test_sets)?;
         let mut targets = vec![("best", self.best().map(|b| b.id))];
         if self.initial().map(|n| n.id) != targets[0].1 {
             targets.push(("initial", self.initial().map(|n| n.id)));
@@ -572,14 +611,28 @@ impl Evolution {
     }
 
     pub async fn test_node(&self, node: &ContentHash, sets: &[InstanceSet]) -> Result<Vec<TestResult>, RunError> {
-        let component = self.archive.get_node(node)?.component.ok_or_else(|| RunError::Invalid("the node has no component".into()))?;
+        let component = self
+            .archive
+            .get_node(node)?
+            .component
+            .ok_or_else(|| RunError::Invalid("the node has no component".into()))?;
         let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut results = Vec::new();
         for set in sets {
-            let records = evaluate::run_set(&self.sandbox, &loaded, "test", &set.instances, self.config.task_fuel, self.config.memory_mib, parallelism).await;
+            let records = evaluate::run_set(
+                &self.sandbox,
+                &loaded,
+                "test",
+                &set.instances,
+                self.config.task_fuel,
+                self.config.memory_mib,
+                parallelism,
+            )
+            .await;
             // An invalid answer counts as the worst valid packing: one bin per item.
-            let bins: Vec<u64> = records.iter().zip(&set.instances).map(|(r, i)| r.bins.unwrap_or(i.items.len() as u64)).collect();
+            let bins: Vec<u64> =
+                records.iter().zip(&set.instances).map(|(r, i)| r.bins.unwrap_or(i.items.len() as u64)).collect();
             results.push(TestResult {
                 set: set.name.clone(),
                 excess: bin_packing::set_excess(&set.instances, &bins),

@@ -59,10 +59,8 @@ pub fn probabilities(rule: Selection, candidates: &[Candidate]) -> Vec<f64> {
             scores.sort_by(|a, b| b.total_cmp(a));
             let top = &scores[..scores.len().min(TOP_M)];
             let mid = top.iter().sum::<f64>() / top.len() as f64;
-            let weights: Vec<f64> = candidates
-                .iter()
-                .map(|c| sigmoid(LAMBDA * (c.score - mid)) / (1.0 + f64::from(c.children)))
-                .collect();
+            let weights: Vec<f64> =
+                candidates.iter().map(|c| sigmoid(LAMBDA * (c.score - mid)) / (1.0 + f64::from(c.children))).collect();
             let total: f64 = weights.iter().sum();
             if total > 0.0 { weights.iter().map(|w| w / total).collect() } else { vec![1.0 / n as f64; n] }
         }
