@@ -10,6 +10,7 @@ pub mod compiler;
 pub mod evolution;
 pub mod fsutil;
 pub mod hash;
+pub mod llm;
 pub mod sandbox;
 pub mod settings;
 pub mod source_tree;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use hyperagent::archive::Archive;
 use hyperagent::compiler::{BuildOutcome, GuestCompiler};
 use hyperagent::hash::ContentHash;

@@ -1,0 +1,225 @@
+//! One configured backend: HTTP with retries, a per-backend concurrency limit, and budgets checked
+//! before every call.
+
+use super::wire::Provider;
+use crate::sandbox::{ChatFailure, ChatRequest, ChatResponse};
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The `[llm]` section of a run's configuration. The key itself never appears here: only the name
+/// of the environment variable that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    pub provider: Provider,
+    pub base_url: String,
+    pub model: String,
+    /// Environment variable holding the API key (none for local servers).
+    pub api_key_env: Option<String>,
+    pub timeout_ms: u64,
+    /// Retries after the first attempt, on 429, 5xx, timeouts and connection errors.
+    pub max_retries: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    pub budget: LlmBudget,
+    /// Prices in US dollars per million tokens, for the cost budget.
+    pub price_input_per_million: f64,
+    pub price_output_per_million: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmBudget {
+    pub max_calls: u64,
+    pub max_input_tokens: u64,
+    pub max_output_tokens: u64,
+    pub max_cost_usd: f64,
+}
+
+impl Default for LlmBudget {
+    fn default() -> Self {
+        LlmBudget { max_calls: 200, max_input_tokens: 2_000_000, max_output_tokens: 400_000, max_cost_usd: 5.0 }
+    }
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            provider: Provider::OpenAi,
+            base_url: "https://api.openai.com/v1".into(),
+            model: "gpt-4o-mini".into(),
+            api_key_env: Some("OPENAI_API_KEY".into()),
+            timeout_ms: 120_000,
+            max_retries: 4,
+            initial_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+            concurrency: 2,
+            budget: LlmBudget::default(),
+            price_input_per_million: 0.0,
+            price_output_per_million: 0.0,
+        }
+    }
+}
+
+/// What has been spent so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spent {
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+pub struct Backend {
+    pub config: LlmConfig,
+    client: reqwest::Client,
+    api_key: Option<String>,
+    permits: tokio::sync::Semaphore,
+    spent: Mutex<Spent>,
+    exhausted: Mutex<Option<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("the environment variable {0} (the LLM API key) is not set")]
+    MissingKey(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl Backend {
+    pub fn new(config: LlmConfig) -> Result<Backend, BackendError> {
+        // reqwest is built without a default TLS crypto provider; install ring once.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let api_key = match &config.api_key_env {
+            Some(name) => Some(std::env::var(name).map_err(|_| BackendError::MissingKey(name.clone()))?),
+            None => None,
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()
+            .map_err(|e| BackendError::Client(e.to_string()))?;
+        let permits = tokio::sync::Semaphore::new(config.concurrency.max(1));
+        Ok(Backend { config, client, api_key, permits, spent: Mutex::new(Spent::default()), exhausted: Mutex::new(None) })
+    }
+
+    pub fn spent(&self) -> Spent {
+        self.spent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Why the budget is spent, once it is.
+    pub fn exhausted(&self) -> Option<String> {
+        self.exhausted.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn check_budget(&self) -> Result<(), ChatFailure> {
+        let spent = self.spent();
+        let budget = &self.config.budget;
+        let reason = if spent.calls >= budget.max_calls {
+            Some(format!("all {} calls of the run's LLM budget are spent", budget.max_calls))
+        } else if spent.input_tokens >= budget.max_input_tokens {
+            Some(format!("the run's {} input tokens are spent", budget.max_input_tokens))
+        } else if spent.output_tokens >= budget.max_output_tokens {
+            Some(format!("the run's {} output tokens are spent", budget.max_output_tokens))
+        } else if spent.cost_usd >= budget.max_cost_usd {
+            Some(format!("the run's ${:.2} LLM budget is spent", budget.max_cost_usd))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                *self.exhausted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                Err(ChatFailure::BudgetExhausted(reason))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Sends one request, retrying transient failures with exponential backoff and jitter.
+    pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatFailure> {
+        self.check_budget()?;
+        let _permit = self.permits.acquire().await.map_err(|_| ChatFailure::BackendFailed("the backend is shut down".into()))?;
+        // The budget may have run out while this request waited for a permit.
+        self.check_budget()?;
+        {
+            let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+            spent.calls += 1;
+        }
+        let remaining_output = self.config.budget.max_output_tokens.saturating_sub(self.spent().output_tokens);
+        let mut request = request.clone();
+        request.max_output_tokens = request.max_output_tokens.min(remaining_output.min(u64::from(u32::MAX)) as u32);
+        let body = self.config.provider.body(&self.config.model, &request);
+        let url = self.config.provider.url(&self.config.base_url);
+        let attempts = self.config.max_retries + 1;
+        let mut last_error = String::new();
+        for attempt in 0..attempts {
+            let mut builder = self.client.post(&url).header("content-type", "application/json").body(body.to_string());
+            builder = match (self.config.provider, &self.api_key) {
+                (Provider::OpenAi, Some(key)) => builder.bearer_auth(key),
+                (Provider::Anthropic, Some(key)) => builder.header("x-api-key", key),
+                (_, None) => builder,
+            };
+            if self.config.provider == Provider::Anthropic {
+                builder = builder.header("anthropic-version", "2023-06-01");
+            }
+            let mut wait = backoff(self.config.initial_backoff_ms, self.config.max_backoff_ms, attempt);
+            match builder.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    let bytes = response.bytes().await.unwrap_or_default();
+                    if status.is_success() {
+                        return match self.config.provider.parse(&bytes) {
+                            Ok(answer) => {
+                                self.account(&answer);
+                                Ok(answer)
+                            }
+                            // A malformed success is not transient: fail at once, clearly.
+                            Err(why) => Err(ChatFailure::BackendFailed(format!("{url}: {why}"))),
+                        };
+                    }
+                    let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+                    last_error = format!("HTTP {status}: {snippet}");
+                    let transient = status.as_u16() == 429 || status.is_server_error();
+                    if !transient {
+                        return Err(ChatFailure::BackendFailed(format!("{url}: {last_error}")));
+                    }
+                    if let Some(seconds) = retry_after {
+                        wait = Duration::from_secs(seconds).min(Duration::from_millis(self.config.max_backoff_ms));
+                    }
+                }
+                Err(e) if e.is_timeout() => last_error = format!("no answer within {} ms", self.config.timeout_ms),
+                Err(e) => last_error = format!("request failed: {e}"),
+            }
+            if attempt + 1 < attempts {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Err(ChatFailure::BackendFailed(format!("{url}: gave up after {attempts} attempts; last: {last_error}")))
+    }
+
+    fn account(&self, answer: &ChatResponse) {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent.input_tokens += u64::from(answer.input_tokens);
+        spent.output_tokens += u64::from(answer.output_tokens);
+        spent.cost_usd += f64::from(answer.input_tokens) * self.config.price_input_per_million / 1e6
+            + f64::from(answer.output_tokens) * self.config.price_output_per_million / 1e6;
+    }
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half random.
+fn backoff(initial_ms: u64, max_ms: u64, attempt: u32) -> Duration {
+    let step = initial_ms.saturating_mul(1u64 << attempt.min(20)).min(max_ms);
+    // Jitter only spreads retries out; it never reaches anything that is recorded or hashed.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64)
+        ^ std::process::id() as u64;
+    let mixed = nanos.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
+    Duration::from_millis(step / 2 + mixed % (step / 2 + 1))
+}

@@ -1,0 +1,150 @@
+//! The LLM backends against real HTTP servers on loopback that speak each provider's format.
+
+mod common;
+
+use common::http::{Reply, Server, anthropic_reply, openai_reply};
+use common::*;
+use hyperagent::llm::wire::Provider;
+use hyperagent::llm::{Backend, LlmConfig};
+use hyperagent::sandbox::{ChatFailure, ChatMessage, ChatRequest};
+use serde_json::json;
+use std::time::Duration;
+
+fn config(provider: Provider, server: &Server) -> LlmConfig {
+    LlmConfig {
+        provider,
+        base_url: server.base_url.clone(),
+        model: "test-model".into(),
+        api_key_env: Some("HYPERAGENT_TEST_LLM_KEY".into()),
+        timeout_ms: 2000,
+        max_retries: 2,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 50,
+        ..LlmConfig::default()
+    }
+}
+
+fn backend(config: LlmConfig) -> Backend {
+    // SAFETY: every test in this binary sets the same value; nothing reads it concurrently with a
+    // different expectation.
+    unsafe { std::env::set_var("HYPERAGENT_TEST_LLM_KEY", "sk-test") };
+    Backend::new(config).expect("backend")
+}
+
+fn request() -> ChatRequest {
+    ChatRequest {
+        messages: vec![
+            ChatMessage { role: "system".into(), content: "be brief".into() },
+            ChatMessage { role: "user".into(), content: "hello".into() },
+        ],
+        model_hint: None,
+        max_output_tokens: 64,
+        temperature_milli: Some(0),
+    }
+}
+
+#[test]
+fn openai_success() {
+    let server = Server::start(|_, _| Reply::json(200, openai_reply("hi there")));
+    let answer = block_on(backend(config(Provider::OpenAi, &server)).complete(&request())).unwrap();
+    assert_eq!((answer.content.as_str(), answer.input_tokens, answer.output_tokens), ("hi there", 100, 40));
+    let sent = server.requests.lock().unwrap()[0].clone();
+    assert_eq!(sent.path, "/chat/completions");
+    assert_eq!(sent.header("authorization"), Some("Bearer sk-test"));
+    let body = sent.json();
+    assert_eq!(body["model"], "test-model");
+    assert_eq!(body["messages"][0], json!({"role": "system", "content": "be brief"}));
+    assert_eq!(body["max_tokens"], 64);
+}
+
+#[test]
+fn anthropic_success() {
+    let server = Server::start(|_, _| Reply::json(200, anthropic_reply("bonjour")));
+    let answer = block_on(backend(config(Provider::Anthropic, &server)).complete(&request())).unwrap();
+    assert_eq!((answer.content.as_str(), answer.input_tokens, answer.output_tokens), ("bonjour", 90, 30));
+    let sent = server.requests.lock().unwrap()[0].clone();
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.header("x-api-key"), Some("sk-test"));
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    let body = sent.json();
+    assert_eq!(body["system"], "be brief");
+    assert_eq!(body["messages"], json!([{"role": "user", "content": "hello"}]));
+}
+
+#[test]
+fn rate_limited_then_success_honours_retry_after() {
+    let server = Server::start(|n, _| {
+        if n == 0 {
+            Reply { headers: vec![("retry-after".into(), "1".into())], ..Reply::json(429, json!({"error": "slow down"})) }
+        } else {
+            Reply::json(200, openai_reply("ok"))
+        }
+    });
+    // Retry-After (1 s) is capped by max_backoff (here 50 ms... raised so the wait is visible).
+    let config = LlmConfig { max_backoff_ms: 5_000, ..config(Provider::OpenAi, &server) };
+    let started = std::time::Instant::now();
+    let answer = block_on(backend(config).complete(&request())).unwrap();
+    assert_eq!(answer.content, "ok");
+    assert_eq!(server.count(), 2);
+    assert!(started.elapsed() >= Duration::from_millis(950), "Retry-After was not honoured: {:?}", started.elapsed());
+}
+
+#[test]
+fn server_errors_until_give_up() {
+    let server = Server::start(|_, _| Reply::json(503, json!({"error": "overloaded"})));
+    let error = block_on(backend(config(Provider::OpenAi, &server)).complete(&request())).unwrap_err();
+    let ChatFailure::BackendFailed(message) = error else { panic!("{error:?}") };
+    assert!(message.contains("gave up after 3 attempts") && message.contains("503"), "{message}");
+    assert_eq!(server.count(), 3);
+}
+
+#[test]
+fn timeouts_are_retried_then_reported() {
+    let server = Server::start(|_, _| Reply { delay: Duration::from_millis(800), ..Reply::json(200, openai_reply("late")) });
+    let config = LlmConfig { timeout_ms: 200, max_retries: 1, ..config(Provider::OpenAi, &server) };
+    let error = block_on(backend(config).complete(&request())).unwrap_err();
+    let ChatFailure::BackendFailed(message) = error else { panic!("{error:?}") };
+    assert!(message.contains("no answer within 200 ms"), "{message}");
+    assert_eq!(server.count(), 2);
+}
+
+#[test]
+fn malformed_json_is_a_clear_error() {
+    let server = Server::start(|_, _| Reply { body: "{not json".into(), ..Reply::json(200, json!(null)) });
+    let error = block_on(backend(config(Provider::Anthropic, &server)).complete(&request())).unwrap_err();
+    let ChatFailure::BackendFailed(message) = error else { panic!("{error:?}") };
+    assert!(message.contains("malformed JSON"), "{message}");
+    assert_eq!(server.count(), 1, "a malformed success is not retried");
+}
+
+#[test]
+fn budgets_stop_calls_before_they_are_sent() {
+    let server = Server::start(|_, _| Reply::json(200, openai_reply("fine")));
+    let mut config = config(Provider::OpenAi, &server);
+    config.budget.max_calls = 2;
+    let backend = backend(config);
+    block_on(backend.complete(&request())).unwrap();
+    block_on(backend.complete(&request())).unwrap();
+    let error = block_on(backend.complete(&request())).unwrap_err();
+    assert!(matches!(&error, ChatFailure::BudgetExhausted(why) if why.contains("2 calls")), "{error:?}");
+    assert_eq!(server.count(), 2, "the third request never reached the network");
+    assert!(backend.exhausted().is_some());
+
+    let server = Server::start(|_, _| Reply::json(200, openai_reply("fine")));
+    let mut config = self::config(Provider::OpenAi, &server);
+    config.budget.max_cost_usd = 0.0001;
+    config.price_input_per_million = 1.0;
+    config.price_output_per_million = 2.0;
+    let backend = self::backend(config);
+    // 100 input + 40 output tokens cost $0.00018: the first call spends the budget.
+    block_on(backend.complete(&request())).unwrap();
+    assert!(matches!(block_on(backend.complete(&request())), Err(ChatFailure::BudgetExhausted(_))));
+    assert!((backend.spent().cost_usd - 0.00018).abs() < 1e-12);
+}
+
+#[test]
+fn a_missing_key_is_reported_by_name() {
+    let config = LlmConfig { api_key_env: Some("HYPERAGENT_SURELY_UNSET_KEY".into()), ..LlmConfig::default() };
+    let error = Backend::new(config).err().expect("the key is not set");
+    assert!(error.to_string().contains("HYPERAGENT_SURELY_UNSET_KEY"));
+}
