@@ -7,9 +7,7 @@ use common::*;
 use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::evaluate::{self, EvalPlan};
 use hyperagent::evolution::log::{Event, RunLog};
-use hyperagent::evolution::{Evolution, RunSetup};
 use hyperagent::hash::ContentHash;
-use hyperagent::sandbox::{ChatFailure, ChatRequest, ChatResponse, LlmGateway};
 use hyperagent_domains::bin_packing;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -168,54 +166,135 @@ fn a_killed_run_resumes_with_nothing_lost_or_repeated() {
     );
 }
 
-/// An LLM double: answers every request with a priority function that differs from best fit.
-struct ScriptedLlm;
+/// A scripted OpenAI-compatible server that answers every meta agent with a real Rust edit: raise
+/// the small-gap penalty of the priority function it was sent by 10.
+fn editing_server() -> common::http::Server {
+    common::http::Server::start(|_, request| {
+        let body = request.json();
+        let prompt = body["messages"][1]["content"].as_str().unwrap_or("").to_owned();
+        let line = prompt
+            .lines()
+            .find(|l| l.starts_with("pub const SMALL_GAP_PENALTY"))
+            .expect("the meta agent sends its source");
+        let value: f64 = line.split('=').nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
+        let edit = format!(
+            "Here is my change.\n<<<<<<< SEARCH src/priority.rs\n{line}\n=======\npub const SMALL_GAP_PENALTY: f64 = {:?}; // evolve 0.0..100.0\n>>>>>>> REPLACE\nSummary: penalise small gaps more\n",
+            value + 10.0
+        );
+        common::http::Reply::json(200, common::http::openai_reply(&edit))
+    })
+}
 
-const LLM_PRIORITY: &str = "pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64 {\n    let left = remaining - item;\n    if left > 0.0 && left < 12.0 { -left - 80.0 } else { -left + 0.0 * capacity }\n}\n";
-
-impl LlmGateway for ScriptedLlm {
-    fn complete<'a>(
-        &'a self,
-        request: ChatRequest,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>> {
-        Box::pin(async move {
-            let prompt = &request.messages.last().unwrap().content;
-            assert!(prompt.contains("pub fn priority"), "the meta agent sends its source");
-            Ok(ChatResponse {
-                content: format!("Here it is:\n```rust\n{LLM_PRIORITY}```\n"),
-                model: "scripted".into(),
-                input_tokens: 10,
-                output_tokens: 20,
-            })
-        })
-    }
+fn llm_config_toml(server: &common::http::Server, max_calls: u64, generations: u32) -> String {
+    let config = RunConfig { generations, children_per_generation: 1, ..small_config() };
+    format!(
+        "{}\n[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\ninitial_backoff_ms = 10\n\n[llm.budget]\nmax_calls = {max_calls}\n",
+        toml::to_string(&config).unwrap(),
+        server.base_url
+    )
 }
 
 #[test]
-fn with_an_llm_the_meta_agent_asks_it_for_an_edit() {
+fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
     let home = tempfile::tempdir().unwrap();
-    let config = RunConfig { generations: 1, children_per_generation: 1, ..small_config() };
-    let evolution = Evolution::open(
-        config,
-        home.path().join("runs/llm"),
-        false,
-        RunSetup {
-            archive: world().archive.clone(),
-            compiler: Arc::new(
-                hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(Duration::from_secs(600)))
-                    .unwrap(),
-            ),
-            sandbox: Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), None).unwrap()),
-            data_dir: data_dir(),
-            initial_agent: world().paths.guest_agents().join("initial"),
-        },
+    let server = editing_server();
+    let config = home.path().join("llm.toml");
+    std::fs::write(&config, llm_config_toml(&server, 100, 2)).unwrap();
+    let live = hyperagent_run(home.path(), &config, &["--run-id", "live"]).output().unwrap();
+    assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+    assert_eq!(server.count(), 2, "one completion per meta call");
+    let live_log = RunLog::read(&home.path().join("runs/live/log.jsonl")).unwrap();
+    let exchanges: Vec<_> = live_log.iter().filter(|e| matches!(e, Event::LlmExchange { .. })).collect();
+    assert_eq!(exchanges.len(), 2);
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let child = node_events(&home.path().join("runs/live/log.jsonl"))[1].2;
+    let node = archive.get_node(&child).unwrap();
+    assert!(
+        node.metadata["meta"]["summary"].as_str().unwrap().starts_with("LLM edit of src/priority.rs"),
+        "{:?}",
+        node.metadata["meta"]
+    );
+    let tree = archive.get_tree(&node.tree).unwrap();
+    assert!(
+        String::from_utf8_lossy(&tree.get("src/priority.rs").unwrap().bytes).contains("SMALL_GAP_PENALTY: f64 = 10.0;")
+    );
+    assert!(String::from_utf8_lossy(&tree.get("NOTES.md").unwrap().bytes).contains("penalise small gaps more"));
+
+    // Replay with the server gone: the same nodes, the same records, no network.
+    server.stop();
+    let replay =
+        hyperagent_run(home.path(), &config, &["--run-id", "replayed", "--llm", "replay", "--replay-from", "live"])
+            .output()
+            .unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    assert_eq!(server.count(), 2, "replay never reached the server");
+    assert_eq!(
+        node_events(&home.path().join("runs/live/log.jsonl")),
+        node_events(&home.path().join("runs/replayed/log.jsonl"))
+    );
+    let records = |log: &str| -> Vec<ContentHash> {
+        RunLog::read(&home.path().join(log))
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| if let Event::LlmExchange { record, .. } = e { Some(record) } else { None })
+            .collect()
+    };
+    assert_eq!(records("runs/live/log.jsonl"), records("runs/replayed/log.jsonl"));
+
+    // `show` displays the conversation.
+    let show = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+        .args(["show", &child.to_hex()[..12]])
+        .env("HYPERAGENT_HOME", home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("LLM conversation (1 exchange(s))") && text.contains("<<<<<<< SEARCH src/priority.rs"),
+        "{text}"
+    );
+
+    // A replay of a run that recorded nothing fails each request by name (the meta agent then falls
+    // back to mutation, and the node says so).
+    let other = hyperagent_run(
+        home.path(),
+        &config,
+        &["--run-id", "other", "--llm", "replay", "--replay-from", "killed-nowhere"],
     )
+    .output()
     .unwrap();
-    let mut evolution = evolution.with_llm(Arc::new(ScriptedLlm));
-    block_on(evolution.run(&|_| {})).unwrap();
-    let child = evolution.nodes().iter().find(|n| n.generation == 1).unwrap().clone();
-    assert_eq!(child.status, "evaluated");
-    assert!(child.summary.contains("rewritten by the LLM"), "{}", child.summary);
-    let tree = world().archive.get_tree(&child.tree).unwrap();
-    assert_eq!(String::from_utf8(tree.get("src/priority.rs").unwrap().bytes.clone()).unwrap(), LLM_PRIORITY);
+    assert!(!other.status.success());
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("killed-nowhere"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+}
+
+#[test]
+fn a_spent_llm_budget_ends_the_run_cleanly_and_says_why() {
+    let home = tempfile::tempdir().unwrap();
+    let server = editing_server();
+    let config = home.path().join("llm.toml");
+    std::fs::write(&config, llm_config_toml(&server, 1, 4)).unwrap();
+    let run = hyperagent_run(home.path(), &config, &["--run-id", "budget"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("stopped early"), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(server.count(), 1);
+    let events = RunLog::read(&home.path().join("runs/budget/log.jsonl")).unwrap();
+    let reason = events
+        .iter()
+        .find_map(|e| if let Event::Stopped { reason } = e { Some(reason.clone()) } else { None })
+        .expect("a stop event");
+    assert!(reason.contains("1 calls"), "{reason}");
+    assert!(matches!(events.last(), Some(Event::Finished { .. })));
+    // Generation 2's meta agent was told the budget was spent and fell back to mutation.
+    let second = node_events(&home.path().join("runs/budget/log.jsonl"))[2].2;
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let node = archive.get_node(&second).unwrap();
+    let logs = node.metadata["meta"]["logs"].to_string();
+    assert!(logs.contains("budget exhausted"), "{logs}");
+    assert!(
+        node_events(&home.path().join("runs/budget/log.jsonl")).len() < 5,
+        "the run stopped before its last generation"
+    );
 }

@@ -75,7 +75,10 @@ fn anthropic_success() {
 fn rate_limited_then_success_honours_retry_after() {
     let server = Server::start(|n, _| {
         if n == 0 {
-            Reply { headers: vec![("retry-after".into(), "1".into())], ..Reply::json(429, json!({"error": "slow down"})) }
+            Reply {
+                headers: vec![("retry-after".into(), "1".into())],
+                ..Reply::json(429, json!({"error": "slow down"}))
+            }
         } else {
             Reply::json(200, openai_reply("ok"))
         }
@@ -100,7 +103,8 @@ fn server_errors_until_give_up() {
 
 #[test]
 fn timeouts_are_retried_then_reported() {
-    let server = Server::start(|_, _| Reply { delay: Duration::from_millis(800), ..Reply::json(200, openai_reply("late")) });
+    let server =
+        Server::start(|_, _| Reply { delay: Duration::from_millis(800), ..Reply::json(200, openai_reply("late")) });
     let config = LlmConfig { timeout_ms: 200, max_retries: 1, ..config(Provider::OpenAi, &server) };
     let error = block_on(backend(config).complete(&request())).unwrap_err();
     let ChatFailure::BackendFailed(message) = error else { panic!("{error:?}") };

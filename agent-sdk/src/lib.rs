@@ -28,6 +28,7 @@
 // Lets the generated bindings name this crate by its public path from inside it too.
 extern crate self as agent_sdk;
 
+pub mod edits;
 pub mod history;
 pub mod kernels;
 pub mod llm;

@@ -151,6 +151,13 @@ struct RunArgs {
     /// Ablation: the parent is always the newest child.
     #[arg(long)]
     no_archive: bool,
+    /// Where meta agents' completions come from (default: live when the configuration has an
+    /// [llm] section, off otherwise).
+    #[arg(long, value_enum)]
+    llm: Option<cli::run::LlmMode>,
+    /// For `--llm replay`: the run whose recorded exchanges answer every request.
+    #[arg(long)]
+    replay_from: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -268,7 +275,15 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
             let data_dir = args.data_dir.unwrap_or_else(|| paths.project_root.join("../shared/data"));
             let resume = args.resume.map(|r| if r.is_empty() { None } else { Some(r) });
-            cli::run::run(paths, cli::run::RunOptions { config, run_id: args.run_id, resume, data_dir }).await?;
+            let options = cli::run::RunOptions {
+                config,
+                llm: args.llm,
+                replay_from: args.replay_from,
+                run_id: args.run_id,
+                resume,
+                data_dir,
+            };
+            cli::run::run(paths, options).await?;
             Ok(Ok(()))
         }
         Command::Status { run } => cli::run::status(paths, run).map(Ok),

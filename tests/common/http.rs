@@ -93,7 +93,11 @@ impl Server {
                     requests.lock().unwrap().push(request.clone());
                     let reply = script(index, &request);
                     std::thread::sleep(reply.delay);
-                    let mut out = format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n", reply.status, reply.body.len());
+                    let mut out = format!(
+                        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n",
+                        reply.status,
+                        reply.body.len()
+                    );
                     for (k, v) in &reply.headers {
                         out.push_str(&format!("{k}: {v}\r\n"));
                     }

@@ -207,35 +207,58 @@ fn mutate_one(repo: &Repo, genes: &[Gene], credit: &[(String, f64, f64)], rng: &
     Ok(Change { file: chosen.file.to_owned(), name: chosen.name.clone(), old: chosen.value, new })
 }
 
-/// Asks the LLM for a new `src/priority.rs`, given the current one and the lineage's scores.
+/// Asks the LLM for edits: it sees its task agent's source, its lineage's scores, and what earlier
+/// attempts noted in `NOTES.md`; it answers with search/replace blocks (or whole files), which the
+/// SDK parses and applies. What was tried goes into `NOTES.md`, which children inherit.
 fn llm_rewrite(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaReport, String> {
     let current = repo.read(TASK_FILE).map_err(|e| e.to_string())?;
+    let notes = repo.read(NOTES).unwrap_or_default();
     let history: String = lineage
         .iter()
         .map(|(summary, score)| format!("- score {}: {summary}\n", score.map_or("-".into(), |s| format!("{s:.5}"))))
         .collect();
     let prompt = format!(
-        "This Rust file holds the priority function of an online bin-packing heuristic. Each item goes \
-         into the open bin with the highest priority. Scores are 1 minus the excess of bins over the L1 \
-         bound (higher is better).\n\nHistory of changes and scores:\n{history}\nCurrent {TASK_FILE}:\n```rust\n{current}```\n\n\
-         Reply with the whole new file in one ```rust block. Keep `pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64`."
+        "You improve the priority function of an online bin-packing heuristic written in Rust. Each \
+         arriving item goes into the open bin with the highest priority, or a new bin if none fits. \
+         Scores are 1 minus the excess of bins over the L1 bound (higher is better).\n\n\
+         Ancestors, oldest first (score: change):\n{history}\n\
+         Notes left by earlier attempts:\n{notes}\n\
+         Current {TASK_FILE}:\n```rust\n{current}```\n\n\
+         Propose one improvement as search/replace blocks:\n\
+         <<<<<<< SEARCH {TASK_FILE}\n<exact lines to replace>\n=======\n<new lines>\n>>>>>>> REPLACE\n\
+         Keep `pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64`. After the blocks, one \
+         line starting with `Summary:` saying what you changed and why."
     );
-    let answer = llm::ask("You improve Rust heuristics. Answer with code only.", &prompt, 4096)
-        .map_err(|e| llm::describe(&e))?;
-    let code = answer
-        .split("```rust")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .ok_or("the answer has no ```rust block")?;
-    if !code.contains("pub fn priority(") {
-        return Err("the new file does not define `pub fn priority`".into());
-    }
-    repo.write(TASK_FILE, code.trim_start()).map_err(|e| e.to_string())?;
+    let answer =
+        llm::ask("You are a careful Rust engineer. Answer with edit blocks and a summary line only.", &prompt, 4096)
+            .map_err(|e| llm::describe(&e))?;
+    let attempt = match agent_sdk::edits::parse(&answer).and_then(|edits| {
+        if edits.is_empty() {
+            Err("the answer holds no edit block".to_owned())
+        } else {
+            agent_sdk::edits::apply(repo, &edits)
+        }
+    }) {
+        Ok(files) => Ok(files),
+        Err(why) => Err(why),
+    };
+    let summary_line = answer
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Summary:"))
+        .map(|s| s.trim().chars().take(200).collect::<String>())
+        .unwrap_or_else(|| "no summary given".into());
     let mut notes = repo.read(NOTES).unwrap_or_default();
-    notes.push_str("- rewrote src/priority.rs with the LLM\n");
+    match &attempt {
+        Ok(files) => notes.push_str(&format!("- LLM edit of {}: {summary_line}\n", files.join(", "))),
+        Err(why) => notes.push_str(&format!("- LLM edit rejected ({why}); fell back to mutation\n")),
+    }
     repo.write(NOTES, &notes).map_err(|e| e.to_string())?;
+    let files = attempt?;
+    if !repo.read(TASK_FILE).map_err(|e| e.to_string())?.contains("pub fn priority(") {
+        return Err(format!("the edit removed `pub fn priority` from {TASK_FILE}"));
+    }
     Ok(MetaReport {
-        summary: format!("{TASK_FILE} rewritten by the LLM"),
+        summary: format!("LLM edit of {}: {summary_line}", files.join(", ")),
         rationale: answer.chars().take(2000).collect(),
     })
 }

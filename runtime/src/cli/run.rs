@@ -5,8 +5,9 @@ use hyperagent::archive::Archive;
 use hyperagent::compiler::GuestCompiler;
 use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::log::{Event, RunLog};
-use hyperagent::evolution::{Evolution, Progress, RunSetup};
+use hyperagent::evolution::{Evolution, Progress, RunSetup, replay_index};
 use hyperagent::hash::ContentHash;
+use hyperagent::llm::{Backend, Source};
 use hyperagent::sandbox::{EngineSettings, Sandbox};
 use hyperagent::settings::Paths;
 use hyperagent_domains::bin_packing;
@@ -15,8 +16,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Where meta agents' completions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LlmMode {
+    /// No LLM: meta agents get "not configured" and work offline.
+    Off,
+    /// The backend in the configuration's `[llm]` section.
+    Live,
+    /// Answers from the records of another run (`--replay-from`); the network is never used.
+    Replay,
+}
+
 pub struct RunOptions {
     pub config: RunConfig,
+    pub llm: Option<LlmMode>,
+    pub replay_from: Option<String>,
     pub run_id: Option<String>,
     /// `Some(None)`: resume the latest run; `Some(Some(id))`: that run.
     pub resume: Option<Option<String>>,
@@ -75,7 +89,28 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         data_dir: options.data_dir.clone(),
         initial_agent,
     };
+    let llm_config = options.config.llm.clone();
+    let mode = options.llm.unwrap_or(if llm_config.is_some() { LlmMode::Live } else { LlmMode::Off });
+    let source = match mode {
+        LlmMode::Off => None,
+        LlmMode::Live => {
+            let config = llm_config.context("--llm live needs an [llm] section in the run configuration")?;
+            Some(Source::Live(Arc::new(Backend::new(config)?)))
+        }
+        LlmMode::Replay => {
+            let from = options
+                .replay_from
+                .clone()
+                .context("--llm replay needs --replay-from <run id>: the run whose records answer")?;
+            let index = replay_index(&setup.archive, &runs_dir(paths).join(&from).join("log.jsonl"))?;
+            eprintln!("replaying {} recorded LLM exchanges of run {from}; the network is not used", index.len());
+            Some(Source::Replay(Arc::new(index)))
+        }
+    };
     let mut evolution = Evolution::open(options.config, run_dir.clone(), resume, setup)?;
+    if let Some(source) = source {
+        evolution = evolution.with_llm(source);
+    }
     if evolution.is_finished() {
         eprintln!("run {run_id} is already complete");
     } else {
@@ -92,6 +127,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         let reporter = Reporter::new(evolution.config.generations);
         evolution.run(&|p| reporter.report(p)).await?;
         reporter.finish();
+    }
+    if let Some(reason) = evolution.stopped() {
+        eprintln!("the run stopped early: {reason}");
     }
     print_summary(&evolution, &options.data_dir)?;
     println!("results: {} (log: {})", run_dir.display(), run_dir.join("log.jsonl").display());
@@ -245,6 +283,7 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
                 println!("test ({role}, node {}): {}", node.short(), figures.join(", "));
             }
             Event::Finished { best } => println!("finished; best node {}", best.short()),
+            Event::Stopped { reason } => println!("stopped early: {reason}"),
             _ => {}
         }
     }
@@ -307,6 +346,22 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
             }
         }
     }
+    if let Some(records) = node.metadata.get("llm").and_then(|l| l.as_array()) {
+        println!("LLM conversation ({} exchange(s)):", records.len());
+        for record in records.iter().filter_map(|r| r.as_str()).filter_map(|r| r.parse::<ContentHash>().ok()) {
+            let exchange: hyperagent::llm::Exchange = serde_json::from_slice(&archive.get_blob(&record)?)?;
+            println!("  exchange {} ({}, model {})", record.short(), exchange.backend, exchange.response.model);
+            for message in &exchange.request.messages {
+                println!("  [{}]\n{}", message.role, indent(&message.content));
+            }
+            println!(
+                "  [answer, {} in / {} out tokens]\n{}",
+                exchange.response.input_tokens,
+                exchange.response.output_tokens,
+                indent(&exchange.response.content)
+            );
+        }
+    }
     if let Some(parent) = node.parent {
         let parent_tree = archive.get_tree(&archive.get_node(&parent)?.tree)?;
         let tree = archive.get_tree(&node.tree)?;
@@ -346,4 +401,8 @@ pub fn lineage(paths: &Paths, node: &str) -> Result<()> {
         println!("{:<13} {generation:>4} {score:>9}  {summary}", id.short());
     }
     Ok(())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }

@@ -41,6 +41,8 @@ pub struct RunConfig {
     pub meta_llm_calls: u32,
     /// The initial hyperagent's source (default: guest-agents/initial of the checkout).
     pub initial_agent: Option<PathBuf>,
+    /// The LLM backend meta agents may call (none: the embedded default works offline).
+    pub llm: Option<crate::llm::LlmConfig>,
 }
 
 impl Default for RunConfig {
@@ -65,6 +67,7 @@ impl Default for RunConfig {
             memory_mib: 256,
             meta_llm_calls: 4,
             initial_agent: None,
+            llm: None,
         }
     }
 }

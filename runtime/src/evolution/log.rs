@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// The run began with this configuration.
-    Started { config: super::config::RunConfig, config_hash: ContentHash, provenance: serde_json::Value },
+    Started { config: Box<super::config::RunConfig>, config_hash: ContentHash, provenance: serde_json::Value },
     /// A node was archived.
     Node {
         generation: u32,
@@ -26,6 +26,11 @@ pub enum Event {
     Generation { generation: u32 },
     /// A node was evaluated on the test sets.
     Test { node: ContentHash, role: String, sets: Vec<TestResult> },
+    /// An LLM exchange made by the meta call that produced `node` (logged before the node). The
+    /// latency is a fact of this host and this moment, so it lives here, not in the archive.
+    LlmExchange { node: ContentHash, record: ContentHash, wall_ms: u64 },
+    /// The run stopped before its last generation (an LLM budget was spent).
+    Stopped { reason: String },
     /// The run is complete.
     Finished { best: ContentHash },
 }

@@ -16,6 +16,7 @@ pub mod selection;
 use crate::archive::{Archive, ArchiveError, Node};
 use crate::compiler::{BuildOutcome, CompileError, GuestCompiler};
 use crate::hash::ContentHash;
+use crate::llm::record::{CallGateway, Source};
 use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, LlmGateway, MetaInput, Preopen, Sandbox, SandboxError};
 use config::RunConfig;
 use evaluate::{EvalPlan, Evaluation};
@@ -62,6 +63,8 @@ pub struct NodeRecord {
     pub summary: String,
     /// Children with a component.
     pub children: u32,
+    /// LLM exchanges of the meta call that made it, with their latency (ms).
+    pub exchanges: Vec<(ContentHash, u64)>,
 }
 
 /// Progress notices for the CLI.
@@ -108,7 +111,8 @@ pub struct Evolution {
     log: RunLog,
     tests: Vec<Event>,
     finished: bool,
-    llm: Option<Arc<dyn LlmGateway>>,
+    llm: Option<Source>,
+    stopped: Option<String>,
     pub times: Vec<StepTimes>,
 }
 
@@ -148,7 +152,7 @@ impl Evolution {
             (RunLog::open(&log_path).map_err(io_error(&log_path))?, Vec::new())
         };
         let config = match events.first() {
-            Some(Event::Started { config: logged, .. }) => logged.clone(),
+            Some(Event::Started { config: logged, .. }) => (**logged).clone(),
             _ => config,
         };
         let train = bin_packing::weibull_set(
@@ -179,6 +183,7 @@ impl Evolution {
             tests: Vec::new(),
             finished: false,
             llm: None,
+            stopped: None,
             times: Vec::new(),
         };
         evolution.replay(&events)?;
@@ -197,6 +202,8 @@ impl Evolution {
                 Event::Generation { generation } => self.completed_generations = Some(*generation),
                 Event::Test { .. } => self.tests.push(event.clone()),
                 Event::Finished { .. } => self.finished = true,
+                Event::Stopped { reason } => self.stopped = Some(reason.clone()),
+                Event::LlmExchange { .. } => {}
             }
         }
         Ok(())
@@ -216,6 +223,7 @@ impl Evolution {
             status: meta.get("status").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
             summary: meta.get("meta").and_then(|m| m.get("summary")).and_then(|v| v.as_str()).unwrap_or("").to_owned(),
             children: 0,
+            exchanges: Vec::new(),
         })
     }
 
@@ -229,10 +237,16 @@ impl Evolution {
         self.nodes.push(record);
     }
 
-    /// Lets meta agents ask this gateway for completions (`meta_llm_calls` per call).
-    pub fn with_llm(mut self, gateway: Arc<dyn LlmGateway>) -> Evolution {
-        self.llm = Some(gateway);
+    /// Lets meta agents ask for completions (`meta_llm_calls` per call), live from a backend or
+    /// replayed from records. Every exchange is recorded and linked to its node.
+    pub fn with_llm(mut self, source: Source) -> Evolution {
+        self.llm = Some(source);
         self
+    }
+
+    /// Why the run stopped early (an LLM budget spent), if it did.
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.as_deref()
     }
 
     pub fn nodes(&self) -> &[NodeRecord] {
@@ -265,7 +279,7 @@ impl Evolution {
         }
         if self.completed_generations.is_none() && self.nodes.is_empty() {
             let provenance = self.provenance()?;
-            self.append(&Event::Started { config: self.config.clone(), config_hash: self.config.hash(), provenance })?;
+            self.append(&Event::Started { config: Box::new(self.config.clone()), config_hash: self.config.hash(), provenance })?;
         }
         if self.completed_generations.is_none() {
             progress(Progress::Generation { generation: 0, of: self.config.generations });
@@ -292,11 +306,21 @@ impl Evolution {
             self.completed_generations = Some(0);
         }
         while let Some(done) = self.completed_generations.filter(|g| *g < self.config.generations) {
+            if self.stopped.is_some() {
+                break;
+            }
             let generation = done + 1;
             progress(Progress::Generation { generation, of: self.config.generations });
             self.run_generation(generation, progress).await?;
             self.append(&Event::Generation { generation })?;
             self.completed_generations = Some(generation);
+            // A spent LLM budget ends the run cleanly: what is archived stays, and the log says why.
+            if let Some(Source::Live(backend)) = &self.llm
+                && let Some(reason) = backend.exhausted()
+            {
+                self.append(&Event::Stopped { reason: reason.clone() })?;
+                self.stopped = Some(reason);
+            }
         }
         self.test_phase(progress).await?;
         let best = self.best().map(|b| b.id).ok_or_else(|| RunError::Invalid("no node could be evaluated".into()))?;
@@ -367,6 +391,7 @@ impl Evolution {
             status: "evaluated".into(),
             summary: "initial hyperagent".into(),
             children: 0,
+            exchanges: Vec::new(),
         })
     }
 
@@ -434,6 +459,9 @@ impl Evolution {
                 score: record.score,
                 summary: record.summary.clone(),
             });
+            for (exchange, wall_ms) in &record.exchanges {
+                self.append(&Event::LlmExchange { node: record.id, record: *exchange, wall_ms: *wall_ms })?;
+            }
             self.append(&Event::Node {
                 generation,
                 slot: record.slot,
@@ -485,15 +513,23 @@ impl Evolution {
             llm_calls: self.config.meta_llm_calls,
             ..CallLimits::default()
         };
+        let gateway = self.llm.as_ref().map(|source| {
+            Arc::new(CallGateway::new(
+                source.clone(),
+                self.archive.clone(),
+                format!("meta g{:04}-s{:02}", job.generation, job.slot),
+            ))
+        });
         let grants = Grants {
             seed: job.seed,
             preopens: vec![
                 Preopen { host: repo.clone(), guest: "/repo".into(), writable: true },
                 Preopen { host: history.clone(), guest: "/history".into(), writable: false },
             ],
-            llm: self.llm.clone(),
+            llm: gateway.clone().map(|g| g as Arc<dyn LlmGateway>),
         };
         let meta_report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
+        let exchanges = gateway.map(|g| g.records()).unwrap_or_default();
         times.meta = started.elapsed();
         let meta_account = match &meta_report.output {
             Some(output) => serde_json::from_str::<serde_json::Value>(output).unwrap_or(json!({})),
@@ -570,6 +606,9 @@ impl Evolution {
                 .with("score", evaluation.score)
                 .with("evaluation", serde_json::to_value(evaluation).expect("serialises"));
         }
+        if !exchanges.is_empty() {
+            node = node.with("llm", exchanges.iter().map(|(record, _)| json!(record)).collect::<Vec<_>>());
+        }
         let id = self.archive.put_node(&node)?;
         let _ = std::fs::remove_dir_all(&job.scratch);
         times.archive = started.elapsed();
@@ -584,6 +623,7 @@ impl Evolution {
             status,
             summary,
             children: 0,
+            exchanges,
         };
         Ok((record, times))
     }
@@ -646,6 +686,16 @@ impl Evolution {
     pub fn test_events(&self) -> &[Event] {
         &self.tests
     }
+}
+
+/// The exchanges a run recorded, indexed for replay; read from its log.
+pub fn replay_index(archive: &Archive, log: &Path) -> Result<crate::llm::ReplayIndex, RunError> {
+    let events = RunLog::read(log).map_err(io_error(log))?;
+    let records: Vec<ContentHash> = events
+        .iter()
+        .filter_map(|e| if let Event::LlmExchange { record, .. } = e { Some(*record) } else { None })
+        .collect();
+    crate::llm::ReplayIndex::from_records(archive, &records).map_err(RunError::Invalid)
 }
 
 struct ChildJob {

@@ -15,7 +15,7 @@ pub struct LlmConfig {
     pub provider: Provider,
     pub base_url: String,
     pub model: String,
-    /// Environment variable holding the API key (none for local servers).
+    /// Environment variable holding the API key (empty or absent for local servers).
     pub api_key_env: Option<String>,
     pub timeout_ms: u64,
     /// Retries after the first attempt, on 429, 5xx, timeouts and connection errors.
@@ -94,8 +94,9 @@ impl Backend {
     pub fn new(config: LlmConfig) -> Result<Backend, BackendError> {
         // reqwest is built without a default TLS crypto provider; install ring once.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let api_key = match &config.api_key_env {
-            Some(name) => Some(std::env::var(name).map_err(|_| BackendError::MissingKey(name.clone()))?),
+        // No variable (or an empty name) means no key: local servers such as Ollama need none.
+        let api_key = match config.api_key_env.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => Some(std::env::var(name).map_err(|_| BackendError::MissingKey(name.to_owned()))?),
             None => None,
         };
         let client = reqwest::Client::builder()
@@ -103,7 +104,14 @@ impl Backend {
             .build()
             .map_err(|e| BackendError::Client(e.to_string()))?;
         let permits = tokio::sync::Semaphore::new(config.concurrency.max(1));
-        Ok(Backend { config, client, api_key, permits, spent: Mutex::new(Spent::default()), exhausted: Mutex::new(None) })
+        Ok(Backend {
+            config,
+            client,
+            api_key,
+            permits,
+            spent: Mutex::new(Spent::default()),
+            exhausted: Mutex::new(None),
+        })
     }
 
     pub fn spent(&self) -> Spent {
@@ -141,7 +149,8 @@ impl Backend {
     /// Sends one request, retrying transient failures with exponential backoff and jitter.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatFailure> {
         self.check_budget()?;
-        let _permit = self.permits.acquire().await.map_err(|_| ChatFailure::BackendFailed("the backend is shut down".into()))?;
+        let _permit =
+            self.permits.acquire().await.map_err(|_| ChatFailure::BackendFailed("the backend is shut down".into()))?;
         // The budget may have run out while this request waited for a permit.
         self.check_budget()?;
         {
@@ -218,8 +227,9 @@ impl Backend {
 fn backoff(initial_ms: u64, max_ms: u64, attempt: u32) -> Duration {
     let step = initial_ms.saturating_mul(1u64 << attempt.min(20)).min(max_ms);
     // Jitter only spreads retries out; it never reaches anything that is recorded or hashed.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64)
-        ^ std::process::id() as u64;
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64)
+            ^ std::process::id() as u64;
     let mixed = nanos.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
     Duration::from_millis(step / 2 + mixed % (step / 2 + 1))
 }

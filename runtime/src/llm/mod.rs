@@ -7,4 +7,4 @@ pub mod record;
 pub mod wire;
 
 pub use backend::{Backend, LlmConfig};
-pub use record::{CallGateway, Exchange, ReplayIndex};
+pub use record::{CallGateway, Exchange, ReplayIndex, Source};

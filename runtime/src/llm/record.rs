@@ -114,9 +114,10 @@ impl CallGateway {
                         self.call
                     )));
                 };
-                let bytes = self.archive.get_blob(record).map_err(|e| ChatFailure::BackendFailed(format!("replay: {e}")))?;
-                let exchange: Exchange =
-                    serde_json::from_slice(&bytes).map_err(|e| ChatFailure::BackendFailed(format!("replay: record {record}: {e}")))?;
+                let bytes =
+                    self.archive.get_blob(record).map_err(|e| ChatFailure::BackendFailed(format!("replay: {e}")))?;
+                let exchange: Exchange = serde_json::from_slice(&bytes)
+                    .map_err(|e| ChatFailure::BackendFailed(format!("replay: record {record}: {e}")))?;
                 self.state.lock().unwrap_or_else(|p| p.into_inner()).records.push((*record, 0));
                 Ok(exchange.response)
             }
@@ -145,7 +146,10 @@ impl CallGateway {
 }
 
 impl LlmGateway for CallGateway {
-    fn complete<'a>(&'a self, request: ChatRequest) -> Pin<Box<dyn Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>> {
+    fn complete<'a>(
+        &'a self,
+        request: ChatRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>> {
         Box::pin(self.answer(request))
     }
 }
