@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use hyperagent::evolution::config::RunConfig;
-use hyperagent::evolution::evaluate::{self, EvalPlan};
+use hyperagent::evolution::evaluate::{self, EvalPlan, TaskSettings};
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::hash::ContentHash;
 use hyperagent_domains::bin_packing;
@@ -45,9 +45,7 @@ fn the_staged_gate_keeps_broken_agents_from_the_full_evaluation() {
         validation: &validation,
         staged_tasks: 2,
         staged_threshold: 0.5,
-        fuel: 1_000_000_000,
-        memory_mib: 64,
-        parallelism: 2,
+        tasks: TaskSettings { fuel: 1_000_000_000, memory_mib: 64, parallelism: 2, llm: None },
     };
     let sandbox = Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), None).unwrap());
     let run = |hash: ContentHash| {

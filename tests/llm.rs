@@ -152,3 +152,38 @@ fn a_missing_key_is_reported_by_name() {
     let error = Backend::new(config).err().expect("the key is not set");
     assert!(error.to_string().contains("HYPERAGENT_SURELY_UNSET_KEY"));
 }
+
+#[test]
+fn a_task_call_reaches_the_llm_through_a_recording_gateway() {
+    use hyperagent::llm::{CallGateway, Exchange, Source};
+    use hyperagent::sandbox::{CallInput, CallLimits, Grants, TaskInput};
+    let server = Server::start(|_, _| Reply::json(200, openai_reply("from the model")));
+    let backend = std::sync::Arc::new(backend(config(Provider::OpenAi, &server)));
+    let gateway =
+        std::sync::Arc::new(CallGateway::new(Source::Live(backend), world().archive.clone(), "task test x".into()));
+    let grants = Grants { llm: Some(gateway.clone()), ..Default::default() };
+    let input = CallInput::Task(TaskInput {
+        domain: "test".into(),
+        task_id: "x".into(),
+        payload: json!({"op": "llm"}).to_string(),
+    });
+    let report =
+        block_on(world().sandbox.call(&probe(), &input, &CallLimits { llm_calls: 1, ..Default::default() }, &grants))
+            .unwrap();
+    assert_eq!(output_json(&report)["ok"], "from the model");
+    assert_eq!(report.llm_calls, 1);
+    let records = gateway.records();
+    assert_eq!(records.len(), 1);
+    let exchange: Exchange = serde_json::from_slice(&world().archive.get_blob(&records[0].0).unwrap()).unwrap();
+    assert_eq!(
+        (exchange.call.as_str(), exchange.seq, exchange.response.content.as_str()),
+        ("task test x", 0, "from the model")
+    );
+    assert_eq!(exchange.request.messages[1].content, "hello");
+    // Over the call's allowance the guest is told why, and nothing reaches the network.
+    let none =
+        block_on(world().sandbox.call(&probe(), &input, &CallLimits { llm_calls: 0, ..Default::default() }, &grants))
+            .unwrap();
+    assert!(output_json(&none)["err"].as_str().unwrap().contains("budget exhausted"), "{:?}", none.output);
+    assert_eq!(server.count(), 1);
+}

@@ -39,6 +39,8 @@ pub struct RunConfig {
     pub memory_mib: u64,
     /// Completions a meta call may request when an LLM is configured.
     pub meta_llm_calls: u32,
+    /// Completions each task call may request (0: task agents work without the LLM).
+    pub task_llm_calls: u32,
     /// The initial hyperagent's source (default: guest-agents/initial of the checkout).
     pub initial_agent: Option<PathBuf>,
     /// The LLM backend meta agents may call (none: the embedded default works offline).
@@ -66,6 +68,7 @@ impl Default for RunConfig {
             meta_fuel: 2_000_000_000,
             memory_mib: 256,
             meta_llm_calls: 4,
+            task_llm_calls: 0,
             initial_agent: None,
             llm: None,
         }

@@ -7,6 +7,7 @@
 
 use crate::archive::Archive;
 use crate::hash::ContentHash;
+use crate::llm::record::{CallGateway, Source};
 use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, LoadedComponent, Sandbox, TaskInput};
 use hyperagent_domains::TaskScore;
 use hyperagent_domains::bin_packing::{self, Instance, InstanceSet};
@@ -29,8 +30,11 @@ pub struct Evaluation {
     /// The score parents are ranked by.
     pub score: f64,
     pub fuel: u64,
-    /// Blob with one record per task (id, outcome, score, reason, fuel).
+    /// Blob with one record per task (id, outcome, score, reason, fuel, LLM exchanges).
     pub report: ContentHash,
+    /// The task agents' LLM exchanges with their latencies (for the run log; not part of the node).
+    #[serde(skip)]
+    pub exchanges: Vec<(ContentHash, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +45,31 @@ pub struct TaskRecord {
     pub invalid: Option<String>,
     pub fuel: u64,
     pub bins: Option<u64>,
+    /// LLM exchanges the task agent made, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub llm: Vec<ContentHash>,
+    /// Their latencies (ms): a fact of the host, kept out of the hashed report.
+    #[serde(skip)]
+    pub llm_wall_ms: Vec<u64>,
+}
+
+/// How tasks are run: budgets, parallelism, and the LLM task agents may use.
+#[derive(Clone)]
+pub struct TaskSettings {
+    pub fuel: u64,
+    pub memory_mib: u64,
+    pub parallelism: usize,
+    pub llm: Option<TaskLlm>,
+}
+
+/// The LLM offered to task calls: each call gets its own recording gateway named
+/// `{call_prefix} {task id}`.
+#[derive(Clone)]
+pub struct TaskLlm {
+    pub source: Source,
+    pub archive: Archive,
+    pub call_prefix: String,
+    pub calls: u32,
 }
 
 /// The seed a task is run with: a function of the task alone, so a replay repeats it.
@@ -55,8 +84,7 @@ pub async fn run_task(
     component: &LoadedComponent,
     split: &str,
     instance: &Instance,
-    fuel: u64,
-    memory_mib: u64,
+    settings: &TaskSettings,
 ) -> TaskRecord {
     let id = format!("{split}/{}", instance.name);
     let input = CallInput::Task(TaskInput {
@@ -64,9 +92,24 @@ pub async fn run_task(
         task_id: id.clone(),
         payload: instance.payload(),
     });
-    let limits = CallLimits { fuel: Fuel(fuel), memory_bytes: memory_mib << 20, ..CallLimits::default() };
-    let grants = Grants { seed: task_seed(&id), ..Grants::default() };
-    match sandbox.call(component, &input, &limits, &grants).await {
+    let gateway = settings.llm.as_ref().map(|llm| {
+        Arc::new(CallGateway::new(llm.source.clone(), llm.archive.clone(), format!("{} {id}", llm.call_prefix)))
+    });
+    let limits = CallLimits {
+        fuel: Fuel(settings.fuel),
+        memory_bytes: settings.memory_mib << 20,
+        llm_calls: settings.llm.as_ref().map_or(0, |l| l.calls),
+        ..CallLimits::default()
+    };
+    let grants = Grants {
+        seed: task_seed(&id),
+        llm: gateway.clone().map(|g| g as Arc<dyn crate::sandbox::LlmGateway>),
+        ..Grants::default()
+    };
+    let result = sandbox.call(component, &input, &limits, &grants).await;
+    let exchanges = gateway.map(|g| g.records()).unwrap_or_default();
+    let (llm, llm_wall_ms) = exchanges.into_iter().unzip();
+    match result {
         Ok(report) => {
             let scored = match &report.output {
                 Some(output) if report.outcome.is_ok() => bin_packing::score(instance, output),
@@ -79,6 +122,8 @@ pub async fn run_task(
                 bins: scored.details.get("bins").and_then(|b| b.as_u64()),
                 invalid: scored.invalid,
                 fuel: report.fuel_consumed,
+                llm,
+                llm_wall_ms,
             }
         }
         Err(e) => TaskRecord {
@@ -88,6 +133,8 @@ pub async fn run_task(
             invalid: Some(e.to_string()),
             fuel: 0,
             bins: None,
+            llm,
+            llm_wall_ms,
         },
     }
 }
@@ -98,26 +145,24 @@ fn split_score(records: &[TaskRecord]) -> SplitScore {
     SplitScore { mean, tasks: records.len(), invalid: records.iter().filter(|r| r.invalid.is_some()).count() }
 }
 
-/// Runs instances on up to `parallelism` tasks at once; results in instance order.
+/// Runs instances on up to `settings.parallelism` tasks at once; results in instance order.
 pub async fn run_set(
     sandbox: &Arc<Sandbox>,
     component: &Arc<LoadedComponent>,
     split: &str,
     instances: &[Instance],
-    fuel: u64,
-    memory_mib: u64,
-    parallelism: usize,
+    settings: &TaskSettings,
 ) -> Vec<TaskRecord> {
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(parallelism.max(1)));
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(settings.parallelism.max(1)));
     let handles: Vec<_> = instances
         .iter()
         .cloned()
         .map(|instance| {
-            let (sandbox, component, semaphore, split) =
-                (sandbox.clone(), component.clone(), semaphore.clone(), split.to_owned());
+            let (sandbox, component, semaphore, split, settings) =
+                (sandbox.clone(), component.clone(), semaphore.clone(), split.to_owned(), settings.clone());
             tokio::spawn(async move {
                 let _permit = semaphore.acquire().await.expect("the semaphore is never closed");
-                run_task(&sandbox, &component, &split, &instance, fuel, memory_mib).await
+                run_task(&sandbox, &component, &split, &instance, &settings).await
             })
         })
         .collect();
@@ -130,6 +175,8 @@ pub async fn run_set(
             invalid: Some(e.to_string()),
             fuel: 0,
             bins: None,
+            llm: Vec::new(),
+            llm_wall_ms: Vec::new(),
         }));
     }
     records
@@ -145,9 +192,7 @@ pub struct EvalPlan<'a> {
     pub validation: &'a InstanceSet,
     pub staged_tasks: usize,
     pub staged_threshold: f64,
-    pub fuel: u64,
-    pub memory_mib: u64,
-    pub parallelism: usize,
+    pub tasks: TaskSettings,
 }
 
 pub async fn evaluate(
@@ -157,24 +202,16 @@ pub async fn evaluate(
     archive: &Archive,
 ) -> Result<Evaluation, crate::archive::ArchiveError> {
     let sample = &plan.train.instances[..plan.staged_tasks.min(plan.train.instances.len())];
-    let mut records = run_set(sandbox, component, "train", sample, plan.fuel, plan.memory_mib, plan.parallelism).await;
+    let mut records = run_set(sandbox, component, "train", sample, &plan.tasks).await;
     let staged = split_score(&records);
     let passed_gate = passes_gate(&staged, plan.staged_threshold);
     let (mut train, mut validation) = (None, None);
     let score = if passed_gate {
         let rest = &plan.train.instances[sample.len()..];
-        records.extend(run_set(sandbox, component, "train", rest, plan.fuel, plan.memory_mib, plan.parallelism).await);
+        records.extend(run_set(sandbox, component, "train", rest, &plan.tasks).await);
         train = Some(split_score(&records));
-        let validation_records = run_set(
-            sandbox,
-            component,
-            "validation",
-            &plan.validation.instances,
-            plan.fuel,
-            plan.memory_mib,
-            plan.parallelism,
-        )
-        .await;
+        let validation_records =
+            run_set(sandbox, component, "validation", &plan.validation.instances, &plan.tasks).await;
         let scored = split_score(&validation_records);
         records.extend(validation_records);
         let score = scored.mean;
@@ -186,7 +223,8 @@ pub async fn evaluate(
     };
     let fuel = records.iter().map(|r| r.fuel).sum();
     let report = archive.put_blob(&serde_json::to_vec(&records).expect("records serialise"))?;
-    Ok(Evaluation { staged, passed_gate, train, validation, score, fuel, report })
+    let exchanges = records.iter().flat_map(|r| r.llm.iter().copied().zip(r.llm_wall_ms.iter().copied())).collect();
+    Ok(Evaluation { staged, passed_gate, train, validation, score, fuel, report, exchanges })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::hash::ContentHash;
 use crate::llm::record::{CallGateway, Source};
 use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, LlmGateway, MetaInput, Preopen, Sandbox, SandboxError};
 use config::RunConfig;
-use evaluate::{EvalPlan, Evaluation};
+use evaluate::{EvalPlan, Evaluation, TaskLlm, TaskSettings};
 use hyperagent_domains::bin_packing::{self, InstanceSet};
 use log::{Event, RunLog, TestResult};
 use selection::{Candidate, Selection};
@@ -279,7 +279,11 @@ impl Evolution {
         }
         if self.completed_generations.is_none() && self.nodes.is_empty() {
             let provenance = self.provenance()?;
-            self.append(&Event::Started { config: Box::new(self.config.clone()), config_hash: self.config.hash(), provenance })?;
+            self.append(&Event::Started {
+                config: Box::new(self.config.clone()),
+                config_hash: self.config.hash(),
+                provenance,
+            })?;
         }
         if self.completed_generations.is_none() {
             progress(Progress::Generation { generation: 0, of: self.config.generations });
@@ -349,15 +353,25 @@ impl Evolution {
         }))
     }
 
-    fn plan(&self) -> EvalPlan<'_> {
+    /// The evaluation plan; `call_prefix` names the task calls' LLM records (`task g0003-s01`).
+    fn plan(&self, call_prefix: String) -> EvalPlan<'_> {
+        let llm = match (&self.llm, self.config.task_llm_calls) {
+            (Some(source), calls) if calls > 0 => {
+                Some(TaskLlm { source: source.clone(), archive: self.archive.clone(), call_prefix, calls })
+            }
+            _ => None,
+        };
         EvalPlan {
             train: &self.train,
             validation: &self.validation,
             staged_tasks: self.config.staged_tasks,
             staged_threshold: self.config.staged_threshold,
-            fuel: self.config.task_fuel,
-            memory_mib: self.config.memory_mib,
-            parallelism: 1,
+            tasks: TaskSettings {
+                fuel: self.config.task_fuel,
+                memory_mib: self.config.memory_mib,
+                parallelism: 1,
+                llm,
+            },
         }
     }
 
@@ -371,7 +385,8 @@ impl Evolution {
             return Err(RunError::Invalid(format!("the initial hyperagent does not build: {outcome:?}")));
         };
         let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
-        let evaluation = evaluate::evaluate(&self.sandbox, &loaded, &self.plan(), &self.archive).await?;
+        let evaluation =
+            evaluate::evaluate(&self.sandbox, &loaded, &self.plan("task g0000-s00".into()), &self.archive).await?;
         let node = Node::new(tree, Some(component), None)
             .with("generation", 0)
             .with("slot", 0)
@@ -529,7 +544,7 @@ impl Evolution {
             llm: gateway.clone().map(|g| g as Arc<dyn LlmGateway>),
         };
         let meta_report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
-        let exchanges = gateway.map(|g| g.records()).unwrap_or_default();
+        let mut exchanges = gateway.map(|g| g.records()).unwrap_or_default();
         times.meta = started.elapsed();
         let meta_account = match &meta_report.output {
             Some(output) => serde_json::from_str::<serde_json::Value>(output).unwrap_or(json!({})),
@@ -582,7 +597,8 @@ impl Evolution {
         let evaluation: Option<Evaluation> = match component {
             Some(component) => {
                 let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
-                Some(evaluate::evaluate(&self.sandbox, &loaded, &self.plan(), &self.archive).await?)
+                let plan = self.plan(format!("task g{:04}-s{:02}", job.generation, job.slot));
+                Some(evaluate::evaluate(&self.sandbox, &loaded, &plan, &self.archive).await?)
             }
             None => None,
         };
@@ -595,6 +611,12 @@ impl Evolution {
             None => status,
         };
         let score = evaluation.as_ref().map(|e| e.score);
+        // The meta call's exchanges are linked from the node; the task calls' from the
+        // evaluation report. All of them are logged with their latencies.
+        let meta_exchanges: Vec<ContentHash> = exchanges.iter().map(|(record, _)| *record).collect();
+        if let Some(evaluation) = &evaluation {
+            exchanges.extend(evaluation.exchanges.iter().copied());
+        }
         let mut node = Node::new(tree, component, Some(job.parent.id))
             .with("generation", job.generation)
             .with("slot", job.slot)
@@ -606,8 +628,8 @@ impl Evolution {
                 .with("score", evaluation.score)
                 .with("evaluation", serde_json::to_value(evaluation).expect("serialises"));
         }
-        if !exchanges.is_empty() {
-            node = node.with("llm", exchanges.iter().map(|(record, _)| json!(record)).collect::<Vec<_>>());
+        if !meta_exchanges.is_empty() {
+            node = node.with("llm", meta_exchanges.iter().map(|record| json!(record)).collect::<Vec<_>>());
         }
         let id = self.archive.put_node(&node)?;
         let _ = std::fs::remove_dir_all(&job.scratch);
@@ -632,6 +654,8 @@ impl Evolution {
     async fn test_phase(&mut self, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
         let sets: Vec<InstanceSet> = bin_packing::test_sets(&self.data_dir, &self.config.test_sets)?;
         let mut targets = vec![("best", self.best().map(|b| b.id))];
+        // Test calls get no LLM: the test split measures the task agent as archived, and a replay
+        // of the run must not depend on answers it never recorded.
         if self.initial().map(|n| n.id) != targets[0].1 {
             targets.push(("initial", self.initial().map(|n| n.id)));
         }
@@ -660,16 +684,13 @@ impl Evolution {
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut results = Vec::new();
         for set in sets {
-            let records = evaluate::run_set(
-                &self.sandbox,
-                &loaded,
-                "test",
-                &set.instances,
-                self.config.task_fuel,
-                self.config.memory_mib,
+            let settings = TaskSettings {
+                fuel: self.config.task_fuel,
+                memory_mib: self.config.memory_mib,
                 parallelism,
-            )
-            .await;
+                llm: None,
+            };
+            let records = evaluate::run_set(&self.sandbox, &loaded, "test", &set.instances, &settings).await;
             // An invalid answer counts as the worst valid packing: one bin per item.
             let bins: Vec<u64> =
                 records.iter().zip(&set.instances).map(|(r, i)| r.bins.unwrap_or(i.items.len() as u64)).collect();
