@@ -187,3 +187,34 @@ fn a_task_call_reaches_the_llm_through_a_recording_gateway() {
     assert!(output_json(&none)["err"].as_str().unwrap().contains("budget exhausted"), "{:?}", none.output);
     assert_eq!(server.count(), 1);
 }
+
+#[test]
+fn replay_answers_only_what_was_recorded_and_names_what_was_not() {
+    use hyperagent::llm::{CallGateway, ReplayIndex, Source};
+    use hyperagent::sandbox::LlmGateway;
+    let server = Server::start(|n, _| Reply::json(200, openai_reply(&format!("answer {n}"))));
+    let live = CallGateway::new(
+        Source::Live(std::sync::Arc::new(backend(config(Provider::OpenAi, &server)))),
+        world().archive.clone(),
+        "meta g0001-s00".into(),
+    );
+    // The same request twice: two records, told apart by their sequence numbers.
+    let first = block_on(live.complete(request())).unwrap();
+    let second = block_on(live.complete(request())).unwrap();
+    assert_eq!((first.content.as_str(), second.content.as_str()), ("answer 0", "answer 1"));
+    let records: Vec<_> = live.records().into_iter().map(|(r, _)| r).collect();
+    server.stop();
+
+    let index = std::sync::Arc::new(ReplayIndex::from_records(&world().archive, &records).unwrap());
+    let replay = CallGateway::new(Source::Replay(index.clone()), world().archive.clone(), "meta g0001-s00".into());
+    assert_eq!(block_on(replay.complete(request())).unwrap().content, "answer 0");
+    assert_eq!(block_on(replay.complete(request())).unwrap().content, "answer 1");
+    let third = block_on(replay.complete(request())).unwrap_err();
+    let ChatFailure::BackendFailed(message) = third else { panic!("{third:?}") };
+    let hash = hyperagent::llm::record::request_hash(&request());
+    assert!(message.contains(&hash.to_hex()) && message.contains("occurrence 2"), "{message}");
+    // Another call's identical request was never recorded for that call.
+    let other = CallGateway::new(Source::Replay(index), world().archive.clone(), "meta g0002-s00".into());
+    assert!(block_on(other.complete(request())).is_err());
+    assert_eq!(server.count(), 2);
+}
