@@ -6,6 +6,7 @@
 //! - [`source_tree`] and [`hash`] are the shared vocabulary of the three.
 
 pub mod archive;
+pub mod audit;
 pub mod compiler;
 pub mod evolution;
 pub mod fsutil;

@@ -114,6 +114,18 @@ enum Command {
         /// Node hash or unique prefix.
         node: String,
     },
+    /// Rebuild archived nodes from their source and re-run their recorded evaluation calls,
+    /// checking outputs, scores and fuel; with --run, every node of a run and its parent choices.
+    Replay {
+        /// Node hash or unique prefix.
+        node: Option<String>,
+        /// The run to replay (with a node: the run to take its configuration from).
+        #[arg(long)]
+        run: Option<String>,
+        /// Directory with the benchmark data (for provenance).
+        #[arg(long, env = "HYPERAGENT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// The ancestors of a node, root first.
     Lineage {
         /// Node hash or unique prefix.
@@ -289,6 +301,10 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         Command::Status { run } => cli::run::status(paths, run).map(Ok),
         Command::Show { node } => cli::run::show(paths, &node).map(Ok),
         Command::Lineage { node } => cli::run::lineage(paths, &node).map(Ok),
+        Command::Replay { node, run, data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(|| paths.project_root.join("../shared/data"));
+            Ok(if cli::run::replay(paths, node, run, &data_dir).await? { Ok(()) } else { Err(GuestFailure) })
+        }
     }
 }
 

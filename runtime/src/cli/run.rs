@@ -406,3 +406,98 @@ pub fn lineage(paths: &Paths, node: &str) -> Result<()> {
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
+
+/// The run whose log names `node`.
+fn run_of_node(paths: &Paths, node: &ContentHash) -> Result<String> {
+    for entry in
+        std::fs::read_dir(runs_dir(paths)).with_context(|| format!("no runs under {}", runs_dir(paths).display()))?
+    {
+        let entry = entry?;
+        let log = entry.path().join("log.jsonl");
+        if let Ok(events) = RunLog::read(&log)
+            && events.iter().any(|e| matches!(e, Event::Node { node: n, .. } if n == node))
+        {
+            return Ok(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    bail!("no run's log names node {}", node.short())
+}
+
+/// `hyperagent replay`: rebuild and re-run archived nodes, and re-derive a run's parent choices.
+pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, data_dir: &Path) -> Result<bool> {
+    use hyperagent::audit::{Auditor, check_parent_choices};
+    let archive = Archive::open(paths.archive())?;
+    let (run_id, only) = match (node, run) {
+        (Some(node), run) => {
+            let id = find_node(&archive, &node)?;
+            (
+                match run {
+                    Some(run) => run,
+                    None => run_of_node(paths, &id)?,
+                },
+                Some(id),
+            )
+        }
+        (None, Some(run)) => (run, None),
+        (None, None) => bail!("name a node, or a run with --run <id>"),
+    };
+    let log = runs_dir(paths).join(&run_id).join("log.jsonl");
+    let events = RunLog::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
+    let Some(Event::Started { config, .. }) = events.first() else {
+        bail!("{} does not start with the run's configuration", log.display())
+    };
+    let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(300)))?;
+    compiler.fetch_dependencies()?;
+    let sandbox = Arc::new(Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?);
+    let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir)?;
+    let records = replay_index(&archive, &log)?;
+    let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance };
+    let mut clean = true;
+    if only.is_none() {
+        let problems = check_parent_choices(&archive, config, &events)?;
+        if problems.is_empty() {
+            println!("parent choices: every one re-derived from the seed and the archive");
+        }
+        for problem in &problems {
+            println!("parent choice mismatch: {problem}");
+        }
+        clean &= problems.is_empty();
+    }
+    let nodes: Vec<ContentHash> = events
+        .iter()
+        .filter_map(|e| if let Event::Node { node, .. } = e { Some(*node) } else { None })
+        .filter(|n| only.is_none_or(|o| o == *n))
+        .collect();
+    let mut differences_shown = false;
+    for node in nodes {
+        let audit = auditor.replay_node(&node, config, &records).await?;
+        let build = match audit.rebuilt_identical {
+            Some(true) => "rebuilt bit for bit",
+            Some(false) => "REBUILT DIFFERENTLY",
+            None => "not built",
+        };
+        println!(
+            "{} {build}, {} task(s) re-run: {}",
+            node.short(),
+            audit.tasks_checked,
+            if audit.is_clean() { "identical".to_owned() } else { format!("{} mismatch(es)", audit.mismatches.len()) }
+        );
+        for mismatch in &audit.mismatches {
+            println!("  {mismatch}");
+        }
+        if !audit.provenance_differences.is_empty() && !differences_shown {
+            println!("  this host differs from the recording one: {}", audit.provenance_differences.join("; "));
+            differences_shown = true;
+        }
+        clean &= audit.is_clean();
+    }
+    println!(
+        "{}",
+        if clean {
+            "replay: everything checked agrees with the archive"
+        } else {
+            "replay: the archive and the replay disagree"
+        }
+    );
+    Ok(clean)
+}

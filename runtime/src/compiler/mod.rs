@@ -125,6 +125,7 @@ pub struct GuestCompiler {
     template_lock: String,
     /// Hash of everything besides the tree that decides the build's output.
     environment_key: ContentHash,
+    sdk_version: String,
 }
 
 impl GuestCompiler {
@@ -171,6 +172,11 @@ impl GuestCompiler {
             }
         }
         let environment_key = ContentHash::from_blake3(key.finalize());
+        let sdk_version = fs::read_to_string(settings.sdk_dir.join("Cargo.toml"))
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .and_then(|t| t.get("package")?.get("version")?.as_str().map(str::to_owned))
+            .unwrap_or_default();
         Ok(GuestCompiler {
             settings,
             toolchain,
@@ -179,6 +185,7 @@ impl GuestCompiler {
             template_manifest,
             template_lock,
             environment_key,
+            sdk_version,
         })
     }
 
@@ -210,6 +217,21 @@ impl GuestCompiler {
 
     pub fn tree_limits(&self) -> &TreeLimits {
         &self.settings.tree_limits
+    }
+
+    /// The agent-sdk version guests are built against.
+    pub fn sdk_version(&self) -> &str {
+        &self.sdk_version
+    }
+
+    /// Builds a tree with cargo even when the build index knows it (for audits).
+    pub fn rebuild(&self, tree: &SourceTree, archive: &Archive) -> Result<BuildOutcome, CompileError> {
+        let tree_hash = archive.put_tree(tree)?;
+        let violations = self.policy.check(tree);
+        if !violations.is_empty() {
+            return Ok(BuildOutcome::Rejected { tree: tree_hash, violations });
+        }
+        self.run_cargo(tree, &tree_hash, archive, Instant::now())
     }
 
     /// Hash of the toolchain, template and SDK: equal keys and equal trees give equal builds.

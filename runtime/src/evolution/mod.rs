@@ -113,7 +113,92 @@ pub struct Evolution {
     finished: bool,
     llm: Option<Source>,
     stopped: Option<String>,
+    provenance: ContentHash,
     pub times: Vec<StepTimes>,
+}
+
+/// The parent of each slot of `generation`, from the archive `nodes` (oldest first) as it stood
+/// when the generation began. A pure function of its arguments, so an auditor can re-derive it.
+pub fn choose_parents(config: &RunConfig, nodes: &[NodeRecord], generation: u32) -> Vec<NodeRecord> {
+    let candidates: Vec<&NodeRecord> = nodes.iter().filter(|n| n.score.is_some() && n.component.is_some()).collect();
+    let rule = if config.no_archive { Selection::Latest } else { config.selection };
+    let probabilities = selection::probabilities(
+        rule,
+        &candidates
+            .iter()
+            .map(|n| Candidate { score: n.score.unwrap_or(0.0), children: n.children })
+            .collect::<Vec<_>>(),
+    );
+    (0..config.children_per_generation)
+        .map(|slot| {
+            let unit = unit_from_seed(derive_seed(config.seed, "select", generation, slot));
+            candidates[selection::draw(&probabilities, unit)].clone()
+        })
+        .collect()
+}
+
+/// What the loop knows about a node, read from the archive.
+pub fn node_record(archive: &Archive, id: &ContentHash) -> Result<NodeRecord, RunError> {
+    let node = archive.get_node(id)?;
+    let meta = &node.metadata;
+    Ok(NodeRecord {
+        id: *id,
+        parent: node.parent,
+        generation: meta.get("generation").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
+        slot: meta.get("slot").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
+        tree: node.tree,
+        component: node.component,
+        score: meta.get("score").and_then(|v| v.as_f64()),
+        status: meta.get("status").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
+        summary: meta.get("meta").and_then(|m| m.get("summary")).and_then(|v| v.as_str()).unwrap_or("").to_owned(),
+        children: 0,
+        exchanges: Vec::new(),
+    })
+}
+
+/// Adds a node to an archive view, counting it as its parent's child when it has a component.
+pub fn enter_node(nodes: &mut Vec<NodeRecord>, record: NodeRecord) {
+    if record.component.is_some()
+        && let Some(parent) = nodes.iter_mut().find(|n| Some(n.id) == record.parent)
+    {
+        parent.children += 1;
+    }
+    nodes.push(record);
+}
+
+/// The generated training and validation splits of a configuration.
+pub fn splits(config: &RunConfig) -> (InstanceSet, InstanceSet) {
+    let train = bin_packing::weibull_set(
+        "train",
+        derive_seed(config.seed, "train", 0, 0),
+        config.train_instances,
+        config.train_items,
+    );
+    let validation = bin_packing::weibull_set(
+        "validation",
+        derive_seed(config.seed, "validation", 0, 0),
+        config.validation_instances,
+        config.validation_items,
+    );
+    (train, validation)
+}
+
+/// What a host's results depend on: versions, engine, fuel cost table, toolchain, SDK, data.
+pub fn provenance(sandbox: &Sandbox, compiler: &GuestCompiler, data_dir: &Path) -> Result<serde_json::Value, RunError> {
+    let data: Vec<serde_json::Value> = bin_packing::data_files(data_dir)?
+        .iter()
+        .map(|(name, bytes)| json!({"file": name, "blake3": ContentHash::of(bytes)}))
+        .collect();
+    Ok(json!({
+        "host_version": crate::HOST_VERSION,
+        "wasmtime": crate::WASMTIME_VERSION,
+        "engine": sandbox.engine_fingerprint(),
+        "fuel_costs": crate::sandbox::FUEL_COST_TABLE,
+        "rustc": compiler.toolchain().rustc_version,
+        "sdk_version": compiler.sdk_version(),
+        "build_environment": compiler.environment_key(),
+        "data": data,
+    }))
 }
 
 /// A seed for one purpose of one slot, from the run seed.
@@ -155,18 +240,11 @@ impl Evolution {
             Some(Event::Started { config: logged, .. }) => (**logged).clone(),
             _ => config,
         };
-        let train = bin_packing::weibull_set(
-            "train",
-            derive_seed(config.seed, "train", 0, 0),
-            config.train_instances,
-            config.train_items,
-        );
-        let validation = bin_packing::weibull_set(
-            "validation",
-            derive_seed(config.seed, "validation", 0, 0),
-            config.validation_instances,
-            config.validation_items,
-        );
+        let (train, validation) = splits(&config);
+        // Every node links the provenance of the host that made it, and the configuration's hash.
+        let mut recorded = provenance(&sandbox, &compiler, &data_dir)?;
+        recorded["config_hash"] = json!(config.hash());
+        let provenance_hash = archive.put_blob(&serde_json::to_vec(&recorded).expect("serialises"))?;
         let mut evolution = Evolution {
             config,
             run_dir,
@@ -184,6 +262,7 @@ impl Evolution {
             finished: false,
             llm: None,
             stopped: None,
+            provenance: provenance_hash,
             times: Vec::new(),
         };
         evolution.replay(&events)?;
@@ -210,31 +289,12 @@ impl Evolution {
     }
 
     fn record_of(&self, id: &ContentHash) -> Result<NodeRecord, RunError> {
-        let node = self.archive.get_node(id)?;
-        let meta = &node.metadata;
-        Ok(NodeRecord {
-            id: *id,
-            parent: node.parent,
-            generation: meta.get("generation").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
-            slot: meta.get("slot").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
-            tree: node.tree,
-            component: node.component,
-            score: meta.get("score").and_then(|v| v.as_f64()),
-            status: meta.get("status").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
-            summary: meta.get("meta").and_then(|m| m.get("summary")).and_then(|v| v.as_str()).unwrap_or("").to_owned(),
-            children: 0,
-            exchanges: Vec::new(),
-        })
+        node_record(&self.archive, id)
     }
 
     /// Adds a node to the in-memory archive view and counts it as its parent's child.
     fn enter(&mut self, record: NodeRecord) {
-        if record.component.is_some()
-            && let Some(parent) = self.nodes.iter_mut().find(|n| Some(n.id) == record.parent)
-        {
-            parent.children += 1;
-        }
-        self.nodes.push(record);
+        enter_node(&mut self.nodes, record);
     }
 
     /// Lets meta agents ask for completions (`meta_llm_calls` per call), live from a backend or
@@ -339,18 +399,7 @@ impl Evolution {
     }
 
     fn provenance(&self) -> Result<serde_json::Value, RunError> {
-        let data: Vec<serde_json::Value> = bin_packing::data_files(&self.data_dir)?
-            .iter()
-            .map(|(name, bytes)| json!({"file": name, "blake3": ContentHash::of(bytes)}))
-            .collect();
-        Ok(json!({
-            "host_version": crate::HOST_VERSION,
-            "wasmtime": crate::WASMTIME_VERSION,
-            "engine": self.sandbox.engine_fingerprint(),
-            "rustc": self.compiler.toolchain().rustc_version,
-            "build_environment": self.compiler.environment_key(),
-            "data": data,
-        }))
+        provenance(&self.sandbox, &self.compiler, &self.data_dir)
     }
 
     /// The evaluation plan; `call_prefix` names the task calls' LLM records (`task g0003-s01`).
@@ -393,7 +442,8 @@ impl Evolution {
             .with("status", "evaluated")
             .with("score", evaluation.score)
             .with("evaluation", serde_json::to_value(&evaluation).expect("serialises"))
-            .with("meta", json!({"summary": "initial hyperagent"}));
+            .with("meta", json!({"summary": "initial hyperagent"}))
+            .with("provenance", self.provenance.to_hex());
         let id = self.archive.put_node(&node)?;
         Ok(NodeRecord {
             id,
@@ -412,22 +462,7 @@ impl Evolution {
 
     /// The parent of each slot, chosen from the archive as it stands now.
     pub fn choose_parents(&self, generation: u32) -> Vec<NodeRecord> {
-        let candidates: Vec<&NodeRecord> =
-            self.nodes.iter().filter(|n| n.score.is_some() && n.component.is_some()).collect();
-        let rule = if self.config.no_archive { Selection::Latest } else { self.config.selection };
-        let probabilities = selection::probabilities(
-            rule,
-            &candidates
-                .iter()
-                .map(|n| Candidate { score: n.score.unwrap_or(0.0), children: n.children })
-                .collect::<Vec<_>>(),
-        );
-        (0..self.config.children_per_generation)
-            .map(|slot| {
-                let unit = unit_from_seed(derive_seed(self.config.seed, "select", generation, slot));
-                candidates[selection::draw(&probabilities, unit)].clone()
-            })
-            .collect()
+        choose_parents(&self.config, &self.nodes, generation)
     }
 
     async fn run_generation(&mut self, generation: u32, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
@@ -622,7 +657,8 @@ impl Evolution {
             .with("slot", job.slot)
             .with("status", status.clone())
             .with("meta", meta_record)
-            .with("build", build_record);
+            .with("build", build_record)
+            .with("provenance", self.provenance.to_hex());
         if let Some(evaluation) = &evaluation {
             node = node
                 .with("score", evaluation.score)

@@ -147,6 +147,10 @@ pub enum CallInput {
     Meta(MetaInput),
 }
 
+/// The fuel cost table the engine uses: wasmtime's default (most operators 1, control flow 0, bulk
+/// memory operations per byte). Recorded with results, since fuel figures depend on it.
+pub const FUEL_COST_TABLE: &str = "wasmtime 48 default operator costs";
+
 /// Longest meta summary and rationale kept, in bytes.
 const MAX_SUMMARY_BYTES: usize = 1024;
 const MAX_RATIONALE_BYTES: usize = 16 * 1024;

@@ -1,0 +1,199 @@
+//! Audits: re-checking archived results from the archive alone.
+//!
+//! `replay_node` rebuilds a node's component from its archived source (and says why when the
+//! bytes differ), re-runs every recorded evaluation call with the recorded seed and the run's fuel
+//! budget, and compares outcome, score, bins and fuel with the record. `check_parent_choices`
+//! re-derives every parent choice of a run from its log and seed.
+
+use crate::archive::Archive;
+use crate::compiler::{BuildOutcome, GuestCompiler};
+use crate::evolution::config::RunConfig;
+use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task};
+use crate::evolution::log::Event;
+use crate::evolution::{RunError, choose_parents, enter_node, node_record, splits};
+use crate::hash::ContentHash;
+use crate::llm::{ReplayIndex, Source};
+use crate::sandbox::Sandbox;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What replaying one node found.
+#[derive(Debug, Default)]
+pub struct NodeAudit {
+    pub node: Option<ContentHash>,
+    /// `Some(true)` when the rebuilt component has the archived hash.
+    pub rebuilt_identical: Option<bool>,
+    pub tasks_checked: usize,
+    pub mismatches: Vec<String>,
+    /// Provenance fields that differ between the node's host and this one.
+    pub provenance_differences: Vec<String>,
+}
+
+impl NodeAudit {
+    pub fn is_clean(&self) -> bool {
+        self.mismatches.is_empty() && self.rebuilt_identical != Some(false)
+    }
+}
+
+pub struct Auditor<'a> {
+    pub archive: &'a Archive,
+    pub compiler: &'a GuestCompiler,
+    pub sandbox: &'a Arc<Sandbox>,
+    /// This host's provenance, to compare with the node's.
+    pub provenance: serde_json::Value,
+}
+
+impl Auditor<'_> {
+    pub async fn replay_node(
+        &self,
+        id: &ContentHash,
+        config: &RunConfig,
+        records: &ReplayIndex,
+    ) -> Result<NodeAudit, RunError> {
+        let node = self.archive.get_node(id)?;
+        let mut audit = NodeAudit { node: Some(*id), ..NodeAudit::default() };
+        if let Some(hash) =
+            node.metadata.get("provenance").and_then(|p| p.as_str()).and_then(|p| p.parse::<ContentHash>().ok())
+        {
+            let recorded: serde_json::Value =
+                serde_json::from_slice(&self.archive.get_blob(&hash)?).unwrap_or_default();
+            for key in [
+                "host_version",
+                "wasmtime",
+                "engine",
+                "fuel_costs",
+                "rustc",
+                "sdk_version",
+                "build_environment",
+                "data",
+            ] {
+                if recorded.get(key) != self.provenance.get(key) {
+                    audit.provenance_differences.push(format!(
+                        "{key}: recorded {} / here {}",
+                        recorded.get(key).map_or("-".into(), |v| v.to_string()),
+                        self.provenance.get(key).map_or("-".into(), |v| v.to_string())
+                    ));
+                }
+            }
+        }
+        let Some(component) = node.component else {
+            // Nothing was built or evaluated; the build outcome is the record.
+            return Ok(audit);
+        };
+        let tree = self.archive.get_tree(&node.tree)?;
+        match self.compiler.rebuild(&tree, self.archive)? {
+            BuildOutcome::Built { component: rebuilt, .. } => {
+                audit.rebuilt_identical = Some(rebuilt == component);
+                if rebuilt != component {
+                    let why = if audit.provenance_differences.is_empty() {
+                        "with the same recorded toolchain and build environment".to_owned()
+                    } else {
+                        format!("the host differs: {}", audit.provenance_differences.join("; "))
+                    };
+                    audit.mismatches.push(format!(
+                        "rebuilt component {} differs from the archived {component} ({why})",
+                        rebuilt.short()
+                    ));
+                }
+            }
+            other => audit.mismatches.push(format!("the archived source no longer builds: {other:?}")),
+        }
+        // Re-run the archived component (not the rebuilt one): the audit is of what was scored.
+        let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
+        let Some(report) = node
+            .metadata
+            .get("evaluation")
+            .and_then(|e| e["report"].as_str())
+            .and_then(|r| r.parse::<ContentHash>().ok())
+        else {
+            return Ok(audit);
+        };
+        let recorded: Vec<TaskRecord> = serde_json::from_slice(&self.archive.get_blob(&report)?)
+            .map_err(|e| RunError::Invalid(format!("evaluation report {report}: {e}")))?;
+        let (train, validation) = splits(config);
+        let instances: HashMap<String, _> = train
+            .instances
+            .iter()
+            .map(|i| (format!("train/{}", i.name), i))
+            .chain(validation.instances.iter().map(|i| (format!("validation/{}", i.name), i)))
+            .collect();
+        let generation = node.metadata.get("generation").and_then(|g| g.as_u64()).unwrap_or(0);
+        let slot = node.metadata.get("slot").and_then(|g| g.as_u64()).unwrap_or(0);
+        for record in &recorded {
+            let Some(instance) = instances.get(&record.id) else {
+                audit.mismatches.push(format!("task {} is not in the run's splits", record.id));
+                continue;
+            };
+            let (split, _) = record.id.split_once('/').unwrap_or(("", ""));
+            // A task agent that used the LLM hears the recorded answers again.
+            let llm = (!record.llm.is_empty()).then(|| TaskLlm {
+                source: Source::Replay(Arc::new(records.clone_index())),
+                archive: self.archive.clone(),
+                call_prefix: format!("task g{generation:04}-s{slot:02}"),
+                calls: config.task_llm_calls,
+            });
+            let settings = TaskSettings { fuel: config.task_fuel, memory_mib: config.memory_mib, parallelism: 1, llm };
+            let again = run_task(self.sandbox, &loaded, split, instance, &settings).await;
+            audit.tasks_checked += 1;
+            let same = again.outcome == record.outcome
+                && again.score.to_bits() == record.score.to_bits()
+                && again.bins == record.bins
+                && again.fuel == record.fuel;
+            if !same {
+                audit.mismatches.push(format!(
+                    "task {}: recorded {} score {} bins {:?} fuel {}; replayed {} score {} bins {:?} fuel {}",
+                    record.id,
+                    record.outcome,
+                    record.score,
+                    record.bins,
+                    record.fuel,
+                    again.outcome,
+                    again.score,
+                    again.bins,
+                    again.fuel
+                ));
+            }
+        }
+        Ok(audit)
+    }
+}
+
+/// Re-derives every parent choice of a run from its log and seed; returns each disagreement.
+pub fn check_parent_choices(archive: &Archive, config: &RunConfig, events: &[Event]) -> Result<Vec<String>, RunError> {
+    let mut nodes = Vec::new();
+    let mut problems = Vec::new();
+    let mut pending: Vec<(u32, u32, Option<ContentHash>, ContentHash)> = Vec::new();
+    let mut flush = |nodes: &mut Vec<crate::evolution::NodeRecord>,
+                     pending: &mut Vec<(u32, u32, Option<ContentHash>, ContentHash)>|
+     -> Result<(), RunError> {
+        if let Some(&(generation, ..)) = pending.first() {
+            if generation > 0 {
+                let expected = choose_parents(config, nodes, generation);
+                for (_, slot, parent, node) in pending.iter() {
+                    let want = expected.get(*slot as usize).map(|p| p.id);
+                    if want != *parent {
+                        problems.push(format!(
+                            "generation {generation} slot {slot} (node {}): the log names parent {}, the seed and the archive give {}",
+                            node.short(),
+                            parent.map_or("-".into(), |p| p.short()),
+                            want.map_or("-".into(), |p| p.short())
+                        ));
+                    }
+                }
+            }
+            for (.., node) in pending.drain(..) {
+                enter_node(nodes, node_record(archive, &node)?);
+            }
+        }
+        Ok(())
+    };
+    for event in events {
+        match event {
+            Event::Node { generation, slot, node, parent, .. } => pending.push((*generation, *slot, *parent, *node)),
+            Event::Generation { .. } => flush(&mut nodes, &mut pending)?,
+            _ => {}
+        }
+    }
+    flush(&mut nodes, &mut pending)?;
+    Ok(problems)
+}
