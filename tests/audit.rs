@@ -32,8 +32,7 @@ fn small_config() -> RunConfig {
 fn hyperagent(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hyperagent"))
         .args(args)
-        .arg("--data-dir")
-        .arg(data_dir())
+        .env("HYPERAGENT_DATA_DIR", data_dir())
         .env("HYPERAGENT_HOME", home)
         .env("HYPERAGENT_GUEST_TARGET", guest_target_dir())
         .output()
@@ -146,4 +145,86 @@ fn replay_confirms_a_run_and_catches_tampering() {
     let text = String::from_utf8_lossy(&replay.stdout);
     assert_eq!(replay.status.code(), Some(1), "{text}");
     assert!(text.contains("recorded ok") && text.contains("replayed out-of-fuel"), "{text}");
+}
+
+/// The hash of each kind of object in a finished run's archive.
+fn one_of_each_kind(home: &Path) -> Vec<(&'static str, String)> {
+    let archive = hyperagent::archive::Archive::open(home.join("archive")).unwrap();
+    let log = hyperagent::evolution::log::RunLog::read(&home.join("runs/kinds/log.jsonl")).unwrap();
+    let node_id = log
+        .iter()
+        .find_map(|e| {
+            if let hyperagent::evolution::log::Event::Node { node, generation: 1, .. } = e { Some(*node) } else { None }
+        })
+        .unwrap();
+    let node = archive.get_node(&node_id).unwrap();
+    let blob = archive.get_manifest(&node.tree).unwrap()[0].blob;
+    vec![
+        ("node", node_id.to_hex()),
+        ("tree manifest", node.tree.to_hex()),
+        ("file blob", blob.to_hex()),
+        ("component", node.component.unwrap().to_hex()),
+        ("evaluation report", node.metadata["evaluation"]["report"].as_str().unwrap().to_owned()),
+        ("provenance", node.metadata["provenance"].as_str().unwrap().to_owned()),
+    ]
+}
+
+#[test]
+fn verify_catches_a_flipped_byte_in_every_kind_of_object_and_orphans() {
+    let home = tempfile::tempdir().unwrap();
+    run(home.path(), "kinds");
+    let verify = || hyperagent(home.path(), &["verify"]);
+    let clean = verify();
+    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stdout));
+    for (kind, hash) in one_of_each_kind(home.path()) {
+        let path = home.path().join("archive/objects").join(&hash[..2]).join(&hash[2..]);
+        let original = std::fs::read(&path).unwrap();
+        let mut flipped = original.clone();
+        flipped[original.len() / 3] ^= 0x20;
+        std::fs::write(&path, &flipped).unwrap();
+        let out = verify();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{kind}: {text}");
+        assert!(text.contains(&format!("tampered: object {hash}")), "{kind} not caught: {text}");
+        std::fs::write(&path, &original).unwrap();
+    }
+    assert!(verify().status.success());
+    // An object nothing refers to is reported as orphaned.
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let stray = archive.put_blob(b"nobody refers to me").unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("orphaned: object {stray}")));
+}
+
+#[test]
+fn an_exported_run_imports_elsewhere_and_replays_offline() {
+    let home = tempfile::tempdir().unwrap();
+    run(home.path(), "shipped");
+    let bundle = home.path().join("shipped.bundle");
+    let out = hyperagent(home.path(), &["export", "shipped", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = hyperagent(elsewhere.path(), &["import", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        hyperagent(elsewhere.path(), &["verify"]).status.success(),
+        "the imported archive is whole, with no orphans"
+    );
+    let replay = hyperagent(elsewhere.path(), &["replay", "--run", "shipped"]);
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success() && text.contains("everything checked agrees"), "{text}");
+    assert!(object_names(&elsewhere.path().join("archive")).len() <= object_names(&home.path().join("archive")).len());
+
+    // A bundle with one altered byte inside an object is refused.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let third = tempfile::tempdir().unwrap();
+    let out = hyperagent(third.path(), &["import", bundle.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("altered") || message.contains("damaged"), "{message}");
 }

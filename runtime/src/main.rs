@@ -126,6 +126,16 @@ enum Command {
         #[arg(long, env = "HYPERAGENT_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Re-hash the whole store; report tampered, missing and orphaned objects (same as `archive verify`).
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pack a run's whole closure (nodes, trees, components, reports, LLM records, run log) into
+    /// one file.
+    Export { run: String, file: PathBuf },
+    /// Read a bundle made by `export` into this archive, checking every object's hash.
+    Import { file: PathBuf },
     /// The ancestors of a node, root first.
     Lineage {
         /// Node hash or unique prefix.
@@ -301,6 +311,9 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         Command::Status { run } => cli::run::status(paths, run).map(Ok),
         Command::Show { node } => cli::run::show(paths, &node).map(Ok),
         Command::Lineage { node } => cli::run::lineage(paths, &node).map(Ok),
+        Command::Verify { json } => verify(paths, json),
+        Command::Export { run, file } => cli::run::export(paths, &run, &file).map(Ok),
+        Command::Import { file } => cli::run::import(paths, &file).map(Ok),
         Command::Replay { node, run, data_dir } => {
             let data_dir = data_dir.unwrap_or_else(|| paths.project_root.join("../shared/data"));
             Ok(if cli::run::replay(paths, node, run, &data_dir).await? { Ok(()) } else { Err(GuestFailure) })
@@ -317,6 +330,19 @@ fn build(paths: &Paths, dir: &Path, json: bool, timeout_secs: u64) -> Result<Res
     let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(timeout_secs)))?;
     compiler.fetch_dependencies()?;
     let outcome = compiler.build_dir(dir, &archive)?;
+    // Every archived component and tree belongs to a node, so that `verify` finds no orphans.
+    let node = match &outcome {
+        BuildOutcome::Built { tree, component, .. } => hyperagent::archive::Node::new(*tree, Some(*component), None)
+            .with("origin", "build")
+            .with("status", "built"),
+        BuildOutcome::Rejected { tree, .. } => {
+            hyperagent::archive::Node::new(*tree, None, None).with("origin", "build").with("status", "rejected")
+        }
+        BuildOutcome::Failed { tree, .. } => {
+            hyperagent::archive::Node::new(*tree, None, None).with("origin", "build").with("status", "build-failed")
+        }
+    };
+    archive.put_node(&node)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
     } else {

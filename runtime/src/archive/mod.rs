@@ -13,6 +13,7 @@
 //! Identical content is stored once. Objects are never modified in place; `verify` re-hashes them
 //! all. Reading a blob re-checks its hash, so tampered content is never handed out.
 
+pub mod bundle;
 pub mod manifest;
 pub mod node;
 
@@ -182,9 +183,46 @@ impl Archive {
         Ok(ids)
     }
 
+    /// Every object reachable from `roots`: nodes lead to their tree, component and parent, trees to
+    /// their file blobs, and any JSON object (node metadata, evaluation reports, provenance, LLM
+    /// exchanges) to every object named by a hash-shaped string inside it. Missing or unreadable
+    /// objects are skipped; `verify` reports them.
+    pub fn closure(&self, roots: &[ContentHash]) -> Result<std::collections::BTreeSet<ContentHash>, ArchiveError> {
+        let nodes: std::collections::BTreeSet<ContentHash> = self.node_ids()?.into_iter().collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut queue: Vec<ContentHash> = roots.to_vec();
+        while let Some(hash) = queue.pop() {
+            if !self.contains(&hash) || !seen.insert(hash) {
+                continue;
+            }
+            if nodes.contains(&hash) {
+                if let Ok(node) = self.get_node(&hash) {
+                    queue.push(node.tree);
+                    queue.extend(node.component);
+                    queue.extend(node.parent);
+                    if let Ok(entries) = self.get_manifest(&node.tree) {
+                        seen.insert(node.tree);
+                        queue.extend(entries.iter().map(|e| e.blob));
+                    }
+                    hash_strings(&serde_json::Value::Object(node.metadata.into_iter().collect()), &mut queue);
+                }
+                continue;
+            }
+            // Other JSON objects may name further objects (reports, exchanges, provenance).
+            if let Ok(bytes) = self.get_blob(&hash)
+                && bytes.first().is_some_and(|b| *b == b'{' || *b == b'[')
+                && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            {
+                hash_strings(&value, &mut queue);
+            }
+        }
+        Ok(seen)
+    }
+
     /// Re-hashes every object and checks every node's references.
     pub fn verify(&self) -> Result<VerifyReport, ArchiveError> {
         let mut report = VerifyReport::default();
+        let mut all_objects = Vec::new();
         let objects = self.root.join("objects");
         let mut shards: Vec<_> = fs::read_dir(&objects)
             .map_err(io_error(&objects))?
@@ -212,15 +250,24 @@ impl Archive {
                 };
                 let bytes = fs::read(file.path()).map_err(io_error(&file.path()))?;
                 report.objects_checked += 1;
+                all_objects.push(expected);
                 let actual = ContentHash::of(&bytes);
                 if actual != expected {
                     report.problems.push(Problem::Tampered { object: expected, actual });
                 }
             }
         }
-        for id in self.node_ids()? {
+        let node_ids = self.node_ids()?;
+        for id in &node_ids {
             report.nodes_checked += 1;
-            self.check_node(&id, &mut report.problems);
+            self.check_node(id, &mut report.problems);
+        }
+        // Objects nothing refers to: left by an interrupted run or a build outside any node.
+        let reachable = self.closure(&node_ids)?;
+        for object in all_objects {
+            if !reachable.contains(&object) {
+                report.problems.push(Problem::Orphaned { object });
+            }
         }
         Ok(report)
     }
@@ -304,6 +351,8 @@ pub enum Problem {
     Malformed { object: ContentHash, reason: String },
     /// A file in the object store whose name is not a hash.
     Unexpected { path: PathBuf },
+    /// An object no node refers to, directly or through its tree, reports or records.
+    Orphaned { object: ContentHash },
 }
 
 impl std::fmt::Display for Problem {
@@ -313,6 +362,17 @@ impl std::fmt::Display for Problem {
             Problem::Missing { object, needed_by } => write!(f, "missing: object {object}, needed by {needed_by}"),
             Problem::Malformed { object, reason } => write!(f, "malformed: object {object}: {reason}"),
             Problem::Unexpected { path } => write!(f, "unexpected file in the object store: {}", path.display()),
+            Problem::Orphaned { object } => write!(f, "orphaned: object {object} is referred to by no node"),
         }
+    }
+}
+
+/// Pushes every string in `value` that is a content hash.
+fn hash_strings(value: &serde_json::Value, out: &mut Vec<ContentHash>) {
+    match value {
+        serde_json::Value::String(text) => out.extend(text.parse::<ContentHash>().ok()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| hash_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| hash_strings(v, out)),
+        _ => {}
     }
 }

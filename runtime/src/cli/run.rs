@@ -501,3 +501,46 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     );
     Ok(clean)
 }
+
+/// `hyperagent export <run> <file>`.
+pub fn export(paths: &Paths, run: &str, file: &Path) -> Result<()> {
+    let archive = Archive::open(paths.archive())?;
+    let log_path = runs_dir(paths).join(run).join("log.jsonl");
+    let log = std::fs::read(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
+    let events = RunLog::read(&log_path)?;
+    let mut roots = Vec::new();
+    for event in &events {
+        match event {
+            Event::Node { node, .. } | Event::Test { node, .. } => roots.push(*node),
+            Event::LlmExchange { record, .. } => roots.push(*record),
+            _ => {}
+        }
+    }
+    let bundle = hyperagent::archive::bundle::export(&archive, run, &log, &roots)?;
+    hyperagent::fsutil::write_atomic(file, &bundle).with_context(|| format!("cannot write {}", file.display()))?;
+    println!("exported run {run}: {} bytes to {}", bundle.len(), file.display());
+    Ok(())
+}
+
+/// `hyperagent import <file>`.
+pub fn import(paths: &Paths, file: &Path) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let archive = Archive::open(paths.archive())?;
+    let bundle = hyperagent::archive::bundle::import(&archive, &bytes)?;
+    let log_path = runs_dir(paths).join(&bundle.run_id).join("log.jsonl");
+    if log_path.exists() {
+        if std::fs::read(&log_path)? != bundle.log {
+            bail!("a different run {} already exists here; its log was left alone", bundle.run_id);
+        }
+    } else {
+        hyperagent::fsutil::write_atomic(&log_path, &bundle.log)?;
+    }
+    println!(
+        "imported run {}: {} objects, {} nodes; replay it with `hyperagent replay --run {}`",
+        bundle.run_id,
+        bundle.objects.len(),
+        bundle.nodes.len(),
+        bundle.run_id
+    );
+    Ok(())
+}

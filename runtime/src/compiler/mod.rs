@@ -256,11 +256,9 @@ impl GuestCompiler {
                     TreeError::NonUtf8Name(path) => Violation::NotUtf8 { path },
                     other => Violation::BadTree { reason: other.to_string() },
                 };
-                // The tree could not be read whole, so it has no hash; the empty tree's stands in.
-                Ok(BuildOutcome::Rejected {
-                    tree: crate::archive::Archive::tree_hash(&SourceTree::default()),
-                    violations: vec![violation],
-                })
+                // The tree could not be read whole, so it has no hash; the empty tree stands in.
+                let empty = archive.put_tree(&SourceTree::default())?;
+                Ok(BuildOutcome::Rejected { tree: empty, violations: vec![violation] })
             }
         }
     }
