@@ -296,3 +296,59 @@ fn a_spent_llm_budget_ends_the_run_cleanly_and_says_why() {
         "the run stopped before its last generation"
     );
 }
+
+fn object_names(archive: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for shard in std::fs::read_dir(archive.join("objects")).unwrap() {
+        let shard = shard.unwrap();
+        for object in std::fs::read_dir(shard.path()).unwrap() {
+            names.push(format!(
+                "{}{}",
+                shard.file_name().to_string_lossy(),
+                object.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn an_llm_run_replayed_on_another_machine_gives_a_byte_identical_archive() {
+    let (recorded, auditor) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = editing_server();
+    let config = recorded.path().join("llm.toml");
+    std::fs::write(&config, llm_config_toml(&server, 100, 2)).unwrap();
+    let live = hyperagent_run(recorded.path(), &config, &["--run-id", "live"]).output().unwrap();
+    assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+    server.stop();
+
+    // The auditor gets the run as a bundle, then replays it with no network at all.
+    let bundle = recorded.path().join("live.bundle");
+    let hyperagent = |home: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hyperagent")).args(args).env("HYPERAGENT_HOME", home).output().unwrap()
+    };
+    assert!(hyperagent(recorded.path(), &["export", "live", bundle.to_str().unwrap()]).status.success());
+    assert!(hyperagent(auditor.path(), &["import", bundle.to_str().unwrap()]).status.success());
+    let before_replay = object_names(&auditor.path().join("archive"));
+    assert_eq!(
+        before_replay,
+        object_names(&recorded.path().join("archive")),
+        "the bundle carries the whole archive of the run"
+    );
+    let replay =
+        hyperagent_run(auditor.path(), &config, &["--run-id", "again", "--llm", "replay", "--replay-from", "live"])
+            .output()
+            .unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    assert_eq!(
+        object_names(&auditor.path().join("archive")),
+        before_replay,
+        "the replay added no object: every node is identical"
+    );
+    assert_eq!(
+        node_events(&recorded.path().join("runs/live/log.jsonl")),
+        node_events(&auditor.path().join("runs/again/log.jsonl"))
+    );
+    assert_eq!(server.count(), 2);
+}
