@@ -68,7 +68,7 @@ fn main() {
         println!("  {name:<12} {:>10.2} ms", value.as_secs_f64() * 1e3);
     }
     println!(
-        "wall time per generation (initial node and test sets excluded from nothing; {generations} generations + initial): {:.2} s",
+        "wall time per generation ({generations} generations after the initial one, no test phase): {:.2} s",
         total.as_secs_f64() / f64::from(generations + 1)
     );
 }

@@ -297,6 +297,18 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
             let data_dir = args.data_dir.unwrap_or_else(|| paths.project_root.join("../shared/data"));
             let resume = args.resume.map(|r| if r.is_empty() { None } else { Some(r) });
+            let overrides = args.config.is_some()
+                || args.generations.is_some()
+                || args.seed.is_some()
+                || args.children.is_some()
+                || args.selection.is_some()
+                || args.fixed_meta
+                || args.no_archive;
+            if resume.is_some() && overrides {
+                eprintln!(
+                    "note: a resumed run keeps the configuration in its log; --config and the run flags are ignored"
+                );
+            }
             let options = cli::run::RunOptions {
                 config,
                 llm: args.llm,
