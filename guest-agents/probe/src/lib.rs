@@ -96,6 +96,16 @@ impl Guest for Probe {
                 log::info("z".repeat(bytes));
                 json!(bytes)
             }
+            "recurse" => json!(recurse(payload["depth"].as_u64().unwrap_or(1_000_000), 0)),
+            "recurse-light" => json!(recurse_light(payload["depth"].as_u64().unwrap_or(1_000_000))),
+            "thread" => match std::thread::Builder::new().spawn(|| 1) {
+                Ok(handle) => json!({"ok": handle.join().unwrap_or(0)}),
+                Err(e) => json!({"err": e.to_string()}),
+            },
+            "process" => match std::process::Command::new("/bin/sh").arg("-c").arg("id").output() {
+                Ok(out) => json!({"ok": String::from_utf8_lossy(&out.stdout)}),
+                Err(e) => json!({"err": e.to_string()}),
+            },
             "kernel" => {
                 let items = payload["items"].as_u64().unwrap_or(1000) as usize;
                 let rounds = payload["rounds"].as_u64().unwrap_or(1) as usize;
@@ -136,6 +146,23 @@ impl Guest for Probe {
         repo.write("NOTES.md", &notes).map_err(|e| AgentError::Failed(format!("cannot write notes: {e}")))?;
         Ok(MetaReport { summary: "appended a line to NOTES.md".into(), rationale: entries.join(",") })
     }
+}
+
+/// Recursion the optimiser cannot turn into a loop (the frame holds a buffer it reads back).
+#[inline(never)]
+fn recurse(depth: u64, acc: u64) -> u64 {
+    let frame = [depth as u8; 256];
+    if depth == 0 {
+        return acc;
+    }
+    let below = recurse(depth - 1, acc.wrapping_add(u64::from(std::hint::black_box(frame)[depth as usize % 256])));
+    below.wrapping_add(u64::from(frame[0]))
+}
+
+/// Recursion whose frames live on the engine's stack only (nothing in linear memory).
+#[inline(never)]
+fn recurse_light(depth: u64) -> u64 {
+    if depth == 0 { 0 } else { std::hint::black_box(recurse_light(depth - 1)).wrapping_add(depth) }
 }
 
 fn spin() -> Value {

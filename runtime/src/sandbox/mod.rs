@@ -403,7 +403,13 @@ fn classify_trap(error: &wasmtime::Error, limiter: &MemoryLimiter) -> Outcome {
     if let Some(requested) = limiter.denied_bytes {
         return Outcome::OutOfMemory { requested_bytes: requested as u64, limit_bytes: limiter.cap_bytes as u64 };
     }
-    let mut message = format!("{error:#}");
+    // The cause first (a wasm backtrace can be long and would push it past the bound), then as
+    // much of the context as fits.
+    let mut message = error.root_cause().to_string();
+    let context = format!("{error:#}");
+    if context != message {
+        message = format!("{message}\n{context}");
+    }
     truncate_utf8(&mut message, MAX_TRAP_MESSAGE_BYTES);
     Outcome::Trap { message }
 }
