@@ -5,28 +5,11 @@ mod common;
 
 use common::*;
 use hyperagent::evolution::config::RunConfig;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("HYPERAGENT_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")))
-}
-
 fn small_config() -> RunConfig {
-    RunConfig {
-        generations: 2,
-        children_per_generation: 2,
-        train_instances: 3,
-        train_items: 150,
-        staged_tasks: 1,
-        validation_instances: 2,
-        validation_items: 200,
-        test_sets: vec!["OR1".into()],
-        seed: 5,
-        ..RunConfig::default()
-    }
+    RunConfig { generations: 2, seed: 5, ..common::small_config() }
 }
 
 fn hyperagent(home: &Path, args: &[&str]) -> Output {
@@ -44,22 +27,6 @@ fn run(home: &Path, id: &str) {
     std::fs::write(&config, toml::to_string(&small_config()).unwrap()).unwrap();
     let out = hyperagent(home, &["run", "--config", config.to_str().unwrap(), "--run-id", id]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn object_names(dir: &Path) -> Vec<String> {
-    let mut names = Vec::new();
-    for shard in std::fs::read_dir(dir.join("objects")).unwrap() {
-        let shard = shard.unwrap();
-        for object in std::fs::read_dir(shard.path()).unwrap() {
-            names.push(format!(
-                "{}{}",
-                shard.file_name().to_string_lossy(),
-                object.unwrap().file_name().to_string_lossy()
-            ));
-        }
-    }
-    names.sort();
-    names
 }
 
 /// The run log with its wall-clock fields removed.

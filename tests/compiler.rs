@@ -113,6 +113,11 @@ fn each_forbidden_construct_is_refused_with_its_own_message() {
         ("not-utf8", "not valid UTF-8", violations(|t| t.insert("src/extra.rs", vec![0xffu8, 0xfe]).unwrap())),
         ("file-too-large", "above the limit", violations(|t| t.insert("NOTES.md", "x".repeat(100_000)).unwrap())),
         (
+            "file-too-large",
+            "262144 bytes",
+            violations(|t| t.insert("src/big.rs", format!("// {}\n", "x".repeat(300_000))).unwrap()),
+        ),
+        (
             "lib-rs-missing",
             "src/lib.rs is missing",
             violations(|t| {

@@ -9,32 +9,10 @@ use hyperagent::evolution::evaluate::{self, EvalPlan, TaskSettings};
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::hash::ContentHash;
 use hyperagent_domains::bin_packing;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("HYPERAGENT_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")))
-}
-
-/// A run small enough for a test: a few generations on small instances.
-fn small_config() -> RunConfig {
-    RunConfig {
-        generations: 4,
-        children_per_generation: 2,
-        train_instances: 3,
-        train_items: 150,
-        staged_tasks: 1,
-        validation_instances: 2,
-        validation_items: 200,
-        test_sets: vec!["OR1".into()],
-        seed: 11,
-        ..RunConfig::default()
-    }
-}
 
 #[test]
 fn the_staged_gate_keeps_broken_agents_from_the_full_evaluation() {
@@ -295,22 +273,6 @@ fn a_spent_llm_budget_ends_the_run_cleanly_and_says_why() {
         node_events(&home.path().join("runs/budget/log.jsonl")).len() < 5,
         "the run stopped before its last generation"
     );
-}
-
-fn object_names(archive: &Path) -> Vec<String> {
-    let mut names = Vec::new();
-    for shard in std::fs::read_dir(archive.join("objects")).unwrap() {
-        let shard = shard.unwrap();
-        for object in std::fs::read_dir(shard.path()).unwrap() {
-            names.push(format!(
-                "{}{}",
-                shard.file_name().to_string_lossy(),
-                object.unwrap().file_name().to_string_lossy()
-            ));
-        }
-    }
-    names.sort();
-    names
 }
 
 #[test]

@@ -218,3 +218,55 @@ fn replay_answers_only_what_was_recorded_and_names_what_was_not() {
     assert!(block_on(other.complete(request())).is_err());
     assert_eq!(server.count(), 2);
 }
+
+#[test]
+fn oversized_responses_are_refused_without_being_buffered() {
+    let huge = "x".repeat(hyperagent::llm::backend::MAX_RESPONSE_BYTES + 1);
+    let server = Server::start(move |_, _| Reply::json(200, openai_reply(&huge)));
+    let error = block_on(backend(config(Provider::OpenAi, &server)).complete(&request())).unwrap_err();
+    let ChatFailure::BackendFailed(message) = error else { panic!("{error:?}") };
+    assert!(message.contains("larger than"), "{message}");
+    assert_eq!(server.count(), 1, "not retried");
+}
+
+#[test]
+fn the_concurrency_limit_holds_requests_back() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (in_flight, most) = (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
+    let (now, peak) = (in_flight.clone(), most.clone());
+    let server = Server::start(move |_, _| {
+        let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(current, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(150));
+        now.fetch_sub(1, Ordering::SeqCst);
+        Reply::json(200, openai_reply("ok"))
+    });
+    let backend = backend(LlmConfig { concurrency: 1, ..config(Provider::OpenAi, &server) });
+    let both = async { futures::future::join(backend.complete(&request()), backend.complete(&request())).await };
+    let (a, b) = block_on(both);
+    assert!(a.is_ok() && b.is_ok());
+    assert_eq!((server.count(), most.load(Ordering::SeqCst)), (2, 1), "never two requests at once");
+}
+
+#[test]
+fn guest_requests_are_bounded_before_any_backend_sees_them() {
+    use hyperagent::llm::{CallGateway, Source};
+    use hyperagent::sandbox::{CallInput, CallLimits, Grants, TaskInput};
+    let server = Server::start(|_, _| Reply::json(200, openai_reply("fine")));
+    let backend = std::sync::Arc::new(backend(config(Provider::OpenAi, &server)));
+    let gateway =
+        std::sync::Arc::new(CallGateway::new(Source::Live(backend), world().archive.clone(), "task bounds".into()));
+    let grants = Grants { llm: Some(gateway), ..Default::default() };
+    let limits = CallLimits { llm_calls: 10, ..Default::default() };
+    let call = |payload: serde_json::Value| {
+        let input =
+            CallInput::Task(TaskInput { domain: "test".into(), task_id: "x".into(), payload: payload.to_string() });
+        output_json(&block_on(world().sandbox.call(&probe(), &input, &limits, &grants)).unwrap())
+    };
+    let big = call(json!({"op": "llm", "bytes": hyperagent::sandbox::host::MAX_LLM_REQUEST_BYTES + 1}));
+    assert!(big["err"].as_str().unwrap().contains("the limit is 1048576"), "{big}");
+    let many = call(json!({"op": "llm-many", "messages": hyperagent::sandbox::host::MAX_LLM_MESSAGES + 1}));
+    assert!(many["err"].as_str().unwrap().contains("messages; the limit is 256"), "{many}");
+    assert_eq!(server.count(), 0);
+    assert_eq!(call(json!({"op": "llm-many", "messages": 3}))["ok"], "fine");
+}

@@ -275,3 +275,21 @@ fn a_tampered_precompiled_artifact_is_never_loaded() {
             .unwrap();
     assert_eq!(report.output.as_deref(), Some("3"));
 }
+
+#[test]
+fn a_meta_account_is_cut_to_its_bounds() {
+    use hyperagent::sandbox::{CallInput, MetaInput};
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("BIG_ACCOUNT"), "yes").unwrap();
+    let grants = Grants {
+        preopens: vec![Preopen { host: repo.path().into(), guest: "/repo".into(), writable: true }],
+        ..Grants::default()
+    };
+    let input =
+        CallInput::Meta(MetaInput { iterations_left: 0, repo_dir: "/repo".into(), history_dir: "/history".into() });
+    let report = block_on(world().sandbox.call(&probe(), &input, &limits(), &grants)).unwrap();
+    assert_eq!(report.outcome, Outcome::Ok);
+    let account = output_json(&report);
+    assert_eq!(account["summary"].as_str().unwrap().len(), 1024);
+    assert_eq!(account["rationale"].as_str().unwrap().len(), 16 * 1024);
+}

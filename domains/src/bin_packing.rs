@@ -235,15 +235,11 @@ pub fn score(instance: &Instance, output: &str) -> TaskScore {
         }
     }
     match bins_used(instance, &assignment) {
-        Ok(used) => {
-            let bound = instance.l1_bound();
-            let excess = (used as f64 - bound as f64) / bound as f64;
-            TaskScore {
-                score: (1.0 - excess).clamp(0.0, 1.0),
-                invalid: None,
-                details: json!({"bins": used, "l1_bound": bound, "excess": excess}),
-            }
-        }
+        Ok(used) => TaskScore {
+            score: task_score(instance, used),
+            invalid: None,
+            details: json!({"bins": used, "l1_bound": instance.l1_bound(), "excess": excess(instance, used)}),
+        },
         Err(reason) => TaskScore::invalid(reason),
     }
 }
@@ -263,13 +259,14 @@ pub fn bins_used(instance: &Instance, assignment: &[usize]) -> Result<u64, Strin
     Ok(load.iter().filter(|&&l| l > 0).count() as u64)
 }
 
-/// First fit: each item into the lowest-numbered bin it fits in.
-pub fn first_fit(instance: &Instance) -> Vec<usize> {
+/// Packs online: `choose` picks an open bin (by index into the free room of each bin) for the
+/// arriving item, or none to open a new one. Returns the bin of each item.
+fn pack_online(instance: &Instance, choose: impl Fn(&[u64], u64) -> Option<usize>) -> Vec<usize> {
     let mut free: Vec<u64> = Vec::new();
     instance
         .items
         .iter()
-        .map(|&size| match free.iter().position(|&f| f >= size) {
+        .map(|&size| match choose(&free, size) {
             Some(bin) => {
                 free[bin] -= size;
                 bin
@@ -282,31 +279,33 @@ pub fn first_fit(instance: &Instance) -> Vec<usize> {
         .collect()
 }
 
+/// A host-side packing heuristic.
+pub type Packer = fn(&Instance) -> Vec<usize>;
+
+/// The baselines FunSearch's Table 1 reports, by name.
+pub const BASELINES: [(&str, Packer); 2] = [("first fit", first_fit), ("best fit", best_fit)];
+
+/// First fit: each item into the lowest-numbered bin it fits in.
+pub fn first_fit(instance: &Instance) -> Vec<usize> {
+    pack_online(instance, |free, size| free.iter().position(|&f| f >= size))
+}
+
 /// Best fit: each item into the fitting bin with the least room left (lowest-numbered on ties).
 pub fn best_fit(instance: &Instance) -> Vec<usize> {
-    let mut free: Vec<u64> = Vec::new();
-    instance
-        .items
-        .iter()
-        .map(|&size| {
-            let best = free
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| **f >= size)
-                .min_by_key(|(bin, f)| (**f, *bin))
-                .map(|(bin, _)| bin);
-            match best {
-                Some(bin) => {
-                    free[bin] -= size;
-                    bin
-                }
-                None => {
-                    free.push(instance.capacity - size);
-                    free.len() - 1
-                }
-            }
-        })
-        .collect()
+    pack_online(instance, |free, size| {
+        free.iter().enumerate().filter(|(_, f)| **f >= size).min_by_key(|(bin, f)| (**f, *bin)).map(|(bin, _)| bin)
+    })
+}
+
+/// The excess over the L1 bound of a packing that uses `bins` bins, as a fraction.
+pub fn excess(instance: &Instance, bins: u64) -> f64 {
+    let bound = instance.l1_bound() as f64;
+    (bins as f64 - bound) / bound
+}
+
+/// A task's score for a packing of `bins` bins: `1 - excess`, clamped to [0, 1].
+pub fn task_score(instance: &Instance, bins: u64) -> f64 {
+    (1.0 - excess(instance, bins)).clamp(0.0, 1.0)
 }
 
 /// Excess of a set, as a fraction: (mean bins used − mean L1 bound) / mean L1 bound. This is how
@@ -319,14 +318,17 @@ pub fn set_excess(instances: &[Instance], bins: &[u64]) -> f64 {
     (used as f64 - bound as f64) / bound as f64
 }
 
-/// Excess of a packer on a set (see [`set_excess`]).
-pub fn mean_excess(set: &InstanceSet, packer: impl Fn(&Instance) -> Vec<usize>) -> f64 {
-    let bins: Vec<u64> = set
-        .instances
+/// The bins a host-side packer uses on each instance of a set.
+pub fn packer_bins(set: &InstanceSet, packer: impl Fn(&Instance) -> Vec<usize>) -> Vec<u64> {
+    set.instances
         .iter()
         .map(|instance| bins_used(instance, &packer(instance)).expect("baselines produce valid packings"))
-        .collect();
-    set_excess(&set.instances, &bins)
+        .collect()
+}
+
+/// Excess of a packer on a set (see [`set_excess`]).
+pub fn mean_excess(set: &InstanceSet, packer: impl Fn(&Instance) -> Vec<usize>) -> f64 {
+    set_excess(&set.instances, &packer_bins(set, packer))
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::{Evolution, RunSetup};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,9 +19,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let data_dir = std::env::var_os("HYPERAGENT_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")));
+    let data_dir = data_dir();
     let generations = 8;
     let config = RunConfig { generations, test_sets: vec![], ..RunConfig::default() };
     let home = tempfile::tempdir().unwrap();

@@ -6,14 +6,13 @@
 
 mod cli;
 
+use cli::{new_sandbox, open_archive, ready_compiler};
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use hyperagent::archive::Archive;
-use hyperagent::compiler::{BuildOutcome, GuestCompiler};
+use hyperagent::compiler::BuildOutcome;
 use hyperagent::hash::ContentHash;
-use hyperagent::sandbox::{
-    CallInput, CallLimits, CallReport, EngineSettings, Fuel, Grants, MetaInput, Preopen, Sandbox, TaskInput,
-};
+use hyperagent::sandbox::{CallInput, CallLimits, CallReport, Fuel, Grants, MetaInput, Preopen, TaskInput};
 use hyperagent::settings::Paths;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -333,14 +332,9 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
     }
 }
 
-fn open_archive(paths: &Paths) -> Result<Archive> {
-    Archive::open(paths.archive()).with_context(|| format!("cannot open the archive at {}", paths.archive().display()))
-}
-
 fn build(paths: &Paths, dir: &Path, json: bool, timeout_secs: u64) -> Result<Result<(), GuestFailure>> {
     let archive = open_archive(paths)?;
-    let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(timeout_secs)))?;
-    compiler.fetch_dependencies()?;
+    let compiler = ready_compiler(paths, Duration::from_secs(timeout_secs))?;
     let outcome = compiler.build_dir(dir, &archive)?;
     // Every archived component and tree belongs to a node, so that `verify` finds no orphans.
     let node = match &outcome {
@@ -412,10 +406,6 @@ fn component_bytes(paths: &Paths, component: &str) -> Result<Vec<u8>> {
         bail!("`{component}` is neither a file nor a component hash (64 hex digits)");
     };
     Ok(open_archive(paths)?.get_blob(&hash)?)
-}
-
-fn new_sandbox(paths: &Paths) -> Result<Sandbox> {
-    Ok(Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?)
 }
 
 async fn call(
@@ -497,8 +487,7 @@ fn verify(paths: &Paths, json: bool) -> Result<Result<(), GuestFailure>> {
 async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     use hyperagent::archive::Node;
     let archive = open_archive(paths)?;
-    let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(600)))?;
-    compiler.fetch_dependencies()?;
+    let compiler = ready_compiler(paths, Duration::from_secs(600))?;
     let sandbox = new_sandbox(paths)?;
     let source = paths.guest_agents().join("initial");
     println!("building the sample hyperagent from {} (the first build compiles its dependencies)", source.display());

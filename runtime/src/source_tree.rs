@@ -342,5 +342,11 @@ mod tests {
         assert!(matches!(SourceTree::read_dir(dir.path(), &limits), Err(TreeError::FileTooLarge { .. })));
         let limits = TreeLimits { max_files: 0, ..TreeLimits::default() };
         assert!(matches!(SourceTree::read_dir(dir.path(), &limits), Err(TreeError::TooManyFiles(0))));
+        fs::write(dir.path().join("second.txt"), vec![b'b'; 2000]).unwrap();
+        let limits = TreeLimits { max_total_bytes: 3000, ..TreeLimits::default() };
+        assert!(matches!(SourceTree::read_dir(dir.path(), &limits), Err(TreeError::TooLarge(3000))));
+        fs::create_dir_all(dir.path().join("a/b/c")).unwrap();
+        let limits = TreeLimits { max_depth: 3, ..TreeLimits::default() };
+        assert!(matches!(SourceTree::read_dir(dir.path(), &limits), Err(TreeError::TooDeep(_, 3))));
     }
 }

@@ -86,3 +86,43 @@ pub fn output_json(report: &CallReport) -> serde_json::Value {
     serde_json::from_str(report.output.as_deref().unwrap_or_else(|| panic!("no output: {:?}", report.outcome)))
         .expect("JSON output")
 }
+
+/// The benchmark data: `HYPERAGENT_DATA_DIR`, or `../shared/data` beside the checkout.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("HYPERAGENT_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")))
+}
+
+/// A run small enough for a test: a few generations on small instances.
+pub fn small_config() -> hyperagent::evolution::config::RunConfig {
+    hyperagent::evolution::config::RunConfig {
+        generations: 4,
+        children_per_generation: 2,
+        train_instances: 3,
+        train_items: 150,
+        staged_tasks: 1,
+        validation_instances: 2,
+        validation_items: 200,
+        test_sets: vec!["OR1".into()],
+        seed: 11,
+        ..Default::default()
+    }
+}
+
+/// The names (hashes) of every object in an archive directory, sorted.
+pub fn object_names(archive: &std::path::Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for shard in std::fs::read_dir(archive.join("objects")).unwrap() {
+        let shard = shard.unwrap();
+        for object in std::fs::read_dir(shard.path()).unwrap() {
+            names.push(format!(
+                "{}{}",
+                shard.file_name().to_string_lossy(),
+                object.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    names.sort();
+    names
+}

@@ -122,10 +122,24 @@ impl Guest for Probe {
             "raw" => return Ok(payload["text"].as_str().unwrap_or("").to_owned()),
             "fail" => return Err(AgentError::Failed("asked to fail".into())),
             "panic" => panic!("asked to panic"),
-            "llm" => match agent_sdk::llm::ask("system", "hello", 16) {
+            "llm" => match agent_sdk::llm::ask(
+                "system",
+                &payload["bytes"].as_u64().map_or("hello".to_owned(), |n| "h".repeat(n as usize)),
+                16,
+            ) {
                 Ok(text) => json!({"ok": text}),
                 Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),
             },
+            "llm-many" => {
+                use agent_sdk::llm::{LlmRequest, Message, Role};
+                let count = payload["messages"].as_u64().unwrap_or(1) as usize;
+                let messages = (0..count).map(|_| Message { role: Role::User, content: "m".into() }).collect();
+                let request = LlmRequest { messages, model_hint: None, max_output_tokens: 16, temperature_milli: None };
+                match agent_sdk::llm::complete(&request) {
+                    Ok(answer) => json!({"ok": answer.content}),
+                    Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),
+                }
+            }
             "environment" => {
                 let env = agent_sdk::environment();
                 json!({"host": env.host_version, "contract": env.contract_version,
@@ -144,6 +158,10 @@ impl Guest for Probe {
         let mut notes = repo.read("NOTES.md").unwrap_or_default();
         notes.push_str(&format!("seed {} saw {} history entries\n", request.seed, entries.len()));
         repo.write("NOTES.md", &notes).map_err(|e| AgentError::Failed(format!("cannot write notes: {e}")))?;
+        if repo.read("BIG_ACCOUNT").is_ok() {
+            // An account far larger than the host keeps, to test its bounds.
+            return Ok(MetaReport { summary: "s".repeat(100_000), rationale: "r".repeat(1_000_000) });
+        }
         Ok(MetaReport { summary: "appended a line to NOTES.md".into(), rationale: entries.join(",") })
     }
 }

@@ -120,3 +120,31 @@ pub fn import(archive: &Archive, bytes: &[u8]) -> Result<Bundle, BundleError> {
     }
     Ok(bundle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_bundles_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path()).unwrap();
+        let refused = |bytes: &[u8]| import(&archive, bytes).err().expect("refused").to_string();
+        assert!(refused(b"not a bundle\n").contains("hyperagent-export 1"));
+        assert!(refused(b"hyperagent-export 1\nrun r 100\nshort").contains("runs past the end"));
+        assert!(refused(b"hyperagent-export 1\nrun r 2\nab").contains("without `end`"));
+        assert!(refused(b"hyperagent-export 1\nrun ../x 0\nend\n").contains("not a run id"));
+        let hash = ContentHash::of(b"abc");
+        assert!(refused(format!("hyperagent-export 1\nobject {hash} 3\nabd").as_bytes()).contains("altered"));
+        assert!(
+            refused(format!("hyperagent-export 1\nrun r 0\nnode {hash}\nend\n").as_bytes()).contains("does not hold")
+        );
+        // Bodies are followed directly by the next header line.
+        let good = format!("hyperagent-export 1\nrun r 2\nabobject {hash} 3\nabcend\n");
+        let bundle = import(&archive, good.as_bytes()).unwrap();
+        assert_eq!(
+            (bundle.run_id.as_str(), bundle.log.as_slice(), bundle.objects.as_slice()),
+            ("r", &b"ab"[..], &[hash][..])
+        );
+    }
+}

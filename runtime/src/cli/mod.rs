@@ -1,3 +1,25 @@
-//! The run-related commands of the CLI: `run`, `status`, `show`, `lineage`.
+//! The parts of the CLI beyond `main.rs`: the run commands, and the set-up every command shares.
 
 pub mod run;
+
+use anyhow::{Context, Result};
+use hyperagent::archive::Archive;
+use hyperagent::compiler::GuestCompiler;
+use hyperagent::sandbox::{EngineSettings, Sandbox};
+use hyperagent::settings::Paths;
+use std::time::Duration;
+
+pub fn open_archive(paths: &Paths) -> Result<Archive> {
+    Archive::open(paths.archive()).with_context(|| format!("cannot open the archive at {}", paths.archive().display()))
+}
+
+/// The guest compiler, with the template's dependencies fetched so that builds can run offline.
+pub fn ready_compiler(paths: &Paths, timeout: Duration) -> Result<GuestCompiler> {
+    let compiler = GuestCompiler::new(paths.compiler_settings(timeout))?;
+    compiler.fetch_dependencies()?;
+    Ok(compiler)
+}
+
+pub fn new_sandbox(paths: &Paths) -> Result<Sandbox> {
+    Ok(Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?)
+}

@@ -1,16 +1,14 @@
 //! `hyperagent run`, `status`, `show` and `lineage`.
 
+use super::{new_sandbox, open_archive, ready_compiler};
 use anyhow::{Context, Result, bail};
 use hyperagent::archive::Archive;
-use hyperagent::compiler::GuestCompiler;
 use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::evolution::{Evolution, Progress, RunSetup, replay_index};
 use hyperagent::hash::ContentHash;
 use hyperagent::llm::{Backend, Source};
-use hyperagent::sandbox::{EngineSettings, Sandbox};
 use hyperagent::settings::Paths;
-use hyperagent_domains::bin_packing;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,6 +37,11 @@ pub struct RunOptions {
 
 pub fn runs_dir(paths: &Paths) -> PathBuf {
     paths.home.join("runs")
+}
+
+/// The log of the run `id`.
+pub fn run_log(paths: &Paths, id: &str) -> PathBuf {
+    runs_dir(paths).join(id).join("log.jsonl")
 }
 
 /// The newest run id (ids sort by start time).
@@ -77,10 +80,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         None => (options.run_id.clone().unwrap_or_else(timestamp_id), false),
     };
     let run_dir = runs_dir(paths).join(&run_id);
-    let archive = Archive::open(paths.archive())?;
-    let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(300)))?;
-    compiler.fetch_dependencies()?;
-    let sandbox = Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?;
+    let archive = open_archive(paths)?;
+    let compiler = ready_compiler(paths, Duration::from_secs(300))?;
+    let sandbox = new_sandbox(paths)?;
     let initial_agent = options.config.initial_agent.clone().unwrap_or_else(|| paths.guest_agents().join("initial"));
     let setup = RunSetup {
         archive,
@@ -102,7 +104,7 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
                 .replay_from
                 .clone()
                 .context("--llm replay needs --replay-from <run id>: the run whose records answer")?;
-            let index = replay_index(&setup.archive, &runs_dir(paths).join(&from).join("log.jsonl"))?;
+            let index = replay_index(&setup.archive, &run_log(paths, &from))?;
             eprintln!("replaying {} recorded LLM exchanges of run {from}; the network is not used", index.len());
             Some(Source::Replay(Arc::new(index)))
         }
@@ -131,7 +133,7 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
     if let Some(reason) = evolution.stopped() {
         eprintln!("the run stopped early: {reason}");
     }
-    print_summary(&evolution, &options.data_dir)?;
+    print_summary(&evolution)?;
     println!("results: {} (log: {})", run_dir.display(), run_dir.join("log.jsonl").display());
     Ok(())
 }
@@ -197,27 +199,18 @@ impl Reporter {
     }
 }
 
-fn print_summary(evolution: &Evolution, data_dir: &Path) -> Result<()> {
-    let sets = bin_packing::test_sets(data_dir, &evolution.config.test_sets)?;
-    // (set, first fit, best fit, initial node, best node)
-    type Row = (String, f64, f64, Option<f64>, Option<f64>);
-    let mut rows: Vec<Row> = Vec::new();
-    let excess_of = |role: &str, set: &str| {
-        evolution.test_events().iter().find_map(|e| match e {
-            Event::Test { role: r, sets, .. } if r == role => sets.iter().find(|s| s.set == set).map(|s| s.excess),
-            _ => None,
+fn print_summary(evolution: &Evolution) -> Result<()> {
+    let events = evolution.test_events();
+    let excess_of = |wanted: &str, set: &str| {
+        events.iter().find_map(|e| {
+            let (name, sets) = match e {
+                Event::Test { role, sets, .. } => (role, sets),
+                Event::Baseline { packer, sets } => (packer, sets),
+                _ => return None,
+            };
+            (name == wanted).then(|| sets.iter().find(|s| s.set == set).map(|s| s.excess)).flatten()
         })
     };
-    for set in &sets {
-        let initial = excess_of("initial", &set.name).or_else(|| excess_of("best", &set.name));
-        rows.push((
-            set.name.clone(),
-            bin_packing::mean_excess(set, bin_packing::first_fit),
-            bin_packing::mean_excess(set, bin_packing::best_fit),
-            initial,
-            excess_of("best", &set.name),
-        ));
-    }
     let best = evolution.best().context("no evaluated node")?;
     println!(
         "best node {} (generation {}, validation score {:.5}): {}",
@@ -229,13 +222,15 @@ fn print_summary(evolution: &Evolution, data_dir: &Path) -> Result<()> {
     println!("excess bins over the L1 bound on the test sets (lower is better):");
     println!("  {:<12} {:>10} {:>10} {:>10} {:>10}", "set", "first fit", "best fit", "initial", "best node");
     let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}%", 100.0 * v));
-    for (name, first, best_fit, initial, best) in rows {
+    for set in &evolution.config.test_sets {
+        // When the best node is the initial one, it was tested once, as "best".
+        let initial = excess_of("initial", set).or_else(|| excess_of("best", set));
         println!(
-            "  {name:<12} {:>10} {:>10} {:>10} {:>10}",
-            pct(Some(first)),
-            pct(Some(best_fit)),
+            "  {set:<12} {:>10} {:>10} {:>10} {:>10}",
+            pct(excess_of("first fit", set)),
+            pct(excess_of("best fit", set)),
             pct(initial),
-            pct(best)
+            pct(excess_of("best", set))
         );
     }
     Ok(())
@@ -246,14 +241,14 @@ fn resolve_run(paths: &Paths, run: Option<String>) -> Result<(String, Vec<Event>
         Some(id) => id,
         None => latest_run(paths)?,
     };
-    let log = runs_dir(paths).join(&id).join("log.jsonl");
+    let log = run_log(paths, &id);
     let events = RunLog::read(&log).with_context(|| format!("cannot read the run log {}", log.display()))?;
     Ok((id, events))
 }
 
 pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
     let (id, events) = resolve_run(paths, run)?;
-    let archive = Archive::open(paths.archive())?;
+    let archive = open_archive(paths)?;
     println!("run {id}");
     println!(
         "{:<13} {:<13} {:>4} {:>4} {:<12} {:>9} {:>9} {:>14}  change",
@@ -282,6 +277,10 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
                 let figures: Vec<String> = sets.iter().map(|s| format!("{} {:.2}%", s.set, 100.0 * s.excess)).collect();
                 println!("test ({role}, node {}): {}", node.short(), figures.join(", "));
             }
+            Event::Baseline { packer, sets } => {
+                let figures: Vec<String> = sets.iter().map(|s| format!("{} {:.2}%", s.set, 100.0 * s.excess)).collect();
+                println!("baseline ({packer}): {}", figures.join(", "));
+            }
             Event::Finished { best } => println!("finished; best node {}", best.short()),
             Event::Stopped { reason } => println!("stopped early: {reason}"),
             _ => {}
@@ -305,7 +304,7 @@ pub fn find_node(archive: &Archive, text: &str) -> Result<ContentHash> {
 }
 
 pub fn show(paths: &Paths, node: &str) -> Result<()> {
-    let archive = Archive::open(paths.archive())?;
+    let archive = open_archive(paths)?;
     let id = find_node(&archive, node)?;
     let node = archive.get_node(&id)?;
     println!("node       {id}");
@@ -381,7 +380,7 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
 }
 
 pub fn lineage(paths: &Paths, node: &str) -> Result<()> {
-    let archive = Archive::open(paths.archive())?;
+    let archive = open_archive(paths)?;
     let mut cursor = Some(find_node(&archive, node)?);
     let mut chain = Vec::new();
     while let Some(id) = cursor {
@@ -426,7 +425,7 @@ fn run_of_node(paths: &Paths, node: &ContentHash) -> Result<String> {
 /// `hyperagent replay`: rebuild and re-run archived nodes, and re-derive a run's parent choices.
 pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, data_dir: &Path) -> Result<bool> {
     use hyperagent::audit::{Auditor, check_parent_choices};
-    let archive = Archive::open(paths.archive())?;
+    let archive = open_archive(paths)?;
     let (run_id, only) = match (node, run) {
         (Some(node), run) => {
             let id = find_node(&archive, &node)?;
@@ -441,14 +440,13 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
         (None, Some(run)) => (run, None),
         (None, None) => bail!("name a node, or a run with --run <id>"),
     };
-    let log = runs_dir(paths).join(&run_id).join("log.jsonl");
+    let log = run_log(paths, &run_id);
     let events = RunLog::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
     let Some(Event::Started { config, .. }) = events.first() else {
         bail!("{} does not start with the run's configuration", log.display())
     };
-    let compiler = GuestCompiler::new(paths.compiler_settings(Duration::from_secs(300)))?;
-    compiler.fetch_dependencies()?;
-    let sandbox = Arc::new(Sandbox::new(EngineSettings::default(), Some(paths.artifacts()))?);
+    let compiler = ready_compiler(paths, Duration::from_secs(300))?;
+    let sandbox = Arc::new(new_sandbox(paths)?);
     let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir)?;
     let records = replay_index(&archive, &log)?;
     let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance };
@@ -504,8 +502,8 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
 
 /// `hyperagent export <run> <file>`.
 pub fn export(paths: &Paths, run: &str, file: &Path) -> Result<()> {
-    let archive = Archive::open(paths.archive())?;
-    let log_path = runs_dir(paths).join(run).join("log.jsonl");
+    let archive = open_archive(paths)?;
+    let log_path = run_log(paths, run);
     let log = std::fs::read(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
     let events = RunLog::read(&log_path)?;
     let mut roots = Vec::new();
@@ -525,9 +523,9 @@ pub fn export(paths: &Paths, run: &str, file: &Path) -> Result<()> {
 /// `hyperagent import <file>`.
 pub fn import(paths: &Paths, file: &Path) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let archive = Archive::open(paths.archive())?;
+    let archive = open_archive(paths)?;
     let bundle = hyperagent::archive::bundle::import(&archive, &bytes)?;
-    let log_path = runs_dir(paths).join(&bundle.run_id).join("log.jsonl");
+    let log_path = run_log(paths, &bundle.run_id);
     if log_path.exists() {
         if std::fs::read(&log_path)? != bundle.log {
             bail!("a different run {} already exists here; its log was left alone", bundle.run_id);

@@ -226,12 +226,7 @@ impl GuestCompiler {
 
     /// Builds a tree with cargo even when the build index knows it (for audits).
     pub fn rebuild(&self, tree: &SourceTree, archive: &Archive) -> Result<BuildOutcome, CompileError> {
-        let tree_hash = archive.put_tree(tree)?;
-        let violations = self.policy.check(tree);
-        if !violations.is_empty() {
-            return Ok(BuildOutcome::Rejected { tree: tree_hash, violations });
-        }
-        self.run_cargo(tree, &tree_hash, archive, Instant::now())
+        self.build_tree(tree, archive, false)
     }
 
     /// Hash of the toolchain, template and SDK: equal keys and equal trees give equal builds.
@@ -266,6 +261,10 @@ impl GuestCompiler {
     /// Checks, then builds (or finds the cached build of) a tree; the tree and the component are
     /// stored in `archive`.
     pub fn build(&self, tree: &SourceTree, archive: &Archive) -> Result<BuildOutcome, CompileError> {
+        self.build_tree(tree, archive, true)
+    }
+
+    fn build_tree(&self, tree: &SourceTree, archive: &Archive, use_index: bool) -> Result<BuildOutcome, CompileError> {
         let tree_hash = archive.put_tree(tree)?;
         let violations = self.policy.check(tree);
         if !violations.is_empty() {
@@ -273,7 +272,8 @@ impl GuestCompiler {
         }
         let started = Instant::now();
         let index_path = self.index_path(&tree_hash);
-        if let Ok(text) = fs::read_to_string(&index_path)
+        if use_index
+            && let Ok(text) = fs::read_to_string(&index_path)
             && let Ok(component) = text.trim().parse::<ContentHash>()
             && archive.contains(&component)
         {

@@ -114,3 +114,22 @@ impl RunConfig {
         crate::hash::ContentHash::of(&serde_json::to_vec(self).expect("a config serialises"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RunConfig;
+
+    #[test]
+    fn bad_configurations_are_refused_with_a_reason() {
+        assert!(RunConfig::default().validate().is_ok());
+        let refused = |config: RunConfig| config.validate().unwrap_err();
+        assert!(refused(RunConfig { domain: "chess".into(), ..RunConfig::default() }).contains("unknown domain"));
+        assert!(refused(RunConfig { children_per_generation: 65, ..RunConfig::default() }).contains("1..=64"));
+        assert!(refused(RunConfig { staged_tasks: 11, ..RunConfig::default() }).contains("staged_tasks"));
+        assert!(refused(RunConfig { train_items: 200_001, ..RunConfig::default() }).contains("200000"));
+        assert!(
+            refused(RunConfig { test_sets: vec!["OR9".into()], ..RunConfig::default() }).contains("unknown test set")
+        );
+        assert!(RunConfig::from_toml("generations = 3\nsurprise = 1\n").unwrap_err().contains("surprise"));
+    }
+}

@@ -53,6 +53,22 @@ pub struct TaskRecord {
     pub llm_wall_ms: Vec<u64>,
 }
 
+impl TaskRecord {
+    /// A task the host could not run (not the guest's doing); it scores 0.
+    fn host_error(id: String, why: String) -> TaskRecord {
+        TaskRecord {
+            id,
+            outcome: "host-error".into(),
+            score: 0.0,
+            invalid: Some(why),
+            fuel: 0,
+            bins: None,
+            llm: Vec::new(),
+            llm_wall_ms: Vec::new(),
+        }
+    }
+}
+
 /// How tasks are run: budgets, parallelism, and the LLM task agents may use.
 #[derive(Clone)]
 pub struct TaskSettings {
@@ -126,16 +142,7 @@ pub async fn run_task(
                 llm_wall_ms,
             }
         }
-        Err(e) => TaskRecord {
-            id,
-            outcome: "host-error".into(),
-            score: 0.0,
-            invalid: Some(e.to_string()),
-            fuel: 0,
-            bins: None,
-            llm,
-            llm_wall_ms,
-        },
+        Err(e) => TaskRecord { llm, llm_wall_ms, ..TaskRecord::host_error(id, e.to_string()) },
     }
 }
 
@@ -168,16 +175,11 @@ pub async fn run_set(
         .collect();
     let mut records = Vec::with_capacity(handles.len());
     for (handle, instance) in handles.into_iter().zip(instances) {
-        records.push(handle.await.unwrap_or_else(|e| TaskRecord {
-            id: format!("{split}/{}", instance.name),
-            outcome: "host-error".into(),
-            score: 0.0,
-            invalid: Some(e.to_string()),
-            fuel: 0,
-            bins: None,
-            llm: Vec::new(),
-            llm_wall_ms: Vec::new(),
-        }));
+        records.push(
+            handle
+                .await
+                .unwrap_or_else(|e| TaskRecord::host_error(format!("{split}/{}", instance.name), e.to_string())),
+        );
     }
     records
 }

@@ -26,6 +26,8 @@ pub enum Event {
     Generation { generation: u32 },
     /// A node was evaluated on the test sets.
     Test { node: ContentHash, role: String, sets: Vec<TestResult> },
+    /// A host-side baseline (`first fit`, `best fit`) on the same test sets, for comparison.
+    Baseline { packer: String, sets: Vec<TestResult> },
     /// An LLM exchange made by the meta call that produced `node` (logged before the node). The
     /// latency is a fact of this host and this moment, so it lives here, not in the archive.
     LlmExchange { node: ContentHash, record: ContentHash, wall_ms: u64 },

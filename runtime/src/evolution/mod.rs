@@ -67,6 +67,13 @@ pub struct NodeRecord {
     pub exchanges: Vec<(ContentHash, u64)>,
 }
 
+impl NodeRecord {
+    /// Only nodes with a component and a score can be selected (and be the best).
+    pub fn can_be_parent(&self) -> bool {
+        self.score.is_some() && self.component.is_some()
+    }
+}
+
 /// Progress notices for the CLI.
 #[derive(Debug, Clone)]
 pub enum Progress {
@@ -113,14 +120,20 @@ pub struct Evolution {
     finished: bool,
     llm: Option<Source>,
     stopped: Option<String>,
-    provenance: ContentHash,
+    /// This host's provenance (with the configuration's hash), as logged and as stored.
+    provenance: serde_json::Value,
+    provenance_hash: ContentHash,
     pub times: Vec<StepTimes>,
 }
 
 /// The parent of each slot of `generation`, from the archive `nodes` (oldest first) as it stood
 /// when the generation began. A pure function of its arguments, so an auditor can re-derive it.
+/// Empty when no node can be a parent.
 pub fn choose_parents(config: &RunConfig, nodes: &[NodeRecord], generation: u32) -> Vec<NodeRecord> {
-    let candidates: Vec<&NodeRecord> = nodes.iter().filter(|n| n.score.is_some() && n.component.is_some()).collect();
+    let candidates: Vec<&NodeRecord> = nodes.iter().filter(|n| n.can_be_parent()).collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
     let rule = if config.no_archive { Selection::Latest } else { config.selection };
     let probabilities = selection::probabilities(
         rule,
@@ -262,7 +275,8 @@ impl Evolution {
             finished: false,
             llm: None,
             stopped: None,
-            provenance: provenance_hash,
+            provenance: recorded,
+            provenance_hash,
             times: Vec::new(),
         };
         evolution.replay(&events)?;
@@ -275,21 +289,17 @@ impl Evolution {
             match event {
                 Event::Started { .. } => {}
                 Event::Node { node, .. } => {
-                    let record = self.record_of(node)?;
+                    let record = node_record(&self.archive, node)?;
                     self.enter(record);
                 }
                 Event::Generation { generation } => self.completed_generations = Some(*generation),
-                Event::Test { .. } => self.tests.push(event.clone()),
+                Event::Test { .. } | Event::Baseline { .. } => self.tests.push(event.clone()),
                 Event::Finished { .. } => self.finished = true,
                 Event::Stopped { reason } => self.stopped = Some(reason.clone()),
                 Event::LlmExchange { .. } => {}
             }
         }
         Ok(())
-    }
-
-    fn record_of(&self, id: &ContentHash) -> Result<NodeRecord, RunError> {
-        node_record(&self.archive, id)
     }
 
     /// Adds a node to the in-memory archive view and counts it as its parent's child.
@@ -319,13 +329,10 @@ impl Evolution {
 
     /// The node with the highest score (oldest on ties).
     pub fn best(&self) -> Option<&NodeRecord> {
-        self.nodes.iter().filter(|n| n.score.is_some() && n.component.is_some()).fold(
-            None,
-            |best: Option<&NodeRecord>, n| match best {
-                Some(b) if b.score >= n.score => Some(b),
-                _ => Some(n),
-            },
-        )
+        self.nodes.iter().filter(|n| n.can_be_parent()).fold(None, |best: Option<&NodeRecord>, n| match best {
+            Some(b) if b.score >= n.score => Some(b),
+            _ => Some(n),
+        })
     }
 
     fn initial(&self) -> Option<&NodeRecord> {
@@ -338,11 +345,10 @@ impl Evolution {
             return Ok(());
         }
         if self.completed_generations.is_none() && self.nodes.is_empty() {
-            let provenance = self.provenance()?;
             self.append(&Event::Started {
                 config: Box::new(self.config.clone()),
                 config_hash: self.config.hash(),
-                provenance,
+                provenance: self.provenance.clone(),
             })?;
         }
         if self.completed_generations.is_none() {
@@ -398,10 +404,6 @@ impl Evolution {
         self.log.append(event).map_err(io_error(&path))
     }
 
-    fn provenance(&self) -> Result<serde_json::Value, RunError> {
-        provenance(&self.sandbox, &self.compiler, &self.data_dir)
-    }
-
     /// The evaluation plan; `call_prefix` names the task calls' LLM records (`task g0003-s01`).
     fn plan(&self, call_prefix: String) -> EvalPlan<'_> {
         let llm = match (&self.llm, self.config.task_llm_calls) {
@@ -424,12 +426,16 @@ impl Evolution {
         }
     }
 
-    async fn make_initial(&mut self) -> Result<NodeRecord, RunError> {
-        let compiler = self.compiler.clone();
-        let (dir, archive) = (self.initial_agent.clone(), self.archive.clone());
-        let outcome = tokio::task::spawn_blocking(move || compiler.build_dir(&dir, &archive))
+    /// Builds a source directory on a blocking thread (cargo runs for up to its timeout).
+    async fn build_dir(&self, dir: PathBuf) -> Result<BuildOutcome, RunError> {
+        let (compiler, archive) = (self.compiler.clone(), self.archive.clone());
+        Ok(tokio::task::spawn_blocking(move || compiler.build_dir(&dir, &archive))
             .await
-            .map_err(|e| RunError::Invalid(format!("the build task failed: {e}")))??;
+            .map_err(|e| RunError::Invalid(format!("the build task failed: {e}")))??)
+    }
+
+    async fn make_initial(&mut self) -> Result<NodeRecord, RunError> {
+        let outcome = self.build_dir(self.initial_agent.clone()).await?;
         let BuildOutcome::Built { tree, component, .. } = outcome else {
             return Err(RunError::Invalid(format!("the initial hyperagent does not build: {outcome:?}")));
         };
@@ -443,7 +449,7 @@ impl Evolution {
             .with("score", evaluation.score)
             .with("evaluation", serde_json::to_value(&evaluation).expect("serialises"))
             .with("meta", json!({"summary": "initial hyperagent"}))
-            .with("provenance", self.provenance.to_hex());
+            .with("provenance", self.provenance_hash.to_hex());
         let id = self.archive.put_node(&node)?;
         Ok(NodeRecord {
             id,
@@ -468,9 +474,13 @@ impl Evolution {
     async fn run_generation(&mut self, generation: u32, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
         let started = Instant::now();
         let parents = self.choose_parents(generation);
+        if parents.is_empty() {
+            return Err(RunError::Invalid(format!("generation {generation}: no node in the archive can be a parent")));
+        }
         let select_time = started.elapsed();
         let done: Vec<u32> = self.nodes.iter().filter(|n| n.generation == generation).map(|n| n.slot).collect();
         let initial_component = self.initial().and_then(|n| n.component);
+        let history = Arc::new(self.history_json());
         let mut jobs = Vec::new();
         for (slot, parent) in parents.into_iter().enumerate() {
             let slot = slot as u32;
@@ -487,11 +497,13 @@ impl Evolution {
                 seed: derive_seed(self.config.seed, "meta", generation, slot),
                 iterations_left: self.config.generations - generation,
                 scratch: self.run_dir.join("scratch").join(format!("g{generation:04}-s{slot:02}")),
-                history: self.history_json(),
+                history: history.clone(),
             };
             jobs.push(job);
         }
-        let results = futures_join(jobs.into_iter().map(|job| self.make_child(job))).await;
+        // Polled together on this task: each child's builds run on blocking threads and its
+        // evaluation on spawned tasks, so the children of a generation overlap.
+        let results = futures::future::join_all(jobs.into_iter().map(|job| self.make_child(job))).await;
         let mut records = Vec::new();
         for result in results {
             let (record, mut times) = result?;
@@ -604,12 +616,7 @@ impl Evolution {
             };
             ("meta-failed".to_owned(), tree, None, json!(null))
         } else {
-            let compiler = self.compiler.clone();
-            let (dir, archive) = (repo.clone(), self.archive.clone());
-            let outcome = tokio::task::spawn_blocking(move || compiler.build_dir(&dir, &archive))
-                .await
-                .map_err(|e| RunError::Invalid(format!("the build task failed: {e}")))??;
-            match outcome {
+            match self.build_dir(repo.clone()).await? {
                 // Whether the build came from the cache is a fact about this host, not the node:
                 // it stays out of the node so that reruns give identical nodes.
                 BuildOutcome::Built { tree, component, .. } => {
@@ -658,7 +665,7 @@ impl Evolution {
             .with("status", status.clone())
             .with("meta", meta_record)
             .with("build", build_record)
-            .with("provenance", self.provenance.to_hex());
+            .with("provenance", self.provenance_hash.to_hex());
         if let Some(evaluation) = &evaluation {
             node = node
                 .with("score", evaluation.score)
@@ -689,6 +696,27 @@ impl Evolution {
     /// Evaluates the initial and the best node on the test sets (once each; logged).
     async fn test_phase(&mut self, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
         let sets: Vec<InstanceSet> = bin_packing::test_sets(&self.data_dir, &self.config.test_sets)?;
+        // The host baselines on the same sets, once, so that reports need not recompute them.
+        for (packer, pack) in bin_packing::BASELINES {
+            if !self.tests.iter().any(|e| matches!(e, Event::Baseline { packer: p, .. } if p == packer)) {
+                let results = sets
+                    .iter()
+                    .map(|set| {
+                        let bins = bin_packing::packer_bins(set, pack);
+                        let scores = set.instances.iter().zip(&bins).map(|(i, b)| bin_packing::task_score(i, *b));
+                        TestResult {
+                            set: set.name.clone(),
+                            excess: bin_packing::set_excess(&set.instances, &bins),
+                            score: scores.sum::<f64>() / set.instances.len().max(1) as f64,
+                            invalid: 0,
+                        }
+                    })
+                    .collect();
+                let event = Event::Baseline { packer: packer.into(), sets: results };
+                self.append(&event)?;
+                self.tests.push(event);
+            }
+        }
         let mut targets = vec![("best", self.best().map(|b| b.id))];
         // Test calls get no LLM: the test split measures the task agent as archived, and a replay
         // of the run must not depend on answers it never recorded.
@@ -763,7 +791,8 @@ struct ChildJob {
     seed: u64,
     iterations_left: u32,
     scratch: PathBuf,
-    history: Vec<serde_json::Value>,
+    /// The archive as `/history` shows it, shared by the children of a generation.
+    history: Arc<Vec<serde_json::Value>>,
 }
 
 /// Writes `/history`: `archive.json` (every node) and `lineage.json` (the parent's ancestors,
@@ -785,24 +814,4 @@ fn write_history(dir: &Path, nodes: &[serde_json::Value], parent: &ContentHash) 
         "archive.json: every node of the run (score, status, the summary of the change that made it).\n\
          lineage.json: the ancestors of the hyperagent being improved, root first, ending with itself.\n",
     )
-}
-
-/// Polls futures concurrently on the current task and returns their outputs in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
 }

@@ -183,7 +183,11 @@ impl Backend {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok());
-                    let bytes = response.bytes().await.unwrap_or_default();
+                    let bytes = match read_bounded(response).await {
+                        Ok(bytes) => bytes,
+                        // An oversized answer is not transient: fail at once, clearly.
+                        Err(why) => return Err(ChatFailure::BackendFailed(format!("{url}: {why}"))),
+                    };
                     if status.is_success() {
                         return match self.config.provider.parse(&bytes) {
                             Ok(answer) => {
@@ -221,6 +225,25 @@ impl Backend {
         spent.cost_usd += f64::from(answer.input_tokens) * self.config.price_input_per_million / 1e6
             + f64::from(answer.output_tokens) * self.config.price_output_per_million / 1e6;
     }
+}
+
+/// Largest response body read from a backend; a completion is text, far smaller.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// Reads a response body, refusing one larger than [`MAX_RESPONSE_BYTES`] without buffering it.
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let too_large = || format!("the response is larger than {MAX_RESPONSE_BYTES} bytes");
+    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("reading the response failed: {e}"))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Exponential backoff with "equal jitter": half the step fixed, half random.

@@ -53,6 +53,8 @@ pub trait LlmGateway: Send + Sync {
 
 /// Largest request (sum of message bytes) passed on to a gateway.
 pub const MAX_LLM_REQUEST_BYTES: usize = 1 << 20;
+/// Most messages in one completion request.
+pub const MAX_LLM_MESSAGES: usize = 256;
 
 pub struct CallState {
     pub(super) wasi: WasiCtx,
@@ -142,10 +144,17 @@ impl host::Host for CallState {
                 self.limits.llm_calls
             ))));
         }
-        let size: usize = request.messages.iter().map(|m| m.content.len()).sum();
+        if request.messages.len() > MAX_LLM_MESSAGES {
+            return Ok(Err(LlmError::InvalidRequest(format!(
+                "the request holds {} messages; the limit is {MAX_LLM_MESSAGES}",
+                request.messages.len()
+            ))));
+        }
+        let size: usize = request.messages.iter().map(|m| m.content.len()).sum::<usize>()
+            + request.model_hint.as_ref().map_or(0, String::len);
         if size > MAX_LLM_REQUEST_BYTES {
             return Ok(Err(LlmError::InvalidRequest(format!(
-                "the messages hold {size} bytes; the limit is {MAX_LLM_REQUEST_BYTES}"
+                "the messages and model hint hold {size} bytes; the limit is {MAX_LLM_REQUEST_BYTES}"
             ))));
         }
         self.llm_calls += 1;
