@@ -8,12 +8,13 @@
 use crate::archive::Archive;
 use crate::compiler::{BuildOutcome, GuestCompiler};
 use crate::evolution::config::RunConfig;
-use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task};
+use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task, task_id};
 use crate::evolution::log::Event;
 use crate::evolution::{RunError, choose_parents, enter_node, node_record, splits};
 use crate::hash::ContentHash;
 use crate::llm::{ReplayIndex, Source};
 use crate::sandbox::Sandbox;
+use hyperagent_domains::bin_packing::{Instance, InstanceSet};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -41,6 +42,15 @@ pub struct Auditor<'a> {
     pub sandbox: &'a Arc<Sandbox>,
     /// This host's provenance, to compare with the node's.
     pub provenance: serde_json::Value,
+    /// The run's evaluation tasks by id, from [`tasks_by_id`].
+    pub tasks: HashMap<String, Instance>,
+}
+
+/// A run's training and validation instances by task id (`train/train_03`), generated once.
+pub fn tasks_by_id(config: &RunConfig) -> HashMap<String, Instance> {
+    let (train, validation) = splits(config);
+    let named = |split: &'static str, set: InstanceSet| set.instances.into_iter().map(move |i| (task_id(split, &i), i));
+    named("train", train).chain(named("validation", validation)).collect()
 }
 
 impl Auditor<'_> {
@@ -48,7 +58,7 @@ impl Auditor<'_> {
         &self,
         id: &ContentHash,
         config: &RunConfig,
-        records: &ReplayIndex,
+        records: &Arc<ReplayIndex>,
     ) -> Result<NodeAudit, RunError> {
         let node = self.archive.get_node(id)?;
         let mut audit = NodeAudit { node: Some(*id), ..NodeAudit::default() };
@@ -110,24 +120,17 @@ impl Auditor<'_> {
         };
         let recorded: Vec<TaskRecord> = serde_json::from_slice(&self.archive.get_blob(&report)?)
             .map_err(|e| RunError::Invalid(format!("evaluation report {report}: {e}")))?;
-        let (train, validation) = splits(config);
-        let instances: HashMap<String, _> = train
-            .instances
-            .iter()
-            .map(|i| (format!("train/{}", i.name), i))
-            .chain(validation.instances.iter().map(|i| (format!("validation/{}", i.name), i)))
-            .collect();
         let generation = node.metadata.get("generation").and_then(|g| g.as_u64()).unwrap_or(0);
         let slot = node.metadata.get("slot").and_then(|g| g.as_u64()).unwrap_or(0);
         for record in &recorded {
-            let Some(instance) = instances.get(&record.id) else {
+            let Some(instance) = self.tasks.get(&record.id) else {
                 audit.mismatches.push(format!("task {} is not in the run's splits", record.id));
                 continue;
             };
             let (split, _) = record.id.split_once('/').unwrap_or(("", ""));
             // A task agent that used the LLM hears the recorded answers again.
             let llm = (!record.llm.is_empty()).then(|| TaskLlm {
-                source: Source::Replay(Arc::new(records.clone_index())),
+                source: Source::Replay(records.clone()),
                 archive: self.archive.clone(),
                 call_prefix: format!("task g{generation:04}-s{slot:02}"),
                 calls: config.task_llm_calls,

@@ -424,7 +424,7 @@ fn run_of_node(paths: &Paths, node: &ContentHash) -> Result<String> {
 
 /// `hyperagent replay`: rebuild and re-run archived nodes, and re-derive a run's parent choices.
 pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, data_dir: &Path) -> Result<bool> {
-    use hyperagent::audit::{Auditor, check_parent_choices};
+    use hyperagent::audit::{Auditor, check_parent_choices, tasks_by_id};
     let archive = open_archive(paths)?;
     let (run_id, only) = match (node, run) {
         (Some(node), run) => {
@@ -448,8 +448,9 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     let compiler = ready_compiler(paths, Duration::from_secs(300))?;
     let sandbox = Arc::new(new_sandbox(paths)?);
     let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir)?;
-    let records = replay_index(&archive, &log)?;
-    let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance };
+    let records = Arc::new(replay_index(&archive, &log)?);
+    let tasks = tasks_by_id(config);
+    let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance, tasks };
     let mut clean = true;
     if only.is_none() {
         let problems = check_parent_choices(&archive, config, &events)?;

@@ -88,6 +88,11 @@ pub struct TaskLlm {
     pub calls: u32,
 }
 
+/// The id of a task: its split and its instance (`train/train_03`), as records and seeds use it.
+pub fn task_id(split: &str, instance: &Instance) -> String {
+    format!("{split}/{}", instance.name)
+}
+
 /// The seed a task is run with: a function of the task alone, so a replay repeats it.
 pub fn task_seed(task_id: &str) -> u64 {
     let hash = blake3::derive_key("hyperagent task seed v1", task_id.as_bytes());
@@ -102,7 +107,7 @@ pub async fn run_task(
     instance: &Instance,
     settings: &TaskSettings,
 ) -> TaskRecord {
-    let id = format!("{split}/{}", instance.name);
+    let id = task_id(split, instance);
     let input = CallInput::Task(TaskInput {
         domain: bin_packing::DOMAIN.into(),
         task_id: id.clone(),
@@ -175,11 +180,7 @@ pub async fn run_set(
         .collect();
     let mut records = Vec::with_capacity(handles.len());
     for (handle, instance) in handles.into_iter().zip(instances) {
-        records.push(
-            handle
-                .await
-                .unwrap_or_else(|e| TaskRecord::host_error(format!("{split}/{}", instance.name), e.to_string())),
-        );
+        records.push(handle.await.unwrap_or_else(|e| TaskRecord::host_error(task_id(split, instance), e.to_string())));
     }
     records
 }

@@ -56,11 +56,6 @@ impl ReplayIndex {
         Ok(ReplayIndex { entries })
     }
 
-    /// A copy of the index (indexes are small: one entry per recorded exchange).
-    pub fn clone_index(&self) -> ReplayIndex {
-        ReplayIndex { entries: self.entries.clone() }
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
