@@ -124,6 +124,27 @@ fn a_killed_run_resumes_with_nothing_lost_or_repeated() {
     b.sort();
     assert_eq!(a, b, "a resumed run and an uninterrupted one must agree node for node");
 
+    // The worst moment for a crash, made certain: the log ends right after the first child of
+    // generation 2, so the resumed generation already holds one of its own children. The slots
+    // still to make must see the archive as the first attempt saw it.
+    let straight_log = std::fs::read_to_string(home.path().join("runs/straight/log.jsonl")).unwrap();
+    let mut cut = String::new();
+    for line in straight_log.lines() {
+        cut.push_str(line);
+        cut.push('\n');
+        let event: Event = serde_json::from_str(line).unwrap();
+        if matches!(event, Event::Node { generation: 2, .. }) {
+            break;
+        }
+    }
+    std::fs::create_dir_all(home.path().join("runs/cut")).unwrap();
+    std::fs::write(home.path().join("runs/cut/log.jsonl"), cut).unwrap();
+    let resumed = hyperagent_run(home.path(), &config, &["--resume", "cut"]).output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let mut c = node_events(&home.path().join("runs/cut/log.jsonl"));
+    c.sort();
+    assert_eq!(c, b, "a generation resumed half-way must make the nodes an uninterrupted one made");
+
     let status = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
         .args(["status", "killed"])
         .env("HYPERAGENT_HOME", home.path())

@@ -130,7 +130,8 @@ pub struct Evolution {
 /// when the generation began. A pure function of its arguments, so an auditor can re-derive it.
 /// Empty when no node can be a parent.
 pub fn choose_parents(config: &RunConfig, nodes: &[NodeRecord], generation: u32) -> Vec<NodeRecord> {
-    let candidates: Vec<&NodeRecord> = nodes.iter().filter(|n| n.can_be_parent()).collect();
+    let before = archive_before(nodes, generation);
+    let candidates: Vec<&NodeRecord> = before.iter().filter(|n| n.can_be_parent()).collect();
     if candidates.is_empty() {
         return Vec::new();
     }
@@ -177,6 +178,30 @@ pub fn enter_node(nodes: &mut Vec<NodeRecord>, record: NodeRecord) {
         parent.children += 1;
     }
     nodes.push(record);
+}
+
+/// The archive as it stood when `generation` began: the nodes of earlier generations, each counting
+/// only its children from earlier generations. A generation resumed after a crash may already hold
+/// some of its own children; its remaining slots must still see what the first attempt saw.
+pub fn archive_before(nodes: &[NodeRecord], generation: u32) -> Vec<NodeRecord> {
+    let mut before = Vec::new();
+    for node in nodes.iter().filter(|n| n.generation < generation) {
+        enter_node(&mut before, NodeRecord { children: 0, ..node.clone() });
+    }
+    before
+}
+
+/// The archive as a meta agent sees it under /history: every node, and per node its lineage.
+fn history_json(nodes: &[NodeRecord]) -> Vec<serde_json::Value> {
+    nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "node": n.id, "parent": n.parent, "generation": n.generation, "slot": n.slot,
+                "score": n.score, "status": n.status, "summary": n.summary, "children": n.children,
+            })
+        })
+        .collect()
 }
 
 /// The generated training and validation splits of a configuration.
@@ -480,7 +505,7 @@ impl Evolution {
         let select_time = started.elapsed();
         let done: Vec<u32> = self.nodes.iter().filter(|n| n.generation == generation).map(|n| n.slot).collect();
         let initial_component = self.initial().and_then(|n| n.component);
-        let history = Arc::new(self.history_json());
+        let history = Arc::new(history_json(&archive_before(&self.nodes, generation)));
         let mut jobs = Vec::new();
         for (slot, parent) in parents.into_iter().enumerate() {
             let slot = slot as u32;
@@ -535,19 +560,6 @@ impl Evolution {
             self.enter(record);
         }
         Ok(())
-    }
-
-    /// The archive as the meta agent sees it under /history: every node, and per node its lineage.
-    fn history_json(&self) -> Vec<serde_json::Value> {
-        self.nodes
-            .iter()
-            .map(|n| {
-                json!({
-                    "node": n.id, "parent": n.parent, "generation": n.generation, "slot": n.slot,
-                    "score": n.score, "status": n.status, "summary": n.summary, "children": n.children,
-                })
-            })
-            .collect()
     }
 
     async fn make_child(&self, job: ChildJob) -> Result<(NodeRecord, StepTimes), RunError> {
