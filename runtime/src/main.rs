@@ -41,6 +41,10 @@ struct Cli {
     /// Shared cargo target directory for guest builds (default: <home>/guest-target).
     #[arg(long, global = true, env = "HYPERAGENT_GUEST_TARGET")]
     guest_target_dir: Option<PathBuf>,
+    /// Build guest source even where the kernel has no Landlock to confine the compiler. Unsafe
+    /// with untrusted hyperagents; logged on every start.
+    #[arg(long, global = true, env = "HYPERAGENT_ALLOW_UNCONFINED_BUILDS")]
+    allow_unconfined_builds: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -202,7 +206,8 @@ struct GuestFailure;
 fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
-    let paths = Paths::new(cli.home.clone(), cli.project_root.clone(), cli.guest_target_dir.clone());
+    let mut paths = Paths::new(cli.home.clone(), cli.project_root.clone(), cli.guest_target_dir.clone());
+    paths.allow_unconfined_builds = cli.allow_unconfined_builds;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Where the host keeps things, from command-line flags and environment variables.
 
 use crate::compiler::CompilerSettings;
+use crate::compiler::confinement::ConfinementSettings;
 use crate::source_tree::TreeLimits;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,8 +13,10 @@ pub struct Paths {
     pub home: PathBuf,
     /// The checkout holding `agent-sdk/` and `guest-agents/`.
     pub project_root: PathBuf,
-    /// Shared cargo target directory for guest builds.
+    /// Shared build directory for guest builds.
     pub guest_target: PathBuf,
+    /// Build guest source even on a kernel without Landlock (explicit, logged opt-out).
+    pub allow_unconfined_builds: bool,
 }
 
 impl Paths {
@@ -24,7 +27,7 @@ impl Paths {
         let project_root = project_root.unwrap_or_else(default_project_root);
         let project_root = std::fs::canonicalize(&project_root).unwrap_or_else(|_| absolute(project_root));
         let guest_target = absolute(guest_target.unwrap_or_else(|| home.join("guest-target")));
-        Paths { home, project_root, guest_target }
+        Paths { home, project_root, guest_target, allow_unconfined_builds: false }
     }
 
     pub fn archive(&self) -> PathBuf {
@@ -51,6 +54,10 @@ impl Paths {
             cache_dir: self.home.join("cache"),
             timeout,
             tree_limits: TreeLimits::default(),
+            confinement: ConfinementSettings {
+                allow_unconfined: self.allow_unconfined_builds,
+                ..ConfinementSettings::default()
+            },
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The probe: a hyperagent built to be hostile or plain odd on request.
 //!
 //! `task` reads `{"op": ..., ...}` from its payload and does exactly that, so that one compiled
-//! guest can exercise every limit of the sandbox.
+//! guest can exercise every limit of the sandbox. `meta` does the same with the op it finds in
+//! `/repo/META_OP.json`, and reports the op's output as its summary.
 
 use agent_sdk::serde_json::{Value, json};
 use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, TaskRequest, log};
@@ -13,7 +14,33 @@ struct Probe;
 
 impl Guest for Probe {
     fn task(request: TaskRequest) -> Result<String, AgentError> {
-        let payload: Value = agent_sdk::serde_json::from_str(&request.payload)
+        run_op(&request.payload)
+    }
+
+    fn meta(request: MetaRequest) -> Result<MetaReport, AgentError> {
+        let repo = agent_sdk::repo::Repo::open(&request.repo_dir);
+        if let Ok(op) = repo.read("META_OP.json") {
+            let output = run_op(&op)?;
+            return Ok(MetaReport { summary: output, rationale: String::new() });
+        }
+        // Append a line to the notes file so tests can see /repo is writable and /history readable.
+        let history = agent_sdk::history::History::open(&request.history_dir);
+        let entries = history.entries().unwrap_or_default();
+        let mut notes = repo.read("NOTES.md").unwrap_or_default();
+        notes.push_str(&format!("seed {} saw {} history entries\n", request.seed, entries.len()));
+        repo.write("NOTES.md", &notes).map_err(|e| AgentError::Failed(format!("cannot write notes: {e}")))?;
+        if repo.read("BIG_ACCOUNT").is_ok() {
+            // An account far larger than the host keeps, to test its bounds.
+            return Ok(MetaReport { summary: "s".repeat(100_000), rationale: "r".repeat(1_000_000) });
+        }
+        Ok(MetaReport { summary: "appended a line to NOTES.md".into(), rationale: entries.join(",") })
+    }
+}
+
+/// Does what the JSON payload `{"op": ..., ...}` asks.
+fn run_op(payload: &str) -> Result<String, AgentError> {
+    {
+        let payload: Value = agent_sdk::serde_json::from_str(payload)
             .map_err(|e| AgentError::InvalidRequest(format!("payload is not JSON: {e}")))?;
         let op = payload["op"].as_str().unwrap_or("");
         let output = match op {
@@ -148,21 +175,6 @@ impl Guest for Probe {
             other => return Err(AgentError::InvalidRequest(format!("unknown op `{other}`"))),
         };
         Ok(output.to_string())
-    }
-
-    fn meta(request: MetaRequest) -> Result<MetaReport, AgentError> {
-        // Append a line to the notes file so tests can see /repo is writable and /history readable.
-        let repo = agent_sdk::repo::Repo::open(&request.repo_dir);
-        let history = agent_sdk::history::History::open(&request.history_dir);
-        let entries = history.entries().unwrap_or_default();
-        let mut notes = repo.read("NOTES.md").unwrap_or_default();
-        notes.push_str(&format!("seed {} saw {} history entries\n", request.seed, entries.len()));
-        repo.write("NOTES.md", &notes).map_err(|e| AgentError::Failed(format!("cannot write notes: {e}")))?;
-        if repo.read("BIG_ACCOUNT").is_ok() {
-            // An account far larger than the host keeps, to test its bounds.
-            return Ok(MetaReport { summary: "s".repeat(100_000), rationale: "r".repeat(1_000_000) });
-        }
-        Ok(MetaReport { summary: "appended a line to NOTES.md".into(), rationale: entries.join(",") })
     }
 }
 

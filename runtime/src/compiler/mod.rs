@@ -6,11 +6,15 @@
 //! 3. Otherwise the tree is written into a build slot with the host's own `Cargo.toml` (named
 //!    after the tree hash, so two trees never share an artifact) and `Cargo.lock`, and cargo
 //!    builds it offline and locked, in release mode, with a cleared environment, a timeout that
-//!    kills the whole process group, and a persistent target directory shared by all builds.
+//!    kills the whole process group, and a persistent target directory shared by all builds,
+//!    inside the [`confinement`] jail (Landlock, a network namespace, rlimits).
 //! 4. The component goes into the archive; diagnostics handed back are bounded and redacted.
 //!
-//! [`Confinement`] is the seam where the build process is jailed (Landlock, namespaces).
+//! The guest build directory (`target_dir`) holds `vendor/`, the template's dependencies unpacked
+//! by the host (read-only to builds), and `target/`, cargo's target directory with the build
+//! slots and cargo's private home (the only place a build may write).
 
+pub mod confinement;
 pub mod diagnostics;
 pub mod policy;
 pub mod toolchain;
@@ -19,6 +23,7 @@ use crate::archive::{Archive, ArchiveError};
 use crate::fsutil::write_atomic;
 use crate::hash::ContentHash;
 use crate::source_tree::{RelPath, SourceTree, TreeLimits};
+use confinement::{ConfinementError, ConfinementSettings, Jail, JailPaths};
 use policy::{SourcePolicy, Violation};
 use std::fs;
 use std::io::Read;
@@ -46,34 +51,15 @@ pub struct CompilerSettings {
     pub sdk_dir: PathBuf,
     /// The build template: a `Cargo.toml` and `Cargo.lock` (see `guest-agents/build-template`).
     pub template_dir: PathBuf,
-    /// Persistent cargo target directory shared by all guest builds.
+    /// Persistent guest build directory shared by all guest builds (vendored dependencies and
+    /// cargo's target directory).
     pub target_dir: PathBuf,
     /// Build-key → component index.
     pub cache_dir: PathBuf,
     /// Wall-clock limit on one cargo run.
     pub timeout: Duration,
     pub tree_limits: TreeLimits,
-}
-
-/// How the build process is confined. Today the host clears the environment, runs cargo offline
-/// and locked in its own process group with a timeout; a jail (Landlock, namespaces, rlimits)
-/// plugs in here by adjusting the command before it is spawned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Confinement {
-    #[default]
-    ProcessOnly,
-}
-
-impl Confinement {
-    fn apply(&self, command: &mut Command) {
-        match self {
-            Confinement::ProcessOnly => {
-                // A new process group, so that a timeout kills cargo, rustc and anything they
-                // started.
-                command.process_group(0);
-            }
-        }
-    }
+    pub confinement: ConfinementSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +74,12 @@ pub enum CompileError {
     Archive(#[from] ArchiveError),
     #[error("cannot fetch the guest dependencies pinned in the build template (is crates.io reachable?): {0}")]
     Fetch(String),
+    #[error("cannot vendor the guest dependencies: {0}")]
+    Vendor(String),
     #[error("cargo could not be started: {0}")]
     Spawn(std::io::Error),
+    #[error(transparent)]
+    Confinement(#[from] ConfinementError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CompileError + '_ {
@@ -119,7 +109,7 @@ impl BuildOutcome {
 pub struct GuestCompiler {
     settings: CompilerSettings,
     toolchain: Toolchain,
-    confinement: Confinement,
+    jail: Jail,
     policy: SourcePolicy,
     template_manifest: String,
     template_lock: String,
@@ -131,6 +121,14 @@ pub struct GuestCompiler {
 impl GuestCompiler {
     pub fn new(settings: CompilerSettings) -> Result<GuestCompiler, CompileError> {
         let toolchain = Toolchain::discover()?;
+        let jail = Jail::detect(&settings.confinement)?;
+        if jail.is_unconfined() {
+            eprintln!(
+                "WARNING: guest source will be built WITHOUT a file-system jail: this kernel has no Landlock \
+                 and unconfined builds were allowed explicitly. A hostile guest tree that gets past the \
+                 source policy can read and write whatever this user can."
+            );
+        }
         let read = |name: &str| {
             let path = settings.template_dir.join(name);
             fs::read_to_string(&path).map_err(|e| CompileError::Template { path, reason: e.to_string() })
@@ -180,7 +178,7 @@ impl GuestCompiler {
         Ok(GuestCompiler {
             settings,
             toolchain,
-            confinement: Confinement::default(),
+            jail,
             policy,
             template_manifest,
             template_lock,
@@ -189,22 +187,77 @@ impl GuestCompiler {
         })
     }
 
-    /// Downloads the dependencies pinned by the build template into cargo's registry cache, so
-    /// that guest builds, which run offline, find them. The template is the host's own, so this
-    /// is the one cargo run allowed to use the network; when everything is cached it does not.
+    /// Downloads the dependencies pinned by the build template into cargo's registry cache and
+    /// unpacks them into the build directory's `vendor/`, where jailed builds read them offline.
+    /// The template is the host's own, so this is the one cargo run allowed to use the network
+    /// (and to run unjailed); when everything is there already it does nothing.
     pub fn fetch_dependencies(&self) -> Result<(), CompileError> {
-        let output = Command::new(&self.toolchain.cargo)
-            .args(["fetch", "--locked", "--color", "never", "--manifest-path"])
-            .arg(self.settings.template_dir.join("Cargo.toml"))
-            .env("RUSTC", &self.toolchain.rustc)
-            .env("CARGO_HOME", &self.toolchain.cargo_home)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(CompileError::Spawn)?;
-        if !output.status.success() {
-            return Err(CompileError::Fetch(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+        let _lock = self.lock_build_dir()?;
+        self.vendor_dependencies()
+    }
+
+    /// One build at a time per build directory: cargo would serialise anyway, and this keeps slot
+    /// cleanup and vendoring from racing another process.
+    fn lock_build_dir(&self) -> Result<fs::File, CompileError> {
+        let root = &self.settings.target_dir;
+        fs::create_dir_all(root).map_err(io_error(root))?;
+        let lock_path = root.join("hyperagent-build.lock");
+        let lock = fs::File::create(&lock_path).map_err(io_error(&lock_path))?;
+        lock.lock().map_err(io_error(&lock_path))?;
+        Ok(lock)
+    }
+
+    /// Fetches and vendors, holding the build directory's lock.
+    fn vendor_dependencies(&self) -> Result<(), CompileError> {
+        let vendor = self.vendor_dir();
+        if vendor.is_dir() {
+            return Ok(());
         }
+        let cargo = |args: &[&str]| {
+            Command::new(&self.toolchain.cargo)
+                .args(args)
+                .arg("--manifest-path")
+                .arg(self.settings.template_dir.join("Cargo.toml"))
+                .env("RUSTC", &self.toolchain.rustc)
+                .env("CARGO_HOME", &self.toolchain.cargo_home)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(CompileError::Spawn)
+        };
+        let fetched = cargo(&["fetch", "--locked", "--color", "never"])?;
+        if !fetched.status.success() {
+            return Err(CompileError::Fetch(String::from_utf8_lossy(&fetched.stderr).trim().to_owned()));
+        }
+        // Unpacked beside its final place, then renamed: a crash leaves no half-vendored directory.
+        let partial = vendor.with_extension("partial");
+        if partial.exists() {
+            fs::remove_dir_all(&partial).map_err(io_error(&partial))?;
+        }
+        fs::create_dir_all(vendor.parent().expect("vendor has a parent")).map_err(io_error(&vendor))?;
+        let partial_arg = partial.to_string_lossy().into_owned();
+        let vendored =
+            cargo(&["vendor", "--offline", "--locked", "--versioned-dirs", "--color", "never", &partial_arg])?;
+        if !vendored.status.success() {
+            return Err(CompileError::Vendor(String::from_utf8_lossy(&vendored.stderr).trim().to_owned()));
+        }
+        fs::rename(&partial, &vendor).map_err(io_error(&vendor))?;
         Ok(())
+    }
+
+    /// The template's dependencies, unpacked; named after the lock file, so a new lock vendors anew.
+    fn vendor_dir(&self) -> PathBuf {
+        let lock = ContentHash::of(self.template_lock.as_bytes()).to_hex();
+        self.settings.target_dir.join("vendor").join(&lock[..16])
+    }
+
+    /// cargo's target directory, inside the build directory: the only place a build writes.
+    fn cargo_target_dir(&self) -> PathBuf {
+        self.settings.target_dir.join("target")
+    }
+
+    /// What confines a build on this host, in words (for logs and provenance).
+    pub fn confinement(&self) -> String {
+        self.jail.describe()
     }
 
     pub fn toolchain(&self) -> &Toolchain {
@@ -306,13 +359,15 @@ impl GuestCompiler {
         archive: &Archive,
         started: Instant,
     ) -> Result<BuildOutcome, CompileError> {
-        let target_dir = &self.settings.target_dir;
-        fs::create_dir_all(target_dir).map_err(io_error(target_dir))?;
-        // One build at a time per target directory: cargo would serialise anyway, and this keeps
-        // slot cleanup from racing another process's build.
-        let lock_path = target_dir.join("hyperagent-build.lock");
-        let lock = fs::File::create(&lock_path).map_err(io_error(&lock_path))?;
-        lock.lock().map_err(io_error(&lock_path))?;
+        let lock = self.lock_build_dir()?;
+        self.vendor_dependencies()?;
+        let vendor = self.vendor_dir();
+        let target_dir = &self.cargo_target_dir();
+        let cargo_home = target_dir.join("cargo-home");
+        let tmp = target_dir.join("tmp");
+        for dir in [target_dir, &cargo_home, &tmp] {
+            fs::create_dir_all(dir).map_err(io_error(dir))?;
+        }
 
         let package = format!("hyperagent-guest-{}", &tree_hash.to_hex()[..16]);
         let slots = target_dir.join("hyperagent-slots");
@@ -333,27 +388,31 @@ impl GuestCompiler {
         fs::write(slot.join("Cargo.toml"), manifest).map_err(io_error(&slot))?;
         fs::write(slot.join("Cargo.lock"), lock_file).map_err(io_error(&slot))?;
 
-        let registry = self.toolchain.cargo_home.join("registry");
         // Remapping keeps host paths out of the component; the flags are the same for every
         // build, so the dependencies in the shared target directory stay fresh.
         let rustflags = [
             GUEST_CODEGEN_FLAGS.to_owned(),
             format!("--remap-path-prefix={}=/build", slots.display()),
             format!("--remap-path-prefix={}=/sdk", sdk_dir.display()),
-            format!("--remap-path-prefix={}=/registry", registry.display()),
+            format!("--remap-path-prefix={}=/registry", vendor.display()),
         ]
         .join("\u{1f}");
         let mut command = Command::new(&self.toolchain.cargo);
         command
             .args(["build", "--release", "--offline", "--locked", "--target", GUEST_TARGET, "--color", "never"])
+            // Dependencies come from the vendored copy, never from the user's cargo home.
+            .args(["--config", "source.crates-io.replace-with=\"vendored\""])
+            .arg("--config")
+            .arg(format!("source.vendored.directory={:?}", vendor.display().to_string()))
             .arg("--manifest-path")
             .arg(slot.join("Cargo.toml"))
             .current_dir(&slot)
             .env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", self.toolchain.sysroot.join("bin").display()))
             .env("HOME", &slot)
-            .env("CARGO_HOME", &self.toolchain.cargo_home)
+            .env("CARGO_HOME", &cargo_home)
             .env("CARGO_TARGET_DIR", target_dir)
+            .env("TMPDIR", &tmp)
             .env("RUSTC", &self.toolchain.rustc)
             .env("CARGO_ENCODED_RUSTFLAGS", rustflags)
             .env("CARGO_TERM_COLOR", "never")
@@ -361,15 +420,22 @@ impl GuestCompiler {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        self.confinement.apply(&mut command);
+        // A new process group, so that a timeout kills cargo, rustc and anything they started.
+        command.process_group(0);
+        let mut read = vec![self.toolchain.sysroot.clone(), vendor.clone(), sdk_dir.clone()];
+        read.extend(confinement::system_read_paths());
+        let mut read_write = vec![target_dir.clone()];
+        read_write.extend(confinement::system_device_paths());
+        self.jail.apply(&mut command, &JailPaths { read, read_write })?;
         let run = run_with_timeout(command, self.settings.timeout)?;
 
         let replacements = [
             (slot.display().to_string(), "/repo"),
             (sdk_dir.display().to_string(), "<agent-sdk>"),
-            (registry.display().to_string(), "<registry>"),
+            (vendor.display().to_string(), "<registry>"),
             (self.toolchain.sysroot.display().to_string(), "<toolchain>"),
             (target_dir.display().to_string(), "<target>"),
+            (self.settings.target_dir.display().to_string(), "<target>"),
         ];
         let diagnostics = diagnostics::redact(&run.stderr, &replacements);
         let artifact_name = package.replace('-', "_");
@@ -459,7 +525,7 @@ fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<CargoRun,
             // SAFETY: kill(2) with a negative pid signals the process group we created for the
             // child; it has no memory-safety preconditions.
             unsafe {
-                libc_kill(-(child.id() as i32), 9);
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
             }
             break child.wait().map_err(CompileError::Spawn)?;
         }
@@ -472,9 +538,4 @@ fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<CargoRun,
         timed_out,
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     })
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
 }

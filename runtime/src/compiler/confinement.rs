@@ -1,0 +1,312 @@
+//! The jail that cargo and rustc run in when they build guest source.
+//!
+//! The source policy keeps build-time code (build scripts, procedural macros, file-reading macros)
+//! out of guest trees; the jail is the second wall, for the day a construct slips past the policy
+//! or the compiler itself is made to misbehave. Applied in the child between fork and exec, in
+//! this order (every step a plain system call, so it is safe in a forked child):
+//!
+//! 1. rlimits: CPU seconds, address space, file size, process count, no core files;
+//! 2. a new network namespace (with a user namespace when the host is not root), so that no
+//!    socket reaches any network, UDP included;
+//! 3. Landlock: the build reads only the toolchain, the vendored dependencies, the agent SDK and
+//!    the system's libraries, and writes only its own build directory; it can neither bind nor
+//!    connect TCP ports, reach abstract Unix sockets outside the jail, nor signal processes
+//!    outside it.
+//!
+//! Where the kernel has no Landlock, guest source is not built at all unless the user opts out
+//! explicitly ([`ConfinementSettings::allow_unconfined`]); the opt-out is logged on every build.
+//!
+//! Bubblewrap is not used: Landlock forbids mounting, so bubblewrap cannot set up its namespaces
+//! inside a Landlock domain, and the namespace it would add for the network is the one step 2
+//! creates directly.
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, RestrictionStatus, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
+};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The Landlock ABI whose rights the jail asks for (Linux 6.15); older kernels enforce what they
+/// know, and the jail records the version it got.
+const JAIL_ABI: ABI = ABI::V7;
+
+/// Resource limits of one build process tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildLimits {
+    /// CPU seconds per process (rustc is killed with SIGXCPU beyond it).
+    pub cpu_seconds: u64,
+    /// Address space per process, in bytes.
+    pub address_space_bytes: u64,
+    /// Largest file a build process may write, in bytes.
+    pub file_bytes: u64,
+    /// Processes (and threads) the build's user may run; not enforced for root.
+    pub processes: u64,
+}
+
+impl Default for BuildLimits {
+    fn default() -> Self {
+        BuildLimits { cpu_seconds: 600, address_space_bytes: 8 << 30, file_bytes: 1 << 30, processes: 4096 }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConfinementSettings {
+    pub limits: BuildLimits,
+    /// Build guest source even where the kernel has no Landlock. Never the default.
+    pub allow_unconfined: bool,
+}
+
+/// What the jail gets from this kernel, found once when the compiler starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jail {
+    /// The kernel's Landlock ABI version; `None` when it has none (only with the opt-out).
+    pub landlock_abi: Option<u32>,
+    pub network: NetworkIsolation,
+    pub limits: BuildLimits,
+}
+
+/// How a build is cut off from the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkIsolation {
+    /// A new network namespace: no interface but a loopback that is down.
+    Namespace { with_user_namespace: bool },
+    /// Namespaces are not permitted here; Landlock's TCP rules (and cargo's offline mode) remain.
+    LandlockTcpOnly,
+}
+
+/// The directories a build may touch.
+#[derive(Debug, Clone, Default)]
+pub struct JailPaths {
+    pub read: Vec<PathBuf>,
+    pub read_write: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfinementError {
+    #[error(
+        "this kernel has no Landlock, so guest source cannot be built confined; refusing to build it. \
+         Use a kernel with Landlock (Linux 5.13 or later, with `landlock` in the lsm= boot list), or \
+         accept unconfined builds explicitly with --allow-unconfined-builds \
+         (HYPERAGENT_ALLOW_UNCONFINED_BUILDS=1)"
+    )]
+    NoLandlock,
+    #[error("cannot set up the build jail: {0}")]
+    Setup(String),
+}
+
+/// The kernel's Landlock ABI version, or `None` when it has none.
+pub fn kernel_landlock_abi() -> Option<u32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute and size 0 this call only reports the ABI version.
+    let version = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    (version > 0).then_some(version as u32)
+}
+
+impl Jail {
+    /// Finds what this kernel offers. Refuses when there is no Landlock, unless opted out.
+    pub fn detect(settings: &ConfinementSettings) -> Result<Jail, ConfinementError> {
+        let network = if namespaces_work() {
+            NetworkIsolation::Namespace { with_user_namespace: !is_root() }
+        } else {
+            NetworkIsolation::LandlockTcpOnly
+        };
+        Jail::plan(kernel_landlock_abi(), network, settings)
+    }
+
+    /// The decision of [`Jail::detect`], for a given kernel.
+    pub fn plan(
+        landlock_abi: Option<u32>,
+        network: NetworkIsolation,
+        settings: &ConfinementSettings,
+    ) -> Result<Jail, ConfinementError> {
+        if landlock_abi.is_none() && !settings.allow_unconfined {
+            return Err(ConfinementError::NoLandlock);
+        }
+        Ok(Jail { landlock_abi, network, limits: settings.limits })
+    }
+
+    /// True when the file system is not confined (the user opted out on a kernel without Landlock).
+    pub fn is_unconfined(&self) -> bool {
+        self.landlock_abi.is_none()
+    }
+
+    /// One line for logs and provenance: what confines a build on this host.
+    pub fn describe(&self) -> String {
+        let files = match self.landlock_abi {
+            Some(abi) => format!("landlock ABI {abi}"),
+            None => "UNCONFINED file system (explicit opt-out; this kernel has no Landlock)".into(),
+        };
+        let network = match self.network {
+            NetworkIsolation::Namespace { .. } => "network namespace",
+            NetworkIsolation::LandlockTcpOnly => "no network namespace (landlock TCP rules only)",
+        };
+        let l = &self.limits;
+        format!(
+            "{files}, {network}, rlimits cpu {} s, address space {} MiB, file size {} MiB, processes {}",
+            l.cpu_seconds,
+            l.address_space_bytes >> 20,
+            l.file_bytes >> 20,
+            l.processes
+        )
+    }
+
+    /// Arranges for `command` to run jailed, reaching only `paths`. Call once per command.
+    pub fn apply(&self, command: &mut Command, paths: &JailPaths) -> Result<(), ConfinementError> {
+        // Built here, in the parent: opening the rule paths allocates, which a forked child of a
+        // multi-threaded host must not do. The child only calls `landlock_restrict_self`.
+        let mut ruleset = match self.landlock_abi {
+            Some(_) => Some(ruleset(paths).map_err(|e| ConfinementError::Setup(e.to_string()))?),
+            None => None,
+        };
+        let limits = rlimits(&self.limits);
+        let user_namespace = match self.network {
+            NetworkIsolation::Namespace { with_user_namespace: true } => Some(UserNamespaceMaps::of_current_user()),
+            _ => None,
+        };
+        let network_namespace = matches!(self.network, NetworkIsolation::Namespace { .. });
+        // SAFETY: the closure makes only async-signal-safe system calls (setrlimit, unshare,
+        // open/write/close on prepared buffers, prctl, landlock_restrict_self) and allocates nothing
+        // on its success path.
+        unsafe {
+            command.pre_exec(move || {
+                for (resource, value) in limits {
+                    let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+                    if libc::setrlimit(resource, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if network_namespace {
+                    let flags = libc::CLONE_NEWNET | if user_namespace.is_some() { libc::CLONE_NEWUSER } else { 0 };
+                    if libc::unshare(flags) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    if let Some(maps) = &user_namespace {
+                        maps.write()?;
+                    }
+                }
+                if let Some(ruleset) = ruleset.take() {
+                    let status = ruleset.restrict_self().map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))?;
+                    if !landlock_enforced(&status) {
+                        return Err(std::io::Error::from_raw_os_error(libc::EPERM));
+                    }
+                }
+                Ok(())
+            });
+        }
+        Ok(())
+    }
+}
+
+fn landlock_enforced(status: &RestrictionStatus) -> bool {
+    matches!(status.ruleset, RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced) && status.no_new_privs
+}
+
+/// Every file-system right is handled (so anything not granted is denied), all TCP binds and
+/// connects are denied, and abstract Unix sockets and signals stay inside the jail.
+fn ruleset(paths: &JailPaths) -> Result<landlock::RulesetCreated, landlock::RulesetError> {
+    let read = AccessFs::from_read(JAIL_ABI);
+    let all = AccessFs::from_all(JAIL_ABI);
+    Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(all)?
+        .handle_access(AccessNet::from_all(JAIL_ABI))?
+        .scope(Scope::from_all(JAIL_ABI))?
+        .create()?
+        .add_rules(path_beneath_rules(&paths.read, read))?
+        .add_rules(path_beneath_rules(&paths.read_write, all))
+}
+
+fn rlimits(limits: &BuildLimits) -> [(libc::__rlimit_resource_t, libc::rlim_t); 5] {
+    [
+        (libc::RLIMIT_CPU, limits.cpu_seconds),
+        (libc::RLIMIT_AS, limits.address_space_bytes),
+        (libc::RLIMIT_FSIZE, limits.file_bytes),
+        (libc::RLIMIT_NPROC, limits.processes),
+        (libc::RLIMIT_CORE, 0),
+    ]
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether this host may create the network namespace a build runs in: tried once on a short-lived
+/// child, since the host itself is multi-threaded and must not unshare.
+fn namespaces_work() -> bool {
+    let mut probe = Command::new("/bin/sh");
+    probe.args(["-c", "exit 0"]).stdin(std::process::Stdio::null());
+    let jail = Jail {
+        landlock_abi: None,
+        network: NetworkIsolation::Namespace { with_user_namespace: !is_root() },
+        limits: BuildLimits::default(),
+    };
+    if jail.apply(&mut probe, &JailPaths::default()).is_err() {
+        return false;
+    }
+    probe.status().map(|s| s.success()).unwrap_or(false)
+}
+
+/// The uid and gid maps that keep a non-root build's own identity inside its user namespace (an
+/// unmapped user could not create files).
+struct UserNamespaceMaps {
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+}
+
+impl UserNamespaceMaps {
+    fn of_current_user() -> UserNamespaceMaps {
+        // SAFETY: getuid and getgid have no preconditions.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        UserNamespaceMaps {
+            uid_map: format!("{uid} {uid} 1\n").into_bytes(),
+            gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+        }
+    }
+
+    /// Runs in the forked child: only open, write and close on prepared buffers.
+    fn write(&self) -> std::io::Result<()> {
+        write_proc_file(c"/proc/self/setgroups", b"deny")?;
+        write_proc_file(c"/proc/self/uid_map", &self.uid_map)?;
+        write_proc_file(c"/proc/self/gid_map", &self.gid_map)
+    }
+}
+
+fn write_proc_file(path: &std::ffi::CStr, contents: &[u8]) -> std::io::Result<()> {
+    // SAFETY: `path` is NUL-terminated; `contents` is a live buffer of the given length.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let written = libc::write(fd, contents.as_ptr().cast(), contents.len());
+        libc::close(fd);
+        if written != contents.len() as isize {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Paths every build reads besides its own: the dynamic loader's libraries and cache, the shell
+/// utilities cargo may start, and the devices a process expects.
+pub fn system_read_paths() -> Vec<PathBuf> {
+    ["/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Devices a build may read and write.
+pub fn system_device_paths() -> Vec<PathBuf> {
+    ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"].into_iter().map(PathBuf::from).collect()
+}
