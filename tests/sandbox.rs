@@ -218,24 +218,6 @@ fn core_modules_and_garbage_are_not_components() {
 }
 
 #[test]
-fn components_importing_sockets_are_refused_before_instantiation() {
-    let mut tree = guest_source("probe");
-    let lib = String::from_utf8(tree.get("src/lib.rs").unwrap().bytes.clone()).unwrap();
-    let lib = lib.replace(
-        "\"echo\" => payload[\"value\"].clone(),",
-        "\"echo\" => payload[\"value\"].clone(),\n            \"connect\" => json!(std::net::TcpStream::connect(\"127.0.0.1:1\").is_ok()),",
-    );
-    tree.insert("src/lib.rs", lib).unwrap();
-    let component = build(&tree);
-    let wasm = world().archive.get_blob(&component).unwrap();
-    let error = match world().sandbox.load(&wasm) {
-        Err(e) => e.to_string(),
-        Ok(_) => panic!("a component importing sockets was loaded"),
-    };
-    assert!(error.contains("wasi:sockets"), "{error}");
-}
-
-#[test]
 fn bytes_handed_to_the_host_in_one_call_are_bounded() {
     let limits = CallLimits { hostcall_bytes: 1 << 20, ..limits() };
     let small = run_probe(json!({"op": "log-big", "bytes": 1000}), &limits, &Grants::default());

@@ -81,6 +81,8 @@ pub fn apply(repo: &Repo, edits: &[Edit]) -> Result<Vec<String>, String> {
     let mut files: Vec<(String, String)> = Vec::new();
     for (index, edit) in edits.iter().enumerate() {
         let path = edit.path().to_owned();
+        // Checked before anything is written, so that a bad path cannot leave half an edit behind.
+        crate::repo::check_path(&path).map_err(|e| format!("edit {}: {e}", index + 1))?;
         let current = match files.iter().position(|(p, _)| *p == path) {
             Some(at) => files.remove(at).1,
             None => match edit {
@@ -132,5 +134,23 @@ mod tests {
         assert!(parse("<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE").unwrap_err().contains("path"));
         assert!(parse("<<<<<<< SEARCH src/a.rs\nx\n").unwrap_err().contains(">>>>>>> REPLACE"));
         assert!(parse("<<<<<<< SEARCH src/a.rs\n\n=======\ny\n>>>>>>> REPLACE").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn an_edit_aimed_outside_the_repository_stops_them_all() {
+        let root = std::env::temp_dir().join(format!("agent-sdk-edits-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let repo = Repo::open(root.join("repo"));
+        for escape in ["../escape.rs", "/etc/escape.rs", "src/../../escape.rs", "./src/x.rs"] {
+            let edits = vec![
+                Edit::Rewrite { path: "src/fine.rs".into(), contents: "fn fine() {}\n".into() },
+                Edit::Rewrite { path: escape.into(), contents: "fn main() {}\n".into() },
+            ];
+            let error = apply(&repo, &edits).unwrap_err();
+            assert!(error.starts_with("edit 2:") && error.contains("not a plain relative path"), "{error}");
+        }
+        assert!(!root.join("repo/src/fine.rs").exists(), "half of a refused edit set was written");
+        assert!(!root.join("escape.rs").exists());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -53,15 +53,8 @@ impl Repo {
 
     /// Maps a relative path into the tree, refusing absolute paths and `..`.
     fn resolve(&self, path: &str) -> io::Result<PathBuf> {
-        let relative = Path::new(path);
-        let clean = !path.is_empty() && relative.components().all(|c| matches!(c, Component::Normal(_)));
-        if !clean {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("`{path}` is not a plain relative path inside the repository"),
-            ));
-        }
-        Ok(self.root.join(relative))
+        check_path(path)?;
+        Ok(self.root.join(path))
     }
 }
 
@@ -78,4 +71,17 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses any path but a plain relative one inside the repository (no `..`, `.`, or root).
+pub fn check_path(path: &str) -> io::Result<()> {
+    let clean = !path.is_empty() && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)));
+    if clean {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{path}` is not a plain relative path inside the repository"),
+        ))
+    }
 }

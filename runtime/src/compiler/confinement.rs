@@ -178,8 +178,8 @@ impl Jail {
         // on its success path.
         unsafe {
             command.pre_exec(move || {
-                for (resource, value) in limits {
-                    let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+                for (resource, soft, hard) in limits {
+                    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
                     if libc::setrlimit(resource, &limit) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -225,14 +225,32 @@ fn ruleset(paths: &JailPaths) -> Result<landlock::RulesetCreated, landlock::Rule
         .add_rules(path_beneath_rules(&paths.read_write, all))
 }
 
-fn rlimits(limits: &BuildLimits) -> [(libc::__rlimit_resource_t, libc::rlim_t); 5] {
+/// (resource, soft limit, hard limit). The CPU hard limit is a second above the soft one, so that
+/// the compiler gets SIGXCPU (which names the cause) before the kernel's SIGKILL.
+fn rlimits(limits: &BuildLimits) -> [(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t); 5] {
     [
-        (libc::RLIMIT_CPU, limits.cpu_seconds),
-        (libc::RLIMIT_AS, limits.address_space_bytes),
-        (libc::RLIMIT_FSIZE, limits.file_bytes),
-        (libc::RLIMIT_NPROC, limits.processes),
-        (libc::RLIMIT_CORE, 0),
+        (libc::RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1),
+        (libc::RLIMIT_AS, limits.address_space_bytes, limits.address_space_bytes),
+        (libc::RLIMIT_FSIZE, limits.file_bytes, limits.file_bytes),
+        (libc::RLIMIT_NPROC, limits.processes, limits.processes),
+        (libc::RLIMIT_CORE, 0, 0),
     ]
+}
+
+/// A line that says which limit stopped the build, when the compiler's death names one.
+pub fn limit_hint(diagnostics: &str, limits: &BuildLimits) -> Option<String> {
+    let mib = |bytes: u64| bytes >> 20;
+    if diagnostics.contains("SIGXCPU") || diagnostics.contains("signal: 24") {
+        Some(format!("the compiler exceeded its CPU time limit of {} s", limits.cpu_seconds))
+    } else if diagnostics.contains("SIGXFSZ") || diagnostics.contains("signal: 25") {
+        Some(format!("the compiler exceeded its file size limit of {} MiB", mib(limits.file_bytes)))
+    } else if diagnostics.contains("more memory than available to compiler")
+        || diagnostics.contains("memory allocation of")
+    {
+        Some(format!("the compiler reached its address space limit of {} MiB", mib(limits.address_space_bytes)))
+    } else {
+        None
+    }
 }
 
 fn is_root() -> bool {

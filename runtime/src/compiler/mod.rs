@@ -437,7 +437,10 @@ impl GuestCompiler {
             (target_dir.display().to_string(), "<target>"),
             (self.settings.target_dir.display().to_string(), "<target>"),
         ];
-        let diagnostics = diagnostics::redact(&run.stderr, &replacements);
+        let mut diagnostics = diagnostics::redact(&run.stderr, &replacements);
+        if let Some(hint) = confinement::limit_hint(&diagnostics, &self.jail.limits) {
+            diagnostics = format!("{hint}\n{diagnostics}");
+        }
         let artifact_name = package.replace('-', "_");
         let release = target_dir.join(GUEST_TARGET).join("release");
         let outcome = if run.timed_out {
