@@ -25,3 +25,17 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --manifest-path agent-sdk/Cargo.toml --target-dir target/agent-sdk -- -D warnings
+
+# Fuzz the parsers of untrusted bytes (archive manifests and nodes, export bundles, packing answers,
+# LLM edits and responses) for SECONDS each. libFuzzer needs unstable compiler flags; the stable
+# toolchain accepts them under RUSTC_BOOTSTRAP. Findings land in fuzz/artifacts/<target>/.
+fuzz SECONDS="30":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    cd fuzz
+    for target in manifest node bundle packing_answer edits llm_response; do
+        mkdir -p corpus/$target
+        RUSTC_BOOTSTRAP=1 cargo fuzz run --target-dir ../target/fuzz $target corpus/$target seeds/$target \
+            -- -max_total_time={{SECONDS}} -rss_limit_mb=4096
+    done
