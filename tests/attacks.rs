@@ -12,7 +12,6 @@ use hyperagent::compiler::BuildOutcome;
 use hyperagent::compiler::confinement::{ConfinementSettings, Jail, JailPaths, NetworkIsolation};
 use hyperagent::compiler::policy::Violation;
 use hyperagent::sandbox::{CallInput, CallLimits, CallReport, Fuel, Grants, MetaInput, Outcome, Preopen};
-use hyperagent::source_tree::SourceTree;
 use hyperagent_domains::bin_packing::{self, Instance};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -205,23 +204,6 @@ fn reaching_for_the_evaluator_and_the_domain_data() {
 // ---------------------------------------------------------------------------------------------
 // Hostile source: refused by the policy before cargo runs.
 
-/// The probe's source with `edit` applied, through the real compiler; the policy's violations.
-fn refused(edit: impl FnOnce(&mut SourceTree)) -> Vec<Violation> {
-    let mut tree = guest_source("probe");
-    edit(&mut tree);
-    match world().compiler.build(&tree, &world().archive).expect("build infrastructure") {
-        BuildOutcome::Rejected { violations, .. } => violations,
-        other => panic!("hostile source was not refused: {other:?}"),
-    }
-}
-
-fn with_lib(code: String) -> impl FnOnce(&mut SourceTree) {
-    move |tree| {
-        let lib = String::from_utf8(tree.get("src/lib.rs").unwrap().bytes.clone()).unwrap();
-        tree.insert("src/lib.rs", lib + "\n" + &code + "\n").unwrap();
-    }
-}
-
 fn assert_codes(found: &[Violation], code: &str) {
     assert!(found.iter().any(|v| v.code() == code), "expected {code}: {found:?}");
 }
@@ -237,7 +219,7 @@ fn include_macros_aimed_at_host_files() {
             .to_owned(),
         "include!(\"/etc/hostname\");".to_owned(),
     ] {
-        assert_codes(&refused(with_lib(code)), "include-macro");
+        assert_codes(&violations(append_to_lib(code)), "include-macro");
     }
     scene.assert_intact();
 }
@@ -246,16 +228,16 @@ fn include_macros_aimed_at_host_files() {
 fn path_attribute_aimed_at_host_files() {
     let scene = Scene::new();
     let code = format!("#[path = {:?}]\nmod stolen;", scene.canary().display().to_string());
-    assert_codes(&refused(with_lib(code)), "path-attribute");
+    assert_codes(&violations(append_to_lib(code)), "path-attribute");
     scene.assert_intact();
 }
 
 #[test]
 fn environment_macros_reading_host_secrets() {
     let scene = Scene::new();
-    assert_codes(&refused(with_lib("pub const HOME: &str = env!(\"HOME\");".into())), "env-macro");
+    assert_codes(&violations(append_to_lib("pub const HOME: &str = env!(\"HOME\");")), "env-macro");
     let key = "pub const KEY: Option<&str> = option_env!(\"OPENAI_API_KEY\");";
-    assert_codes(&refused(with_lib(key.into())), "env-macro");
+    assert_codes(&violations(append_to_lib(key)), "env-macro");
     scene.assert_intact();
 }
 
@@ -263,23 +245,15 @@ fn environment_macros_reading_host_secrets() {
 fn build_script_injection() {
     let scene = Scene::new();
     let script = format!("fn main() {{ std::fs::write({:?}, \"owned\").unwrap(); }}", scene.canary().display());
-    assert_codes(&refused(|t| t.insert("build.rs", script).unwrap()), "build-script");
+    assert_codes(&violations(|t| t.insert("build.rs", script).unwrap()), "build-script");
     scene.assert_intact();
-}
-
-fn manifest_edit(from: &'static str, to: &'static str) -> impl FnOnce(&mut SourceTree) {
-    move |tree| {
-        let manifest = String::from_utf8(tree.get("Cargo.toml").unwrap().bytes.clone()).unwrap();
-        assert!(manifest.contains(from), "test set-up: {from:?} not in Cargo.toml");
-        tree.insert("Cargo.toml", manifest.replace(from, to)).unwrap();
-    }
 }
 
 #[test]
 fn proc_macro_injection() {
     let scene = Scene::new();
-    assert_codes(&refused(manifest_edit("crate-type = [\"cdylib\"]", "proc-macro = true")), "proc-macro");
-    assert_codes(&refused(with_lib("extern crate proc_macro;".into())), "proc-macro");
+    assert_codes(&violations(edit_manifest("crate-type = [\"cdylib\"]", "proc-macro = true")), "proc-macro");
+    assert_codes(&violations(append_to_lib("extern crate proc_macro;")), "proc-macro");
     scene.assert_intact();
 }
 
@@ -287,20 +261,20 @@ fn proc_macro_injection() {
 fn new_dependencies_in_cargo_toml() {
     let scene = Scene::new();
     let git = "[dependencies]\nevil = { git = \"https://example.invalid/evil\" }";
-    assert_codes(&refused(manifest_edit("[dependencies]", git)), "new-dependency");
+    assert_codes(&violations(edit_manifest("[dependencies]", git)), "new-dependency");
     let local = "[dependencies]\nhost = { path = \"/\" }";
-    assert_codes(&refused(manifest_edit("[dependencies]", local)), "new-dependency");
+    assert_codes(&violations(edit_manifest("[dependencies]", local)), "new-dependency");
     scene.assert_intact();
 }
 
 #[test]
 fn edits_to_cargo_lock_and_cargo_config() {
     let scene = Scene::new();
-    let lock = refused(|t| t.insert("Cargo.lock", "# pinned to something else\nversion = 4\n").unwrap());
+    let lock = violations(|t| t.insert("Cargo.lock", "# pinned to something else\nversion = 4\n").unwrap());
     assert_codes(&lock, "lock-file");
     let config = "[build]\nrustc-wrapper = \"/bin/sh\"\n[target.wasm32-wasip2]\nlinker = \"/tmp/evil\"\n";
-    assert_codes(&refused(|t| t.insert(".cargo/config.toml", config).unwrap()), "cargo-config");
-    assert_codes(&refused(|t| t.insert(".cargo/config", config).unwrap()), "cargo-config");
+    assert_codes(&violations(|t| t.insert(".cargo/config.toml", config).unwrap()), "cargo-config");
+    assert_codes(&violations(|t| t.insert(".cargo/config", config).unwrap()), "cargo-config");
     scene.assert_intact();
 }
 
@@ -348,7 +322,7 @@ fn failed_build(
     code: &str,
 ) -> String {
     let mut tree = guest_source("probe");
-    with_lib(code.to_owned())(&mut tree);
+    append_to_lib(code)(&mut tree);
     match compiler.build(&tree, archive).unwrap() {
         BuildOutcome::Failed { diagnostics, .. } => diagnostics,
         other => panic!("the hostile build did not fail: {other:?}"),
@@ -390,6 +364,33 @@ fn rustc_made_to_write_a_huge_file_is_stopped_by_the_file_size_limit() {
                #[unsafe(no_mangle)] pub extern \"C\" fn big(i: usize) -> u8 { BIG[i % BIG.len()] }";
     let diagnostics = failed_build(&compiler, &archive, big);
     assert!(diagnostics.contains("exceeded its file size limit of 16 MiB"), "{diagnostics}");
+    scene.assert_intact();
+}
+
+#[test]
+fn a_flood_of_compiler_diagnostics() {
+    let scene = Scene::new();
+    // Sixteen thousand warnings, some megabytes of compiler output: the host reads at most 1 MiB
+    // of it and hands back a bounded, redacted excerpt.
+    let mut tree = guest_source("probe");
+    let mut modules = String::new();
+    for m in 0..4 {
+        let noise: String = (0..4000).map(|i| format!("pub fn f{i}() {{ let unused = {i}; }}\n")).collect();
+        tree.insert(&format!("src/noise{m}.rs"), noise).unwrap();
+        modules.push_str(&format!("pub mod noise{m};\n"));
+    }
+    append_to_lib(modules)(&mut tree);
+    match world().compiler.build(&tree, &world().archive).unwrap() {
+        BuildOutcome::Built { warnings, .. } => {
+            assert!(warnings.contains("unused variable"), "{warnings}");
+            assert!(
+                warnings.len() <= hyperagent::compiler::diagnostics::MAX_DIAGNOSTICS_BYTES + 64,
+                "{}",
+                warnings.len()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     scene.assert_intact();
 }
 
@@ -485,8 +486,8 @@ fn the_build_jail_has_no_network_and_cannot_signal_the_host() {
 #[test]
 fn without_landlock_nothing_is_built_unless_the_user_opts_out() {
     let network = NetworkIsolation::Namespace { with_user_namespace: false };
-    let refused = Jail::plan(None, network, &ConfinementSettings::default()).unwrap_err();
-    assert!(refused.to_string().contains("--allow-unconfined-builds"), "{refused}");
+    let refusal = Jail::plan(None, network, &ConfinementSettings::default()).unwrap_err();
+    assert!(refusal.to_string().contains("--allow-unconfined-builds"), "{refusal}");
     let opted_out =
         Jail::plan(None, network, &ConfinementSettings { allow_unconfined: true, ..Default::default() }).unwrap();
     assert!(opted_out.is_unconfined());
@@ -673,7 +674,7 @@ fn opening_a_socket() {
     let code = "#[unsafe(no_mangle)] pub extern \"C\" fn phone_home() -> bool { \
                 std::net::TcpStream::connect(\"127.0.0.1:9\").is_ok() }";
     let mut tree = guest_source("probe");
-    with_lib(code.to_owned())(&mut tree);
+    append_to_lib(code)(&mut tree);
     let component = build(&tree);
     let wasm = world().archive.get_blob(&component).unwrap();
     match world().sandbox.load(&wasm) {

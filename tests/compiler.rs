@@ -6,36 +6,6 @@ mod common;
 use common::*;
 use hyperagent::compiler::BuildOutcome;
 use hyperagent::compiler::policy::Violation;
-use hyperagent::source_tree::SourceTree;
-
-fn lib_rs(tree: &SourceTree) -> String {
-    String::from_utf8(tree.get("src/lib.rs").unwrap().bytes.clone()).unwrap()
-}
-
-/// The probe's source with `edit` applied, built; returns the policy's violations.
-fn violations(edit: impl FnOnce(&mut SourceTree)) -> Vec<Violation> {
-    let mut tree = guest_source("probe");
-    edit(&mut tree);
-    match world().compiler.build(&tree, &world().archive).expect("build infrastructure") {
-        BuildOutcome::Rejected { violations, .. } => violations,
-        other => panic!("expected the policy to refuse the tree, got {other:?}"),
-    }
-}
-
-fn append_to_lib(code: &str) -> impl FnOnce(&mut SourceTree) + '_ {
-    move |tree| {
-        let lib = lib_rs(tree) + "\n" + code + "\n";
-        tree.insert("src/lib.rs", lib).unwrap();
-    }
-}
-
-fn edit_manifest(from: &'static str, to: &'static str) -> impl FnOnce(&mut SourceTree) {
-    move |tree| {
-        let manifest = String::from_utf8(tree.get("Cargo.toml").unwrap().bytes.clone()).unwrap();
-        assert!(manifest.contains(from), "test set-up: {from:?} not in Cargo.toml");
-        tree.insert("Cargo.toml", manifest.replace(from, to)).unwrap();
-    }
-}
 
 /// Asserts that exactly one violation was found, with `code`, and that its message says `words`.
 fn assert_single(found: Vec<Violation>, code: &str, words: &str) {

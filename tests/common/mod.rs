@@ -49,6 +49,39 @@ pub fn guest_source(name: &str) -> SourceTree {
     SourceTree::read_dir(&dir, &TreeLimits::default()).expect("guest source")
 }
 
+/// The text of a tree's `src/lib.rs`.
+pub fn lib_rs(tree: &SourceTree) -> String {
+    String::from_utf8(tree.get("src/lib.rs").expect("src/lib.rs").bytes.clone()).expect("UTF-8")
+}
+
+/// The probe's source with `edit` applied, through the real compiler; the policy's violations.
+pub fn violations(edit: impl FnOnce(&mut SourceTree)) -> Vec<hyperagent::compiler::policy::Violation> {
+    let mut tree = guest_source("probe");
+    edit(&mut tree);
+    match world().compiler.build(&tree, &world().archive).expect("build infrastructure") {
+        BuildOutcome::Rejected { violations, .. } => violations,
+        other => panic!("expected the policy to refuse the tree, got {other:?}"),
+    }
+}
+
+/// An edit that appends `code` to `src/lib.rs`.
+pub fn append_to_lib(code: impl Into<String>) -> impl FnOnce(&mut SourceTree) {
+    let code = code.into();
+    move |tree| {
+        let lib = lib_rs(tree) + "\n" + &code + "\n";
+        tree.insert("src/lib.rs", lib).unwrap();
+    }
+}
+
+/// An edit that replaces `from` with `to` in `Cargo.toml` (which must contain it).
+pub fn edit_manifest(from: &'static str, to: &'static str) -> impl FnOnce(&mut SourceTree) {
+    move |tree| {
+        let manifest = String::from_utf8(tree.get("Cargo.toml").unwrap().bytes.clone()).unwrap();
+        assert!(manifest.contains(from), "test set-up: {from:?} not in Cargo.toml");
+        tree.insert("Cargo.toml", manifest.replace(from, to)).unwrap();
+    }
+}
+
 /// Builds a tree and insists that it built.
 pub fn build(tree: &SourceTree) -> ContentHash {
     match world().compiler.build(tree, &world().archive).expect("build infrastructure") {
