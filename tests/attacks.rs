@@ -430,7 +430,8 @@ fn the_build_jail_holds_files_past_the_policy() {
     let canary = scene.canary().display().to_string();
     let g = granted.path().display();
     // The control: what is granted works.
-    assert_eq!(shell(&format!("cat {g}/ro/mine.txt && echo ok > {g}/rw/out.txt"), Some(&paths)).0, true);
+    let (ok, stderr) = shell(&format!("cat {g}/ro/mine.txt && echo ok > {g}/rw/out.txt"), Some(&paths));
+    assert!(ok, "the jail refused what it grants: {stderr}");
     assert_eq!(std::fs::read_to_string(granted.path().join("rw/out.txt")).unwrap(), "ok\n");
     for (attack, script) in [
         ("read a host file", format!("cat {canary}")),
