@@ -585,6 +585,33 @@ fn a_gigantic_output() {
     scene.assert_intact();
 }
 
+#[test]
+fn filling_the_host_disk_from_the_repo() {
+    let scene = Scene::new();
+    let limits = CallLimits { disk_bytes: 16 << 20, ..limits() };
+    // A gigabyte from one 1 MiB buffer costs little fuel; the quota stops it while it runs.
+    let fill = scene.meta(json!({"op": "fill", "dir": "/repo", "mib": 1024}), &limits);
+    match fill.outcome {
+        Outcome::DiskQuota { used_bytes, limit_bytes } => assert!(used_bytes > limit_bytes),
+        other => panic!("a guest wrote a gigabyte into /repo: {other}"),
+    }
+    let held = hyperagent::sandbox::quota::usage(&[scene.repo()], u64::MAX);
+    assert!(held < 512 << 20, "the guest got {} MiB onto the disk before it was stopped", held >> 20);
+    for i in 0..1024 {
+        let _ = std::fs::remove_file(scene.repo().join(format!("fill{i}")));
+    }
+    // Entries count as well as bytes: 100,000 empty files are over the quota too.
+    let files = scene.meta(json!({"op": "files", "dir": "/repo", "count": 100_000}), &limits);
+    assert!(matches!(files.outcome, Outcome::DiskQuota { .. }), "{}", files.outcome);
+    for i in 0..100_000 {
+        let _ = std::fs::remove_file(scene.repo().join(format!("empty{i}")));
+    }
+    // The control: writing within the quota is fine.
+    let within = scene.meta(json!({"op": "fill", "dir": "/repo", "mib": 4}), &limits);
+    assert_eq!(within.outcome, Outcome::Ok, "{}", within.outcome);
+    scene.assert_intact();
+}
+
 /// A small instance whose answers the host scores.
 fn instance() -> Instance {
     Instance { name: "attack".into(), capacity: 100, items: vec![60, 50, 40, 30] }

@@ -73,6 +73,30 @@ fn run_op(payload: &str) -> Result<String, AgentError> {
                     Err(e) => json!({"err": e.to_string()}),
                 }
             }
+            "fill" => {
+                // `mib` files of 1 MiB each, all from one buffer: little fuel, much disk.
+                let dir = payload["dir"].as_str().unwrap_or("/repo");
+                let block = vec![b'f'; 1 << 20];
+                let mut written = 0u64;
+                for i in 0..payload["mib"].as_u64().unwrap_or(0) {
+                    if let Err(e) = std::fs::write(format!("{dir}/fill{i}"), &block) {
+                        return Ok(json!({"err": e.to_string(), "written_mib": written}).to_string());
+                    }
+                    written += 1;
+                }
+                json!({"ok": written})
+            }
+            "files" => {
+                let dir = payload["dir"].as_str().unwrap_or("/repo");
+                let mut made = 0u64;
+                for i in 0..payload["count"].as_u64().unwrap_or(0) {
+                    if let Err(e) = std::fs::write(format!("{dir}/empty{i}"), b"") {
+                        return Ok(json!({"err": e.to_string(), "made": made}).to_string());
+                    }
+                    made += 1;
+                }
+                json!({"ok": made})
+            }
             "list" => {
                 let path = payload["path"].as_str().unwrap_or("/");
                 match std::fs::read_dir(path) {

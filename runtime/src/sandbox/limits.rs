@@ -33,6 +33,14 @@ pub struct CallLimits {
     pub import_calls: u64,
     /// Bytes the guest may hand to the host in one import call or result (wasmtime hostcall fuel).
     pub hostcall_bytes: usize,
+    /// Bytes the call's writable preopens may hold (contents, plus 512 per entry), checked while
+    /// the call runs and when it ends.
+    #[serde(default = "default_disk_bytes")]
+    pub disk_bytes: u64,
+}
+
+fn default_disk_bytes() -> u64 {
+    64 << 20
 }
 
 impl Default for CallLimits {
@@ -49,6 +57,7 @@ impl Default for CallLimits {
             llm_calls: 0,
             import_calls: 100_000,
             hostcall_bytes: 16 << 20,
+            disk_bytes: default_disk_bytes(),
         }
     }
 }

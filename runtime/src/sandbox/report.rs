@@ -22,6 +22,9 @@ pub enum Outcome {
     Deadline,
     /// The wasm stack overflowed. Depends on native code generation.
     StackOverflow,
+    /// The writable preopens held more than the call's disk quota. Deterministic when found at
+    /// the end of the call; a call stopped while running is stopped at a time-dependent point.
+    DiskQuota { used_bytes: u64, limit_bytes: u64 },
     /// Any other trap (panic, unreachable, too many host calls, ...). Deterministic.
     Trap { message: String },
 }
@@ -41,6 +44,7 @@ impl Outcome {
             Outcome::OutOfMemory { .. } => "out-of-memory",
             Outcome::Deadline => "deadline",
             Outcome::StackOverflow => "stack-overflow",
+            Outcome::DiskQuota { .. } => "disk-quota",
             Outcome::Trap { .. } => "trap",
         }
     }
@@ -58,6 +62,9 @@ impl std::fmt::Display for Outcome {
             }
             Outcome::Deadline => write!(f, "wall-clock deadline passed"),
             Outcome::StackOverflow => write!(f, "stack overflow"),
+            Outcome::DiskQuota { used_bytes, limit_bytes } => {
+                write!(f, "disk quota exceeded: the writable directories held {used_bytes} bytes, limit {limit_bytes}")
+            }
             Outcome::Trap { message } => write!(f, "trap: {message}"),
         }
     }
