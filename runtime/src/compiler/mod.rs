@@ -145,7 +145,8 @@ impl GuestCompiler {
         }
         let policy = SourcePolicy::from_template(&template_manifest)
             .map_err(|reason| CompileError::Template { path: settings.template_dir.join("Cargo.toml"), reason })?;
-        let mut key = blake3::Hasher::new_derive_key("hyperagent guest build environment v1");
+        // v2: dependencies come from the vendored copy, so their paths in components changed.
+        let mut key = blake3::Hasher::new_derive_key("hyperagent guest build environment v2");
         key.update(toolchain.rustc_version.as_bytes());
         key.update(GUEST_CODEGEN_FLAGS.as_bytes());
         key.update(template_manifest.as_bytes());
