@@ -43,7 +43,7 @@ struct Cli {
     guest_target_dir: Option<PathBuf>,
     /// Build guest source even where the kernel has no Landlock to confine the compiler. Unsafe
     /// with untrusted hyperagents; logged on every start.
-    #[arg(long, global = true, env = "HYPERAGENT_ALLOW_UNCONFINED_BUILDS")]
+    #[arg(long, global = true, env = "HYPERAGENT_ALLOW_UNCONFINED_BUILDS", value_parser = clap::builder::BoolishValueParser::new())]
     allow_unconfined_builds: bool,
     #[command(subcommand)]
     command: Command,
