@@ -11,10 +11,9 @@ run *ARGS: setup
 demo: setup
     cargo run -- demo
 
-# The tests CI runs.
-test: setup
-    cargo test --workspace
-    cargo test --manifest-path agent-sdk/Cargo.toml --target-dir target/agent-sdk
+# The tests CI runs, as CI runs them.
+test:
+    bash .ci/run
 
 # Benchmarks of the runtime core (release build; prints medians and ratios).
 bench: setup

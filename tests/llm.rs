@@ -147,6 +147,32 @@ fn budgets_stop_calls_before_they_are_sent() {
 }
 
 #[test]
+fn concurrent_requests_cannot_both_take_the_last_call() {
+    let server = Server::start(|_, _| {
+        std::thread::sleep(Duration::from_millis(150));
+        Reply::json(200, openai_reply("fine"))
+    });
+    let mut config = LlmConfig { concurrency: 8, ..config(Provider::OpenAi, &server) };
+    config.budget.max_calls = 1;
+    let backend = std::sync::Arc::new(backend(config));
+    // Eight requests on a multi-threaded runtime, all holding permits at once: the budget's check
+    // and count must be one step, or two of them could take the one call.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let results: Vec<_> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let backend = backend.clone();
+                tokio::spawn(async move { backend.complete(&request()).await })
+            })
+            .collect();
+        futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect()
+    });
+    let answered = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results.iter().filter(|r| matches!(r, Err(ChatFailure::BudgetExhausted(_)))).count();
+    assert_eq!((answered, refused, server.count()), (1, 7, 1), "one call in the budget, one request sent");
+}
+
+#[test]
 fn a_missing_key_is_reported_by_name() {
     let config = LlmConfig { api_key_env: Some("HYPERAGENT_SURELY_UNSET_KEY".into()), ..LlmConfig::default() };
     let error = Backend::new(config).err().expect("the key is not set");

@@ -78,6 +78,14 @@ pub fn parse(text: &str) -> Result<Vec<Edit>, String> {
 
 /// Applies edits to the repository; nothing is written unless every edit applies.
 pub fn apply(repo: &Repo, edits: &[Edit]) -> Result<Vec<String>, String> {
+    let files = preview(repo, edits)?;
+    write(repo, &files)?;
+    Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+/// What the edits would make of each file they touch, `(path, new contents)`, without writing:
+/// a caller can check the result before [`write`] makes it so.
+pub fn preview(repo: &Repo, edits: &[Edit]) -> Result<Vec<(String, String)>, String> {
     let mut files: Vec<(String, String)> = Vec::new();
     for (index, edit) in edits.iter().enumerate() {
         let path = edit.path().to_owned();
@@ -107,10 +115,15 @@ pub fn apply(repo: &Repo, edits: &[Edit]) -> Result<Vec<String>, String> {
         };
         files.push((path, updated));
     }
-    for (path, contents) in &files {
+    Ok(files)
+}
+
+/// Writes what [`preview`] returned.
+pub fn write(repo: &Repo, files: &[(String, String)]) -> Result<(), String> {
+    for (path, contents) in files {
         repo.write(path, contents).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
-    Ok(files.into_iter().map(|(p, _)| p).collect())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub const SELF_MUTATION_RATE: f64 = 0.2; // evolve 0.0..0.5
 const TASK_FILE: &str = "src/priority.rs";
 const META_FILE: &str = "src/meta.rs";
 const NOTES: &str = "NOTES.md";
+/// Bounds on `NOTES.md`: the longest line kept, and the size the file is kept under.
+const MAX_NOTE_LINE_CHARS: usize = 400;
+const MAX_NOTES_BYTES: usize = 16 * 1024;
 
 /// One evolvable constant found in a source file.
 #[derive(Debug, Clone)]
@@ -72,9 +75,8 @@ pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
         changes.push(mutate_one(&repo, &meta_genes, &credit, &mut rng)?);
     }
     let summary = changes.iter().map(render_change).collect::<Vec<_>>().join("; ");
-    let mut notes = repo.read(NOTES).unwrap_or_default();
-    notes.push_str(&format!("- {summary} (seed {}, {} iterations left)\n", request.seed, request.iterations_left));
-    repo.write(NOTES, &notes).map_err(|e| AgentError::Failed(format!("cannot write {NOTES}: {e}")))?;
+    append_note(&repo, &format!("{summary} (seed {}, {} iterations left)", request.seed, request.iterations_left))
+        .map_err(|e| AgentError::Failed(format!("cannot write {NOTES}: {e}")))?;
     log::info(&summary);
     let rationale = format!(
         "credit-weighted mutation over {} ancestors; step {STEP}, reset probability {RESET_PROBABILITY}",
@@ -207,6 +209,26 @@ fn mutate_one(repo: &Repo, genes: &[Gene], credit: &[(String, f64, f64)], rng: &
     Ok(Change { file: chosen.file.to_owned(), name: chosen.name.clone(), old: chosen.value, new })
 }
 
+/// Appends a line to `NOTES.md`, which every child inherits and the LLM prompt quotes: each line is
+/// cut to [`MAX_NOTE_LINE_CHARS`] (it may quote an LLM's answer) and the oldest lines go once the
+/// file would pass [`MAX_NOTES_BYTES`], so a long lineage keeps its notes and prompts bounded.
+fn append_note(repo: &Repo, line: &str) -> std::io::Result<()> {
+    let notes = repo.read(NOTES).unwrap_or_default();
+    let mut lines: Vec<&str> = notes.lines().collect();
+    let line = format!("- {}", line.chars().take(MAX_NOTE_LINE_CHARS).collect::<String>());
+    lines.push(&line);
+    let mut kept = lines.len();
+    let mut bytes = 0;
+    for (index, l) in lines.iter().enumerate().rev() {
+        bytes += l.len() + 1;
+        if bytes > MAX_NOTES_BYTES {
+            break;
+        }
+        kept = index;
+    }
+    repo.write(NOTES, &(lines[kept..].join("\n") + "\n"))
+}
+
 /// Asks the LLM for edits: it sees its task agent's source, its lineage's scores, and what earlier
 /// attempts noted in `NOTES.md`; it answers with search/replace blocks (or whole files), which the
 /// SDK parses and applies. What was tried goes into `NOTES.md`, which children inherit.
@@ -232,31 +254,31 @@ fn llm_rewrite(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaRep
     let answer =
         llm::ask("You are a careful Rust engineer. Answer with edit blocks and a summary line only.", &prompt, 4096)
             .map_err(|e| llm::describe(&e))?;
-    let attempt = match agent_sdk::edits::parse(&answer).and_then(|edits| {
+    // The edits are checked in memory first: a rejected answer leaves the repository untouched,
+    // so the mutation fallback starts from the parent's source.
+    let attempt = agent_sdk::edits::parse(&answer).and_then(|edits| {
         if edits.is_empty() {
-            Err("the answer holds no edit block".to_owned())
-        } else {
-            agent_sdk::edits::apply(repo, &edits)
+            return Err("the answer holds no edit block".to_owned());
         }
-    }) {
-        Ok(files) => Ok(files),
-        Err(why) => Err(why),
-    };
+        let files = agent_sdk::edits::preview(repo, &edits)?;
+        let task = files.iter().find(|(path, _)| path == TASK_FILE).map(|(_, text)| text.as_str());
+        if task.is_some_and(|text| !text.contains("pub fn priority(")) {
+            return Err(format!("the edit removed `pub fn priority` from {TASK_FILE}"));
+        }
+        agent_sdk::edits::write(repo, &files)?;
+        Ok(files.into_iter().map(|(path, _)| path).collect::<Vec<_>>())
+    });
     let summary_line = answer
         .lines()
         .find_map(|l| l.trim().strip_prefix("Summary:"))
         .map(|s| s.trim().chars().take(200).collect::<String>())
         .unwrap_or_else(|| "no summary given".into());
-    let mut notes = repo.read(NOTES).unwrap_or_default();
     match &attempt {
-        Ok(files) => notes.push_str(&format!("- LLM edit of {}: {summary_line}\n", files.join(", "))),
-        Err(why) => notes.push_str(&format!("- LLM edit rejected ({why}); fell back to mutation\n")),
+        Ok(files) => append_note(repo, &format!("LLM edit of {}: {summary_line}", files.join(", "))),
+        Err(why) => append_note(repo, &format!("LLM edit rejected ({why}); fell back to mutation")),
     }
-    repo.write(NOTES, &notes).map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?;
     let files = attempt?;
-    if !repo.read(TASK_FILE).map_err(|e| e.to_string())?.contains("pub fn priority(") {
-        return Err(format!("the edit removed `pub fn priority` from {TASK_FILE}"));
-    }
     Ok(MetaReport {
         summary: format!("LLM edit of {}: {summary_line}", files.join(", ")),
         rationale: answer.chars().take(2000).collect(),

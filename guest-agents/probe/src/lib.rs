@@ -39,167 +39,165 @@ impl Guest for Probe {
 
 /// Does what the JSON payload `{"op": ..., ...}` asks.
 fn run_op(payload: &str) -> Result<String, AgentError> {
-    {
-        let payload: Value = agent_sdk::serde_json::from_str(payload)
-            .map_err(|e| AgentError::InvalidRequest(format!("payload is not JSON: {e}")))?;
-        let op = payload["op"].as_str().unwrap_or("");
-        let output = match op {
-            "echo" => payload["value"].clone(),
-            "spin" => spin(),
-            "alloc" => {
-                let mib = payload["mib"].as_u64().unwrap_or(0) as usize;
-                // Touch every page so the memory is really used, and keep the sum observable.
-                let block = vec![1u8; mib << 20];
-                json!(block.iter().step_by(4096).map(|b| u64::from(*b)).sum::<u64>())
+    let payload: Value = agent_sdk::serde_json::from_str(payload)
+        .map_err(|e| AgentError::InvalidRequest(format!("payload is not JSON: {e}")))?;
+    let op = payload["op"].as_str().unwrap_or("");
+    let output = match op {
+        "echo" => payload["value"].clone(),
+        "spin" => spin(),
+        "alloc" => {
+            let mib = payload["mib"].as_u64().unwrap_or(0) as usize;
+            // Touch every page so the memory is really used, and keep the sum observable.
+            let block = vec![1u8; mib << 20];
+            json!(block.iter().step_by(4096).map(|b| u64::from(*b)).sum::<u64>())
+        }
+        "alloc-forever" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![7u8; 1 << 20]);
             }
-            "alloc-forever" => {
-                let mut hoard: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    hoard.push(vec![7u8; 1 << 20]);
+        }
+        "read" => {
+            let path = payload["path"].as_str().unwrap_or("");
+            match std::fs::read_to_string(path) {
+                Ok(text) => json!({"ok": text}),
+                Err(e) => json!({"err": e.to_string()}),
+            }
+        }
+        "write" => {
+            let path = payload["path"].as_str().unwrap_or("");
+            let text = payload["text"].as_str().unwrap_or("");
+            match std::fs::write(path, text) {
+                Ok(()) => json!({"ok": true}),
+                Err(e) => json!({"err": e.to_string()}),
+            }
+        }
+        "fill" => {
+            // `mib` files of 1 MiB each, all from one buffer: little fuel, much disk.
+            let dir = payload["dir"].as_str().unwrap_or("/repo");
+            let block = vec![b'f'; 1 << 20];
+            let mut written = 0u64;
+            for i in 0..payload["mib"].as_u64().unwrap_or(0) {
+                if let Err(e) = std::fs::write(format!("{dir}/fill{i}"), &block) {
+                    return Ok(json!({"err": e.to_string(), "written_mib": written}).to_string());
                 }
+                written += 1;
             }
-            "read" => {
-                let path = payload["path"].as_str().unwrap_or("");
-                match std::fs::read_to_string(path) {
-                    Ok(text) => json!({"ok": text}),
-                    Err(e) => json!({"err": e.to_string()}),
+            json!({"ok": written})
+        }
+        "files" => {
+            let dir = payload["dir"].as_str().unwrap_or("/repo");
+            let mut made = 0u64;
+            for i in 0..payload["count"].as_u64().unwrap_or(0) {
+                if let Err(e) = std::fs::write(format!("{dir}/empty{i}"), b"") {
+                    return Ok(json!({"err": e.to_string(), "made": made}).to_string());
                 }
+                made += 1;
             }
-            "write" => {
-                let path = payload["path"].as_str().unwrap_or("");
-                let text = payload["text"].as_str().unwrap_or("");
-                match std::fs::write(path, text) {
-                    Ok(()) => json!({"ok": true}),
-                    Err(e) => json!({"err": e.to_string()}),
-                }
-            }
-            "fill" => {
-                // `mib` files of 1 MiB each, all from one buffer: little fuel, much disk.
-                let dir = payload["dir"].as_str().unwrap_or("/repo");
-                let block = vec![b'f'; 1 << 20];
-                let mut written = 0u64;
-                for i in 0..payload["mib"].as_u64().unwrap_or(0) {
-                    if let Err(e) = std::fs::write(format!("{dir}/fill{i}"), &block) {
-                        return Ok(json!({"err": e.to_string(), "written_mib": written}).to_string());
-                    }
-                    written += 1;
-                }
-                json!({"ok": written})
-            }
-            "files" => {
-                let dir = payload["dir"].as_str().unwrap_or("/repo");
-                let mut made = 0u64;
-                for i in 0..payload["count"].as_u64().unwrap_or(0) {
-                    if let Err(e) = std::fs::write(format!("{dir}/empty{i}"), b"") {
-                        return Ok(json!({"err": e.to_string(), "made": made}).to_string());
-                    }
-                    made += 1;
-                }
-                json!({"ok": made})
-            }
-            "list" => {
-                let path = payload["path"].as_str().unwrap_or("/");
-                match std::fs::read_dir(path) {
-                    Ok(entries) => json!({"ok": entries
+            json!({"ok": made})
+        }
+        "list" => {
+            let path = payload["path"].as_str().unwrap_or("/");
+            match std::fs::read_dir(path) {
+                Ok(entries) => json!({"ok": entries
                         .filter_map(|e| e.ok())
                         .map(|e| e.file_name().to_string_lossy().into_owned())
                         .collect::<Vec<_>>()}),
-                    Err(e) => json!({"err": e.to_string()}),
-                }
-            }
-            "env" => json!({
-                "vars": std::env::vars().collect::<Vec<_>>(),
-                "args": std::env::args().collect::<Vec<_>>(),
-                "cwd": std::env::current_dir().map(|p| p.display().to_string()).ok(),
-            }),
-            "clock" => {
-                let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-                let start = Instant::now();
-                let elapsed = start.elapsed().as_nanos();
-                // RandomState is seeded from wasi:random/insecure-seed.
-                let hash = RandomState::new().hash_one("probe");
-                json!({"wall_nanos": wall.to_string(), "elapsed_nanos": elapsed.to_string(), "hash": hash.to_string()})
-            }
-            "print" => {
-                let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
-                let line = "x".repeat(1023) + "\n";
-                let mut left = bytes;
-                while left > 0 {
-                    let n = left.min(line.len());
-                    print!("{}", &line[..n]);
-                    left -= n;
-                }
-                // Rust's stdout is line-buffered and an export call never exits, so flush.
-                let _ = std::io::Write::flush(&mut std::io::stdout());
-                eprintln!("done printing");
-                json!(bytes)
-            }
-            "log" => {
-                let count = payload["count"].as_u64().unwrap_or(0);
-                for i in 0..count {
-                    log::info(format!("line {i}"));
-                }
-                json!(count)
-            }
-            "log-big" => {
-                // One log line of the requested size: the host bounds what it copies out.
-                let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
-                log::info("z".repeat(bytes));
-                json!(bytes)
-            }
-            "recurse" => json!(recurse(payload["depth"].as_u64().unwrap_or(1_000_000), 0)),
-            "recurse-light" => json!(recurse_light(payload["depth"].as_u64().unwrap_or(1_000_000))),
-            "thread" => match std::thread::Builder::new().spawn(|| 1) {
-                Ok(handle) => json!({"ok": handle.join().unwrap_or(0)}),
                 Err(e) => json!({"err": e.to_string()}),
-            },
-            "process" => match std::process::Command::new("/bin/sh").arg("-c").arg("id").output() {
-                Ok(out) => json!({"ok": String::from_utf8_lossy(&out.stdout)}),
-                Err(e) => json!({"err": e.to_string()}),
-            },
-            "kernel" => {
-                let items = payload["items"].as_u64().unwrap_or(1000) as usize;
-                let rounds = payload["rounds"].as_u64().unwrap_or(1) as usize;
-                match payload["kernel"].as_str().unwrap_or("first-fit") {
-                    "priority-fit" => json!(agent_sdk::kernels::priority_fit_bins(items, rounds, 42)),
-                    _ => json!(agent_sdk::kernels::first_fit_bins(items, rounds, 42)),
-                }
             }
-            "output" => {
-                // An output of the requested size, to test the host's bound on results.
-                let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
-                return Ok(format!("\"{}\"", "y".repeat(bytes)));
+        }
+        "env" => json!({
+            "vars": std::env::vars().collect::<Vec<_>>(),
+            "args": std::env::args().collect::<Vec<_>>(),
+            "cwd": std::env::current_dir().map(|p| p.display().to_string()).ok(),
+        }),
+        "clock" => {
+            let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let start = Instant::now();
+            let elapsed = start.elapsed().as_nanos();
+            // RandomState is seeded from wasi:random/insecure-seed.
+            let hash = RandomState::new().hash_one("probe");
+            json!({"wall_nanos": wall.to_string(), "elapsed_nanos": elapsed.to_string(), "hash": hash.to_string()})
+        }
+        "print" => {
+            let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
+            let line = "x".repeat(1023) + "\n";
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(line.len());
+                print!("{}", &line[..n]);
+                left -= n;
             }
-            "raw" => return Ok(payload["text"].as_str().unwrap_or("").to_owned()),
-            "fail" => return Err(AgentError::Failed("asked to fail".into())),
-            "panic" => panic!("asked to panic"),
-            "llm" => match agent_sdk::llm::ask(
-                "system",
-                &payload["bytes"].as_u64().map_or("hello".to_owned(), |n| "h".repeat(n as usize)),
-                16,
-            ) {
-                Ok(text) => json!({"ok": text}),
+            // Rust's stdout is line-buffered and an export call never exits, so flush.
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            eprintln!("done printing");
+            json!(bytes)
+        }
+        "log" => {
+            let count = payload["count"].as_u64().unwrap_or(0);
+            for i in 0..count {
+                log::info(format!("line {i}"));
+            }
+            json!(count)
+        }
+        "log-big" => {
+            // One log line of the requested size: the host bounds what it copies out.
+            let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
+            log::info("z".repeat(bytes));
+            json!(bytes)
+        }
+        "recurse" => json!(recurse(payload["depth"].as_u64().unwrap_or(1_000_000), 0)),
+        "recurse-light" => json!(recurse_light(payload["depth"].as_u64().unwrap_or(1_000_000))),
+        "thread" => match std::thread::Builder::new().spawn(|| 1) {
+            Ok(handle) => json!({"ok": handle.join().unwrap_or(0)}),
+            Err(e) => json!({"err": e.to_string()}),
+        },
+        "process" => match std::process::Command::new("/bin/sh").arg("-c").arg("id").output() {
+            Ok(out) => json!({"ok": String::from_utf8_lossy(&out.stdout)}),
+            Err(e) => json!({"err": e.to_string()}),
+        },
+        "kernel" => {
+            let items = payload["items"].as_u64().unwrap_or(1000) as usize;
+            let rounds = payload["rounds"].as_u64().unwrap_or(1) as usize;
+            match payload["kernel"].as_str().unwrap_or("first-fit") {
+                "priority-fit" => json!(agent_sdk::kernels::priority_fit_bins(items, rounds, 42)),
+                _ => json!(agent_sdk::kernels::first_fit_bins(items, rounds, 42)),
+            }
+        }
+        "output" => {
+            // An output of the requested size, to test the host's bound on results.
+            let bytes = payload["bytes"].as_u64().unwrap_or(0) as usize;
+            return Ok(format!("\"{}\"", "y".repeat(bytes)));
+        }
+        "raw" => return Ok(payload["text"].as_str().unwrap_or("").to_owned()),
+        "fail" => return Err(AgentError::Failed("asked to fail".into())),
+        "panic" => panic!("asked to panic"),
+        "llm" => match agent_sdk::llm::ask(
+            "system",
+            &payload["bytes"].as_u64().map_or("hello".to_owned(), |n| "h".repeat(n as usize)),
+            16,
+        ) {
+            Ok(text) => json!({"ok": text}),
+            Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),
+        },
+        "llm-many" => {
+            use agent_sdk::llm::{LlmRequest, Message, Role};
+            let count = payload["messages"].as_u64().unwrap_or(1) as usize;
+            let messages = (0..count).map(|_| Message { role: Role::User, content: "m".into() }).collect();
+            let request = LlmRequest { messages, model_hint: None, max_output_tokens: 16, temperature_milli: None };
+            match agent_sdk::llm::complete(&request) {
+                Ok(answer) => json!({"ok": answer.content}),
                 Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),
-            },
-            "llm-many" => {
-                use agent_sdk::llm::{LlmRequest, Message, Role};
-                let count = payload["messages"].as_u64().unwrap_or(1) as usize;
-                let messages = (0..count).map(|_| Message { role: Role::User, content: "m".into() }).collect();
-                let request = LlmRequest { messages, model_hint: None, max_output_tokens: 16, temperature_milli: None };
-                match agent_sdk::llm::complete(&request) {
-                    Ok(answer) => json!({"ok": answer.content}),
-                    Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),
-                }
             }
-            "environment" => {
-                let env = agent_sdk::environment();
-                json!({"host": env.host_version, "contract": env.contract_version,
+        }
+        "environment" => {
+            let env = agent_sdk::environment();
+            json!({"host": env.host_version, "contract": env.contract_version,
                        "llm": env.llm_available, "fuel": env.budget.fuel})
-            }
-            other => return Err(AgentError::InvalidRequest(format!("unknown op `{other}`"))),
-        };
-        Ok(output.to_string())
-    }
+        }
+        other => return Err(AgentError::InvalidRequest(format!("unknown op `{other}`"))),
+    };
+    Ok(output.to_string())
 }
 
 /// Recursion the optimiser cannot turn into a loop (the frame holds a buffer it reads back).

@@ -123,10 +123,10 @@ impl Backend {
         self.exhausted.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn check_budget(&self) -> Result<(), ChatFailure> {
-        let spent = self.spent();
+    /// Why the budget allows no further call, if it does not.
+    fn exhaustion(&self, spent: &Spent) -> Option<String> {
         let budget = &self.config.budget;
-        let reason = if spent.calls >= budget.max_calls {
+        if spent.calls >= budget.max_calls {
             Some(format!("all {} calls of the run's LLM budget are spent", budget.max_calls))
         } else if spent.input_tokens >= budget.max_input_tokens {
             Some(format!("the run's {} input tokens are spent", budget.max_input_tokens))
@@ -136,36 +136,35 @@ impl Backend {
             Some(format!("the run's ${:.2} LLM budget is spent", budget.max_cost_usd))
         } else {
             None
-        };
-        match reason {
-            Some(reason) => {
-                *self.exhausted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
-                Err(ChatFailure::BudgetExhausted(reason))
-            }
-            None => Ok(()),
         }
+    }
+
+    /// Takes one call from the budget, checked and counted under one lock so that concurrent
+    /// requests cannot both take the last call; returns the output tokens the budget has left.
+    fn reserve(&self) -> Result<u64, ChatFailure> {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = self.exhaustion(&spent) {
+            *self.exhausted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+            return Err(ChatFailure::BudgetExhausted(reason));
+        }
+        spent.calls += 1;
+        Ok(self.config.budget.max_output_tokens.saturating_sub(spent.output_tokens))
     }
 
     /// Sends one request, retrying transient failures with exponential backoff and jitter.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatFailure> {
-        self.check_budget()?;
+        // Taken once the request holds a permit: the budget may run out while it waits.
         let _permit =
             self.permits.acquire().await.map_err(|_| ChatFailure::BackendFailed("the backend is shut down".into()))?;
-        // The budget may have run out while this request waited for a permit.
-        self.check_budget()?;
-        {
-            let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
-            spent.calls += 1;
-        }
-        let remaining_output = self.config.budget.max_output_tokens.saturating_sub(self.spent().output_tokens);
+        let remaining_output = self.reserve()?;
         let mut request = request.clone();
         request.max_output_tokens = request.max_output_tokens.min(remaining_output.min(u64::from(u32::MAX)) as u32);
-        let body = self.config.provider.body(&self.config.model, &request);
+        let body = self.config.provider.body(&self.config.model, &request).to_string();
         let url = self.config.provider.url(&self.config.base_url);
         let attempts = self.config.max_retries + 1;
         let mut last_error = String::new();
         for attempt in 0..attempts {
-            let mut builder = self.client.post(&url).header("content-type", "application/json").body(body.to_string());
+            let mut builder = self.client.post(&url).header("content-type", "application/json").body(body.clone());
             builder = match (self.config.provider, &self.api_key) {
                 (Provider::OpenAi, Some(key)) => builder.bearer_auth(key),
                 (Provider::Anthropic, Some(key)) => builder.header("x-api-key", key),
@@ -198,7 +197,9 @@ impl Backend {
                             Err(why) => Err(ChatFailure::BackendFailed(format!("{url}: {why}"))),
                         };
                     }
-                    let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+                    // 300 characters of the body say what went wrong; the rest is not converted.
+                    let snippet: String =
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(1200)]).chars().take(300).collect();
                     last_error = format!("HTTP {status}: {snippet}");
                     let transient = status.as_u16() == 429 || status.is_server_error();
                     if !transient {
