@@ -120,3 +120,36 @@ fn materialising_never_writes_outside_the_target() {
         assert!(!target.exists(), "nothing is written for a refused manifest");
     }
 }
+
+#[test]
+fn text_a_guest_wrote_never_pulls_an_object_into_a_closure() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path()).unwrap();
+    // Another run's object, which this node's guest has no claim to.
+    let secret = archive.put_blob(b"{\"someone else's\": \"LLM exchange\"}").unwrap();
+    let report = archive.put_blob(format!("[{{\"id\":\"t\",\"llm\":[]}}]").as_bytes()).unwrap();
+    // The guest names it in a notes file, in its account and in its logs.
+    let mut tree = sample_tree();
+    tree.insert("NOTES.md", format!("[\"{secret}\"]\n")).unwrap();
+    let tree_hash = archive.put_tree(&tree).unwrap();
+    let node = Node::new(tree_hash, None, None)
+        .with("meta", serde_json::json!({"summary": secret.to_hex(), "logs": [secret.to_hex()]}))
+        .with("evaluation", serde_json::json!({"report": report}));
+    let id = archive.put_node(&node).unwrap();
+    let closure = archive.closure(&[id]).unwrap();
+    assert!(closure.contains(&report), "a field of the schema is followed");
+    assert!(!closure.contains(&secret), "guest-written text pulled another object into the closure");
+    let verify = archive.verify().unwrap();
+    assert_eq!(verify.problems.len(), 1, "{:?}", verify.problems);
+    assert!(matches!(verify.problems[0], Problem::Orphaned { object } if object == secret));
+    // A field of the schema naming an object the store lacks is reported as missing.
+    std::fs::remove_file(archive.object_path(&report)).unwrap();
+    assert!(
+        archive
+            .verify()
+            .unwrap()
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::Missing { object, .. } if *object == report))
+    );
+}

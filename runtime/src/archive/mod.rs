@@ -183,37 +183,43 @@ impl Archive {
         Ok(ids)
     }
 
-    /// Every object reachable from `roots`: nodes lead to their tree, component and parent, trees to
-    /// their file blobs, and any JSON object (node metadata, evaluation reports, provenance, LLM
-    /// exchanges) to every object named by a hash-shaped string inside it. Missing or unreadable
-    /// objects are skipped; `verify` reports them.
+    /// Every object reachable from `roots`: a node leads to its tree (and the tree to its file
+    /// blobs), its component, its parent, and the objects its metadata names by schema (the
+    /// evaluation report and the LLM exchanges it lists, the meta agent's component, the
+    /// provenance). Only those fields are followed: text a guest wrote (an account, a log line, a
+    /// file) may look like a hash, but never makes an object part of a node's closure. Roots that
+    /// are not nodes (LLM exchanges named by a run log) are included as they are. Missing or
+    /// unreadable objects are skipped; `verify` reports them.
     pub fn closure(&self, roots: &[ContentHash]) -> Result<std::collections::BTreeSet<ContentHash>, ArchiveError> {
         let nodes: std::collections::BTreeSet<ContentHash> = self.node_ids()?.into_iter().collect();
         let mut seen = std::collections::BTreeSet::new();
-        let mut queue: Vec<ContentHash> = roots.to_vec();
-        while let Some(hash) = queue.pop() {
+        let mut queue: Vec<(ContentHash, Reference)> =
+            roots.iter().map(|h| (*h, if nodes.contains(h) { Reference::Node } else { Reference::Leaf })).collect();
+        while let Some((hash, kind)) = queue.pop() {
             if !self.contains(&hash) || !seen.insert(hash) {
                 continue;
             }
-            if nodes.contains(&hash) {
-                if let Ok(node) = self.get_node(&hash) {
-                    queue.push(node.tree);
-                    queue.extend(node.component);
-                    queue.extend(node.parent);
-                    if let Ok(entries) = self.get_manifest(&node.tree) {
-                        seen.insert(node.tree);
-                        queue.extend(entries.iter().map(|e| e.blob));
+            match kind {
+                Reference::Node => {
+                    if let Ok(node) = self.get_node(&hash) {
+                        queue.extend(node_references(&node));
                     }
-                    hash_strings(&serde_json::Value::Object(node.metadata.into_iter().collect()), &mut queue);
                 }
-                continue;
-            }
-            // Other JSON objects may name further objects (reports, exchanges, provenance).
-            if let Ok(bytes) = self.get_blob(&hash)
-                && bytes.first().is_some_and(|b| *b == b'{' || *b == b'[')
-                && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
-            {
-                hash_strings(&value, &mut queue);
+                Reference::Tree => {
+                    if let Ok(entries) = self.get_manifest(&hash) {
+                        queue.extend(entries.iter().map(|e| (e.blob, Reference::Leaf)));
+                    }
+                }
+                Reference::Report => {
+                    if let Ok(bytes) = self.get_blob(&hash)
+                        && let Ok(records) = serde_json::from_slice::<Vec<serde_json::Value>>(&bytes)
+                    {
+                        for record in &records {
+                            queue.extend(hashes(record.get("llm")).map(|h| (h, Reference::Leaf)));
+                        }
+                    }
+                }
+                Reference::Leaf => {}
             }
         }
         Ok(seen)
@@ -304,11 +310,10 @@ impl Archive {
             Err(ArchiveError::Corrupt { .. }) => {}
             Err(e) => problems.push(Problem::Malformed { object: node.tree, reason: e.to_string() }),
         }
-        for (what, hash) in [("component", node.component), ("parent", node.parent)] {
-            if let Some(hash) = hash
-                && !self.contains(&hash)
-            {
-                problems.push(Problem::Missing { object: hash, needed_by: format!("{needed_by} ({what})") });
+        // Everything else the node names: component, parent, report, exchanges, provenance.
+        for (hash, kind) in node_references(&node).into_iter().skip(1) {
+            if !self.contains(&hash) {
+                problems.push(Problem::Missing { object: hash, needed_by: format!("{needed_by} ({kind:?})") });
             }
         }
     }
@@ -368,11 +373,37 @@ impl std::fmt::Display for Problem {
 }
 
 /// Pushes every string in `value` that is a content hash.
-fn hash_strings(value: &serde_json::Value, out: &mut Vec<ContentHash>) {
-    match value {
-        serde_json::Value::String(text) => out.extend(text.parse::<ContentHash>().ok()),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| hash_strings(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| hash_strings(v, out)),
-        _ => {}
-    }
+/// What an object named by a reference is, so that the closure knows what to follow inside it.
+#[derive(Debug, Clone, Copy)]
+enum Reference {
+    Node,
+    Tree,
+    /// An evaluation report: its records name LLM exchanges.
+    Report,
+    /// Anything that names nothing further (file blobs, components, exchanges, provenance).
+    Leaf,
+}
+
+/// The objects a node names, by the node schema (see ARCHIVE.md); the tree comes first.
+fn node_references(node: &Node) -> Vec<(ContentHash, Reference)> {
+    let meta = &node.metadata;
+    let mut references = vec![(node.tree, Reference::Tree)];
+    references.extend(node.component.map(|h| (h, Reference::Leaf)));
+    references.extend(node.parent.map(|h| (h, Reference::Node)));
+    let at = |key: &str, field: &str| meta.get(key).and_then(|v| v.get(field));
+    references.extend(hashes(at("evaluation", "report")).map(|h| (h, Reference::Report)));
+    references.extend(hashes(at("meta", "component")).map(|h| (h, Reference::Leaf)));
+    references.extend(hashes(meta.get("llm")).map(|h| (h, Reference::Leaf)));
+    references.extend(hashes(meta.get("provenance")).map(|h| (h, Reference::Leaf)));
+    references
+}
+
+/// The hashes in a field that holds one hash or an array of them.
+fn hashes(value: Option<&serde_json::Value>) -> impl Iterator<Item = ContentHash> + '_ {
+    let items: Vec<&serde_json::Value> = match value {
+        Some(serde_json::Value::Array(items)) => items.iter().collect(),
+        Some(other) => vec![other],
+        None => Vec::new(),
+    };
+    items.into_iter().filter_map(|v| v.as_str()?.parse().ok())
 }
