@@ -127,7 +127,7 @@ fn text_a_guest_wrote_never_pulls_an_object_into_a_closure() {
     let archive = Archive::open(dir.path()).unwrap();
     // Another run's object, which this node's guest has no claim to.
     let secret = archive.put_blob(b"{\"someone else's\": \"LLM exchange\"}").unwrap();
-    let report = archive.put_blob(format!("[{{\"id\":\"t\",\"llm\":[]}}]").as_bytes()).unwrap();
+    let report = archive.put_blob(br#"[{"id":"t","llm":[]}]"#).unwrap();
     // The guest names it in a notes file, in its account and in its logs.
     let mut tree = sample_tree();
     tree.insert("NOTES.md", format!("[\"{secret}\"]\n")).unwrap();
