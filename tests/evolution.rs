@@ -294,6 +294,25 @@ fn a_spent_llm_budget_ends_the_run_cleanly_and_says_why() {
         node_events(&home.path().join("runs/budget/log.jsonl")).len() < 5,
         "the run stopped before its last generation"
     );
+
+    // Replayed with the server stopped, the refused request is refused alike and the replay stops
+    // where the recorded run stopped: the same nodes, and the same reason.
+    server.stop();
+    let replay = hyperagent_run(
+        home.path(),
+        &config,
+        &["--run-id", "budget-again", "--llm", "replay", "--replay-from", "budget"],
+    )
+    .output()
+    .unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    assert_eq!(server.count(), 1, "the replay reached the network");
+    assert_eq!(
+        node_events(&home.path().join("runs/budget-again/log.jsonl")),
+        node_events(&home.path().join("runs/budget/log.jsonl"))
+    );
+    let again = RunLog::read(&home.path().join("runs/budget-again/log.jsonl")).unwrap();
+    assert!(again.iter().any(|e| matches!(e, Event::Stopped { reason: r } if *r == reason)));
 }
 
 #[test]

@@ -380,22 +380,7 @@ impl Evolution {
             progress(Progress::Generation { generation: 0, of: self.config.generations });
             if self.initial().is_none() {
                 let record = self.make_initial().await?;
-                progress(Progress::Child {
-                    generation: 0,
-                    slot: 0,
-                    status: record.status.clone(),
-                    score: record.score,
-                    summary: "initial".into(),
-                });
-                self.append(&Event::Node {
-                    generation: 0,
-                    slot: 0,
-                    node: record.id,
-                    parent: None,
-                    score: record.score,
-                    status: record.status.clone(),
-                })?;
-                self.enter(record);
+                self.record_node(record, progress)?;
             }
             self.append(&Event::Generation { generation: 0 })?;
             self.completed_generations = Some(0);
@@ -410,9 +395,13 @@ impl Evolution {
             self.append(&Event::Generation { generation })?;
             self.completed_generations = Some(generation);
             // A spent LLM budget ends the run cleanly: what is archived stays, and the log says why.
-            if let Some(Source::Live(backend)) = &self.llm
-                && let Some(reason) = backend.exhausted()
-            {
+            // A replay stops where the recorded run stopped.
+            let exhausted = match &self.llm {
+                Some(Source::Live(backend)) => backend.exhausted(),
+                Some(Source::Replay(index)) => index.stopped_after(generation).map(str::to_owned),
+                None => None,
+            };
+            if let Some(reason) = exhausted {
                 self.append(&Event::Stopped { reason: reason.clone() })?;
                 self.stopped = Some(reason);
             }
@@ -487,7 +476,8 @@ impl Evolution {
             status: "evaluated".into(),
             summary: "initial hyperagent".into(),
             children: 0,
-            exchanges: Vec::new(),
+            // Its task agents' exchanges, logged like any node's so that a replay can answer them.
+            exchanges: evaluation.exchanges,
         })
     }
 
@@ -539,26 +529,32 @@ impl Evolution {
         // Archive order is slot order, whatever order the children finished in.
         records.sort_by_key(|r| r.slot);
         for record in records {
-            progress(Progress::Child {
-                generation,
-                slot: record.slot,
-                status: record.status.clone(),
-                score: record.score,
-                summary: record.summary.clone(),
-            });
-            for (exchange, wall_ms) in &record.exchanges {
-                self.append(&Event::LlmExchange { node: record.id, record: *exchange, wall_ms: *wall_ms })?;
-            }
-            self.append(&Event::Node {
-                generation,
-                slot: record.slot,
-                node: record.id,
-                parent: record.parent,
-                score: record.score,
-                status: record.status.clone(),
-            })?;
-            self.enter(record);
+            self.record_node(record, progress)?;
         }
+        Ok(())
+    }
+
+    /// Logs a finished node (its LLM exchanges first, then the node) and enters it in the archive view.
+    fn record_node(&mut self, record: NodeRecord, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
+        progress(Progress::Child {
+            generation: record.generation,
+            slot: record.slot,
+            status: record.status.clone(),
+            score: record.score,
+            summary: record.summary.clone(),
+        });
+        for (exchange, wall_ms) in &record.exchanges {
+            self.append(&Event::LlmExchange { node: record.id, record: *exchange, wall_ms: *wall_ms })?;
+        }
+        self.append(&Event::Node {
+            generation: record.generation,
+            slot: record.slot,
+            node: record.id,
+            parent: record.parent,
+            score: record.score,
+            status: record.status.clone(),
+        })?;
+        self.enter(record);
         Ok(())
     }
 
@@ -792,7 +788,17 @@ pub fn replay_index(archive: &Archive, log: &Path) -> Result<crate::llm::ReplayI
         .iter()
         .filter_map(|e| if let Event::LlmExchange { record, .. } = e { Some(*record) } else { None })
         .collect();
-    crate::llm::ReplayIndex::from_records(archive, &records).map_err(RunError::Invalid)
+    let mut index = crate::llm::ReplayIndex::from_records(archive, &records).map_err(RunError::Invalid)?;
+    // A `stopped` event follows the `generation` event of the generation that spent the budget.
+    let mut last_generation = 0;
+    for event in &events {
+        match event {
+            Event::Generation { generation } => last_generation = *generation,
+            Event::Stopped { reason } => index = index.with_budget_stop(last_generation, reason.clone()),
+            _ => {}
+        }
+    }
+    Ok(index)
 }
 
 struct ChildJob {

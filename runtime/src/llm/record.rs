@@ -38,10 +38,15 @@ pub fn request_hash(request: &ChatRequest) -> ContentHash {
     ContentHash::of(&serde_json::to_vec(request).expect("requests serialise"))
 }
 
-/// Recorded exchanges by (call, request hash, sequence number).
+/// Recorded exchanges by (call, request hash, sequence number), and where the recorded run's LLM
+/// budget ran out, if it did.
 #[derive(Debug, Default)]
 pub struct ReplayIndex {
-    entries: HashMap<(String, ContentHash, u32), ContentHash>,
+    /// Each record's hash and its response, read and checked once when the index is built.
+    entries: HashMap<(String, ContentHash, u32), (ContentHash, ChatResponse)>,
+    /// The generation after which the recorded run stopped, and why. Once the budget was spent
+    /// every further request was refused, unrecorded: replay refuses it alike.
+    budget_stop: Option<(u32, String)>,
 }
 
 impl ReplayIndex {
@@ -51,9 +56,20 @@ impl ReplayIndex {
         for hash in records {
             let bytes = archive.get_blob(hash).map_err(|e| e.to_string())?;
             let exchange: Exchange = serde_json::from_slice(&bytes).map_err(|e| format!("record {hash}: {e}"))?;
-            entries.insert((exchange.call, exchange.request_hash, exchange.seq), *hash);
+            entries.insert((exchange.call, exchange.request_hash, exchange.seq), (*hash, exchange.response));
         }
-        Ok(ReplayIndex { entries })
+        Ok(ReplayIndex { entries, budget_stop: None })
+    }
+
+    /// Records that the replayed run stopped after `generation` because its budget was spent.
+    pub fn with_budget_stop(mut self, generation: u32, reason: String) -> ReplayIndex {
+        self.budget_stop = Some((generation, reason));
+        self
+    }
+
+    /// Why the recorded run stopped after `generation`, if it stopped there.
+    pub fn stopped_after(&self, generation: u32) -> Option<&str> {
+        self.budget_stop.as_ref().filter(|(g, _)| *g == generation).map(|(_, reason)| reason.as_str())
     }
 
     pub fn len(&self) -> usize {
@@ -108,18 +124,17 @@ impl CallGateway {
         };
         match &self.source {
             Source::Replay(index) => {
-                let Some(record) = index.entries.get(&(self.call.clone(), hash, seq)) else {
+                let Some((record, response)) = index.entries.get(&(self.call.clone(), hash, seq)) else {
+                    if let Some((_, reason)) = &index.budget_stop {
+                        return Err(ChatFailure::BudgetExhausted(reason.clone()));
+                    }
                     return Err(ChatFailure::BackendFailed(format!(
                         "replay: no recorded answer for request {hash} (occurrence {seq}) of {}; the run being replayed never sent it",
                         self.call
                     )));
                 };
-                let bytes =
-                    self.archive.get_blob(record).map_err(|e| ChatFailure::BackendFailed(format!("replay: {e}")))?;
-                let exchange: Exchange = serde_json::from_slice(&bytes)
-                    .map_err(|e| ChatFailure::BackendFailed(format!("replay: record {record}: {e}")))?;
                 self.state.lock().unwrap_or_else(|p| p.into_inner()).records.push((*record, 0));
-                Ok(exchange.response)
+                Ok(response.clone())
             }
             Source::Live(backend) => {
                 let started = Instant::now();
