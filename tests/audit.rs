@@ -112,6 +112,9 @@ fn replay_confirms_a_run_and_catches_tampering() {
     let text = String::from_utf8_lossy(&replay.stdout);
     assert_eq!(replay.status.code(), Some(1), "{text}");
     assert!(text.contains("recorded ok") && text.contains("replayed out-of-fuel"), "{text}");
+    // Before any task is re-run, the rewrite is caught by hash: in the log and in the node.
+    assert!(text.contains("configuration mismatch: the logged configuration does not have its logged hash"), "{text}");
+    assert!(text.contains("configuration: the node was made under"), "{text}");
 }
 
 /// The hash of each kind of object in a finished run's archive.

@@ -67,6 +67,14 @@ impl Auditor<'_> {
         {
             let recorded: serde_json::Value =
                 serde_json::from_slice(&self.archive.get_blob(&hash)?).unwrap_or_default();
+            // The node was made under a configuration; the log must name that one.
+            if recorded.get("config_hash") != Some(&serde_json::json!(config.hash())) {
+                audit.mismatches.push(format!(
+                    "configuration: the node was made under {}, the log's configuration hashes to {}",
+                    recorded.get("config_hash").map_or("-".into(), |v| v.to_string()),
+                    config.hash().short()
+                ));
+            }
             for key in [
                 "host_version",
                 "wasmtime",

@@ -442,16 +442,25 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     };
     let log = run_log(paths, &run_id);
     let events = RunLog::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
-    let Some(Event::Started { config, .. }) = events.first() else {
+    let Some(Event::Started { config, config_hash, .. }) = events.first() else {
         bail!("{} does not start with the run's configuration", log.display())
     };
+    // The log may come from another machine: its configuration must be one a run could have had.
+    config.validate().map_err(|e| anyhow::anyhow!("the logged configuration is invalid: {e}"))?;
+    let mut clean = true;
+    if config.hash() != *config_hash {
+        println!(
+            "configuration mismatch: the logged configuration does not have its logged hash {}",
+            config_hash.short()
+        );
+        clean = false;
+    }
     let compiler = ready_compiler(paths, Duration::from_secs(300))?;
     let sandbox = Arc::new(new_sandbox(paths)?);
     let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir)?;
     let records = Arc::new(replay_index(&archive, &log)?);
     let tasks = tasks_by_id(config);
     let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance, tasks };
-    let mut clean = true;
     if only.is_none() {
         let problems = check_parent_choices(&archive, config, &events)?;
         if problems.is_empty() {
