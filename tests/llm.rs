@@ -293,6 +293,10 @@ fn guest_requests_are_bounded_before_any_backend_sees_them() {
     assert!(big["err"].as_str().unwrap().contains("the limit is 1048576"), "{big}");
     let many = call(json!({"op": "llm-many", "messages": hyperagent::sandbox::host::MAX_LLM_MESSAGES + 1}));
     assert!(many["err"].as_str().unwrap().contains("messages; the limit is 256"), "{many}");
+    let hot = call(json!({"op": "llm-many", "messages": 1, "temperature_milli": 4_000_000}));
+    assert!(hot["err"].as_str().unwrap().contains("the limit is 2000"), "{hot}");
+    let mute = call(json!({"op": "llm-many", "messages": 1, "max_output_tokens": 0}));
+    assert!(mute["err"].as_str().unwrap().contains("at least 1"), "{mute}");
     assert_eq!(server.count(), 0);
     assert_eq!(call(json!({"op": "llm-many", "messages": 3}))["ok"], "fine");
 }

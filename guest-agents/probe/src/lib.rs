@@ -184,7 +184,12 @@ fn run_op(payload: &str) -> Result<String, AgentError> {
             use agent_sdk::llm::{LlmRequest, Message, Role};
             let count = payload["messages"].as_u64().unwrap_or(1) as usize;
             let messages = (0..count).map(|_| Message { role: Role::User, content: "m".into() }).collect();
-            let request = LlmRequest { messages, model_hint: None, max_output_tokens: 16, temperature_milli: None };
+            let request = LlmRequest {
+                messages,
+                model_hint: None,
+                max_output_tokens: payload["max_output_tokens"].as_u64().map_or(16, |n| n as u32),
+                temperature_milli: payload["temperature_milli"].as_u64().map(|t| t as u32),
+            };
             match agent_sdk::llm::complete(&request) {
                 Ok(answer) => json!({"ok": answer.content}),
                 Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),

@@ -55,6 +55,8 @@ pub trait LlmGateway: Send + Sync {
 pub const MAX_LLM_REQUEST_BYTES: usize = 1 << 20;
 /// Most messages in one completion request.
 pub const MAX_LLM_MESSAGES: usize = 256;
+/// Highest sampling temperature a guest may ask for, in thousandths (the providers' own maximum).
+pub const MAX_TEMPERATURE_MILLI: u32 = 2000;
 
 pub struct CallState {
     pub(super) wasi: WasiCtx,
@@ -155,6 +157,14 @@ impl host::Host for CallState {
         if size > MAX_LLM_REQUEST_BYTES {
             return Ok(Err(LlmError::InvalidRequest(format!(
                 "the messages and model hint hold {size} bytes; the limit is {MAX_LLM_REQUEST_BYTES}"
+            ))));
+        }
+        if request.max_output_tokens == 0 {
+            return Ok(Err(LlmError::InvalidRequest("max-output-tokens must be at least 1".into())));
+        }
+        if let Some(t) = request.temperature_milli.filter(|t| *t > MAX_TEMPERATURE_MILLI) {
+            return Ok(Err(LlmError::InvalidRequest(format!(
+                "temperature-milli is {t}; the limit is {MAX_TEMPERATURE_MILLI} (a temperature of 2.0)"
             ))));
         }
         self.llm_calls += 1;

@@ -312,31 +312,27 @@ impl Sandbox {
         let export =
             tokio::time::timeout(backstop, run_export(&mut store, component, input, grants.seed, budget, limits));
         let writable: Vec<PathBuf> = grants.preopens.iter().filter(|p| p.writable).map(|p| p.host.clone()).collect();
-        let mut over_quota = None;
-        let result = if writable.is_empty() {
-            Some(export.await)
+        // How the call ended: its own result, or over its disk quota (while it ran, or at its end).
+        let ended = if writable.is_empty() {
+            Ok(export.await)
         } else {
             tokio::select! {
-                result = export => Some(result),
-                used = quota::exceeded(writable.clone(), limits.disk_bytes) => {
-                    over_quota = Some(used);
-                    None
-                }
+                result = export => match quota::measure(writable.clone(), limits.disk_bytes).await {
+                    used if used > limits.disk_bytes => Err(used),
+                    _ => Ok(result),
+                },
+                used = quota::exceeded(writable.clone(), limits.disk_bytes) => Err(used),
             }
         };
-        if over_quota.is_none() && !writable.is_empty() {
-            let used = quota::usage(&writable, limits.disk_bytes);
-            over_quota = (used > limits.disk_bytes).then_some(used);
-        }
         let wall_time_us = started.elapsed().as_micros() as u64;
 
         let fuel_left = if self.settings.fuel_metering { store.get_fuel().unwrap_or(0) } else { limits.fuel.0 };
         let state = store.data();
-        let (outcome, output) = match (over_quota, result) {
-            (Some(used_bytes), _) => (Outcome::DiskQuota { used_bytes, limit_bytes: limits.disk_bytes }, None),
-            (None, Some(Err(_)) | None) => (Outcome::Deadline, None),
-            (None, Some(Ok(Ok((outcome, output))))) => (outcome, output),
-            (None, Some(Ok(Err(error)))) => (classify_trap(&error, &state.limiter), None),
+        let (outcome, output) = match ended {
+            Err(used_bytes) => (Outcome::DiskQuota { used_bytes, limit_bytes: limits.disk_bytes }, None),
+            Ok(Err(_elapsed)) => (Outcome::Deadline, None),
+            Ok(Ok(Ok((outcome, output)))) => (outcome, output),
+            Ok(Ok(Err(error))) => (classify_trap(&error, &state.limiter), None),
         };
         Ok(CallReport {
             outcome,

@@ -27,7 +27,8 @@ fn add_usage(dir: &Path, used: &mut u64, stop_after: u64) {
         if *used > stop_after {
             return;
         }
-        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        // `DirEntry::metadata` does not follow symbolic links.
+        let Ok(meta) = entry.metadata() else { continue };
         *used += ENTRY_BYTES;
         if meta.is_dir() {
             add_usage(&entry.path(), used, stop_after);
@@ -37,12 +38,16 @@ fn add_usage(dir: &Path, used: &mut u64, stop_after: u64) {
     }
 }
 
+/// [`usage`] on a blocking thread, off the async executor.
+pub async fn measure(dirs: Vec<PathBuf>, stop_after: u64) -> u64 {
+    tokio::task::spawn_blocking(move || usage(&dirs, stop_after)).await.unwrap_or(0)
+}
+
 /// Resolves, with the usage found, once `dirs` hold more than `limit` bytes; never otherwise.
 pub async fn exceeded(dirs: Vec<PathBuf>, limit: u64) -> u64 {
     loop {
         tokio::time::sleep(POLL_INTERVAL).await;
-        let dirs = dirs.clone();
-        let used = tokio::task::spawn_blocking(move || usage(&dirs, limit)).await.unwrap_or(0);
+        let used = measure(dirs.clone(), limit).await;
         if used > limit {
             return used;
         }
