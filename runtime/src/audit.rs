@@ -10,7 +10,7 @@ use crate::compiler::{BuildOutcome, GuestCompiler};
 use crate::evolution::config::RunConfig;
 use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task, task_id};
 use crate::evolution::log::Event;
-use crate::evolution::{RunError, choose_parents, enter_node, node_record, splits};
+use crate::evolution::{RunError, call_name, choose_parents, enter_node, node_record, splits};
 use crate::hash::ContentHash;
 use crate::llm::{ReplayIndex, Source};
 use crate::sandbox::Sandbox;
@@ -140,7 +140,7 @@ impl Auditor<'_> {
             let llm = (!record.llm.is_empty()).then(|| TaskLlm {
                 source: Source::Replay(records.clone()),
                 archive: self.archive.clone(),
-                call_prefix: format!("task g{generation:04}-s{slot:02}"),
+                call_prefix: call_name("task", generation as u32, slot as u32),
                 calls: config.task_llm_calls,
             });
             let settings = TaskSettings { fuel: config.task_fuel, memory_mib: config.memory_mib, parallelism: 1, llm };
@@ -170,41 +170,33 @@ impl Auditor<'_> {
 }
 
 /// Re-derives every parent choice of a run from its log and seed; returns each disagreement.
+/// `choose_parents` sees only the generations before the one it chooses for, so the whole run's
+/// nodes can be entered first.
 pub fn check_parent_choices(archive: &Archive, config: &RunConfig, events: &[Event]) -> Result<Vec<String>, RunError> {
     let mut nodes = Vec::new();
-    let mut problems = Vec::new();
-    let mut pending: Vec<(u32, u32, Option<ContentHash>, ContentHash)> = Vec::new();
-    let mut flush = |nodes: &mut Vec<crate::evolution::NodeRecord>,
-                     pending: &mut Vec<(u32, u32, Option<ContentHash>, ContentHash)>|
-     -> Result<(), RunError> {
-        if let Some(&(generation, ..)) = pending.first() {
-            if generation > 0 {
-                let expected = choose_parents(config, nodes, generation);
-                for (_, slot, parent, node) in pending.iter() {
-                    let want = expected.get(*slot as usize).map(|p| p.id);
-                    if want != *parent {
-                        problems.push(format!(
-                            "generation {generation} slot {slot} (node {}): the log names parent {}, the seed and the archive give {}",
-                            node.short(),
-                            parent.map_or("-".into(), |p| p.short()),
-                            want.map_or("-".into(), |p| p.short())
-                        ));
-                    }
-                }
-            }
-            for (.., node) in pending.drain(..) {
-                enter_node(nodes, node_record(archive, &node)?);
-            }
-        }
-        Ok(())
-    };
+    let mut logged = Vec::new();
     for event in events {
-        match event {
-            Event::Node { generation, slot, node, parent, .. } => pending.push((*generation, *slot, *parent, *node)),
-            Event::Generation { .. } => flush(&mut nodes, &mut pending)?,
-            _ => {}
+        if let Event::Node { generation, slot, node, parent, .. } = event {
+            enter_node(&mut nodes, node_record(archive, node)?);
+            logged.push((*generation, *slot, *parent, *node));
         }
     }
-    flush(&mut nodes, &mut pending)?;
+    let mut problems = Vec::new();
+    let mut expected: Option<(u32, Vec<ContentHash>)> = None;
+    for (generation, slot, parent, node) in logged.into_iter().filter(|(generation, ..)| *generation > 0) {
+        if expected.as_ref().is_none_or(|(g, _)| *g != generation) {
+            let ids = choose_parents(config, &nodes, generation).iter().map(|p| p.id).collect();
+            expected = Some((generation, ids));
+        }
+        let want = expected.as_ref().and_then(|(_, ids)| ids.get(slot as usize).copied());
+        if want != parent {
+            problems.push(format!(
+                "generation {generation} slot {slot} (node {}): the log names parent {}, the seed and the archive give {}",
+                node.short(),
+                parent.map_or("-".into(), |p| p.short()),
+                want.map_or("-".into(), |p| p.short())
+            ));
+        }
+    }
     Ok(problems)
 }

@@ -11,8 +11,6 @@ use crate::hash::ContentHash;
 use std::io::{BufRead, Read};
 
 const MAGIC: &str = "hyperagent-export 1\n";
-/// Largest entry accepted on import.
-const MAX_ENTRY_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -62,10 +60,12 @@ pub fn import(archive: &Archive, bytes: &[u8]) -> Result<Bundle, BundleError> {
     if line != MAGIC {
         return Err(BundleError::Format("the first line is not `hyperagent-export 1`".into()));
     }
+    let mut held = std::collections::HashSet::new();
     let mut bundle = Bundle { run_id: String::new(), log: Vec::new(), objects: Vec::new(), nodes: Vec::new() };
     let body = |reader: &mut std::io::Cursor<&[u8]>, length: &str| -> Result<Vec<u8>, BundleError> {
         let length: u64 = length.parse().map_err(|_| BundleError::Format(format!("`{length}` is not a length")))?;
-        if length > MAX_ENTRY_BYTES || length > (reader.get_ref().len() as u64).saturating_sub(reader.position()) {
+        // The bundle is in memory already: an entry can claim no more than what is left of it.
+        if length > (reader.get_ref().len() as u64).saturating_sub(reader.position()) {
             return Err(BundleError::Format(format!("an entry of {length} bytes runs past the end of the bundle")));
         }
         let mut data = vec![0u8; length as usize];
@@ -98,12 +98,13 @@ pub fn import(archive: &Archive, bytes: &[u8]) -> Result<Bundle, BundleError> {
                 }
                 archive.put_blob(&data)?;
                 bundle.objects.push(claimed);
+                held.insert(claimed);
             }
             ["node", hash] => {
                 let id: ContentHash =
                     hash.parse().map_err(|e: crate::hash::BadHash| BundleError::Format(e.to_string()))?;
                 // Only an object of this bundle that really is a node becomes one.
-                if !bundle.objects.contains(&id) {
+                if !held.contains(&id) {
                     return Err(BundleError::Format(format!(
                         "a node marker names {id}, which the bundle does not hold"
                     )));

@@ -104,7 +104,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
                 .replay_from
                 .clone()
                 .context("--llm replay needs --replay-from <run id>: the run whose records answer")?;
-            let index = replay_index(&setup.archive, &run_log(paths, &from))?;
+            let log = run_log(paths, &from);
+            let events = RunLog::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
+            let index = replay_index(&setup.archive, &events)?;
             eprintln!("replaying {} recorded LLM exchanges of run {from}; the network is not used", index.len());
             Some(Source::Replay(Arc::new(index)))
         }
@@ -458,7 +460,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     let compiler = ready_compiler(paths, Duration::from_secs(300))?;
     let sandbox = Arc::new(new_sandbox(paths)?);
     let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir)?;
-    let records = Arc::new(replay_index(&archive, &log)?);
+    let records = Arc::new(replay_index(&archive, &events)?);
     let tasks = tasks_by_id(config);
     let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance, tasks };
     if only.is_none() {

@@ -204,6 +204,12 @@ fn history_json(nodes: &[NodeRecord]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The name under which a node's `kind` calls (`meta`, `task`) record their LLM exchanges, e.g.
+/// `task g0003-s01`; a replay finds the records by it.
+pub fn call_name(kind: &str, generation: u32, slot: u32) -> String {
+    format!("{kind} g{generation:04}-s{slot:02}")
+}
+
 /// The generated training and validation splits of a configuration.
 pub fn splits(config: &RunConfig) -> (InstanceSet, InstanceSet) {
     let train = bin_packing::weibull_set(
@@ -455,7 +461,7 @@ impl Evolution {
         };
         let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
         let evaluation =
-            evaluate::evaluate(&self.sandbox, &loaded, &self.plan("task g0000-s00".into()), &self.archive).await?;
+            evaluate::evaluate(&self.sandbox, &loaded, &self.plan(call_name("task", 0, 0)), &self.archive).await?;
         let node = Node::new(tree, Some(component), None)
             .with("generation", 0)
             .with("slot", 0)
@@ -587,7 +593,7 @@ impl Evolution {
             Arc::new(CallGateway::new(
                 source.clone(),
                 self.archive.clone(),
-                format!("meta g{:04}-s{:02}", job.generation, job.slot),
+                call_name("meta", job.generation, job.slot),
             ))
         });
         let grants = Grants {
@@ -647,7 +653,7 @@ impl Evolution {
         let evaluation: Option<Evaluation> = match component {
             Some(component) => {
                 let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
-                let plan = self.plan(format!("task g{:04}-s{:02}", job.generation, job.slot));
+                let plan = self.plan(call_name("task", job.generation, job.slot));
                 Some(evaluate::evaluate(&self.sandbox, &loaded, &plan, &self.archive).await?)
             }
             None => None,
@@ -781,9 +787,8 @@ impl Evolution {
     }
 }
 
-/// The exchanges a run recorded, indexed for replay; read from its log.
-pub fn replay_index(archive: &Archive, log: &Path) -> Result<crate::llm::ReplayIndex, RunError> {
-    let events = RunLog::read(log).map_err(io_error(log))?;
+/// The exchanges a run recorded, indexed for replay, from its log's events.
+pub fn replay_index(archive: &Archive, events: &[Event]) -> Result<crate::llm::ReplayIndex, RunError> {
     let records: Vec<ContentHash> = events
         .iter()
         .filter_map(|e| if let Event::LlmExchange { record, .. } = e { Some(*record) } else { None })
@@ -791,7 +796,7 @@ pub fn replay_index(archive: &Archive, log: &Path) -> Result<crate::llm::ReplayI
     let mut index = crate::llm::ReplayIndex::from_records(archive, &records).map_err(RunError::Invalid)?;
     // A `stopped` event follows the `generation` event of the generation that spent the budget.
     let mut last_generation = 0;
-    for event in &events {
+    for event in events {
         match event {
             Event::Generation { generation } => last_generation = *generation,
             Event::Stopped { reason } => index = index.with_budget_stop(last_generation, reason.clone()),
