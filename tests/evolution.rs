@@ -9,8 +9,8 @@ use hyperagent::evolution::evaluate::{self, EvalPlan, TaskSettings};
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::hash::ContentHash;
 use hyperagent_domains::bin_packing;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -182,23 +182,41 @@ fn editing_server() -> common::http::Server {
     })
 }
 
-fn llm_config_toml(server: &common::http::Server, max_calls: u64, generations: u32) -> String {
+/// A live LLM run in `home` against a fresh scripted server: writes its configuration
+/// (`children_per_generation` 1, the given budget and generations), runs it as `run_id`, insists
+/// that it succeeded; returns the server, the configuration's path and the run's output.
+fn llm_run(home: &Path, max_calls: u64, generations: u32, run_id: &str) -> (common::http::Server, PathBuf, Output) {
+    let server = editing_server();
     let config = RunConfig { generations, children_per_generation: 1, ..small_config() };
-    format!(
+    let toml = format!(
         "{}\n[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\ninitial_backoff_ms = 10\n\n[llm.budget]\nmax_calls = {max_calls}\n",
         toml::to_string(&config).unwrap(),
         server.base_url
-    )
+    );
+    let path = home.join("llm.toml");
+    std::fs::write(&path, toml).unwrap();
+    let output = hyperagent_run(home, &path, &["--run-id", run_id]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    (server, path, output)
+}
+
+/// Stops the server, replays run `from` as `to` from its records, and insists that the replay
+/// succeeded without the network and made the recorded run's nodes.
+fn replay_alike(home: &Path, config: &Path, server: &common::http::Server, from: &str, to: &str) {
+    server.stop();
+    let requests = server.count();
+    let replay =
+        hyperagent_run(home, config, &["--run-id", to, "--llm", "replay", "--replay-from", from]).output().unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    assert_eq!(server.count(), requests, "the replay reached the network");
+    let log = |run: &str| home.join("runs").join(run).join("log.jsonl");
+    assert_eq!(node_events(&log(to)), node_events(&log(from)));
 }
 
 #[test]
 fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
     let home = tempfile::tempdir().unwrap();
-    let server = editing_server();
-    let config = home.path().join("llm.toml");
-    std::fs::write(&config, llm_config_toml(&server, 100, 2)).unwrap();
-    let live = hyperagent_run(home.path(), &config, &["--run-id", "live"]).output().unwrap();
-    assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+    let (server, config, _live) = llm_run(home.path(), 100, 2, "live");
     assert_eq!(server.count(), 2, "one completion per meta call");
     let live_log = RunLog::read(&home.path().join("runs/live/log.jsonl")).unwrap();
     let exchanges: Vec<_> = live_log.iter().filter(|e| matches!(e, Event::LlmExchange { .. })).collect();
@@ -218,17 +236,7 @@ fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
     assert!(String::from_utf8_lossy(&tree.get("NOTES.md").unwrap().bytes).contains("penalise small gaps more"));
 
     // Replay with the server gone: the same nodes, the same records, no network.
-    server.stop();
-    let replay =
-        hyperagent_run(home.path(), &config, &["--run-id", "replayed", "--llm", "replay", "--replay-from", "live"])
-            .output()
-            .unwrap();
-    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
-    assert_eq!(server.count(), 2, "replay never reached the server");
-    assert_eq!(
-        node_events(&home.path().join("runs/live/log.jsonl")),
-        node_events(&home.path().join("runs/replayed/log.jsonl"))
-    );
+    replay_alike(home.path(), &config, &server, "live", "replayed");
     let records = |log: &str| -> Vec<ContentHash> {
         RunLog::read(&home.path().join(log))
             .unwrap()
@@ -270,11 +278,7 @@ fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
 #[test]
 fn a_spent_llm_budget_ends_the_run_cleanly_and_says_why() {
     let home = tempfile::tempdir().unwrap();
-    let server = editing_server();
-    let config = home.path().join("llm.toml");
-    std::fs::write(&config, llm_config_toml(&server, 1, 4)).unwrap();
-    let run = hyperagent_run(home.path(), &config, &["--run-id", "budget"]).output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (server, config, run) = llm_run(home.path(), 1, 4, "budget");
     assert!(String::from_utf8_lossy(&run.stderr).contains("stopped early"), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(server.count(), 1);
     let events = RunLog::read(&home.path().join("runs/budget/log.jsonl")).unwrap();
@@ -297,20 +301,7 @@ fn a_spent_llm_budget_ends_the_run_cleanly_and_says_why() {
 
     // Replayed with the server stopped, the refused request is refused alike and the replay stops
     // where the recorded run stopped: the same nodes, and the same reason.
-    server.stop();
-    let replay = hyperagent_run(
-        home.path(),
-        &config,
-        &["--run-id", "budget-again", "--llm", "replay", "--replay-from", "budget"],
-    )
-    .output()
-    .unwrap();
-    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
-    assert_eq!(server.count(), 1, "the replay reached the network");
-    assert_eq!(
-        node_events(&home.path().join("runs/budget-again/log.jsonl")),
-        node_events(&home.path().join("runs/budget/log.jsonl"))
-    );
+    replay_alike(home.path(), &config, &server, "budget", "budget-again");
     let again = RunLog::read(&home.path().join("runs/budget-again/log.jsonl")).unwrap();
     assert!(again.iter().any(|e| matches!(e, Event::Stopped { reason: r } if *r == reason)));
 }
@@ -318,11 +309,7 @@ fn a_spent_llm_budget_ends_the_run_cleanly_and_says_why() {
 #[test]
 fn an_llm_run_replayed_on_another_machine_gives_a_byte_identical_archive() {
     let (recorded, auditor) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let server = editing_server();
-    let config = recorded.path().join("llm.toml");
-    std::fs::write(&config, llm_config_toml(&server, 100, 2)).unwrap();
-    let live = hyperagent_run(recorded.path(), &config, &["--run-id", "live"]).output().unwrap();
-    assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+    let (server, config, _live) = llm_run(recorded.path(), 100, 2, "live");
     server.stop();
 
     // The auditor gets the run as a bundle, then replays it with no network at all.
