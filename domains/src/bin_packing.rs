@@ -206,9 +206,11 @@ pub fn weibull_set(name: &str, seed: u64, count: usize, items: usize) -> Instanc
 
 /// Checks an answer and scores it: every item placed exactly once, no bin over capacity.
 pub fn score(instance: &Instance, output: &str) -> TaskScore {
-    let value: Value = match serde_json::from_str(output) {
+    // The sandbox checked the output with this same reader; an answer read here directly (as in
+    // replay or fuzzing) meets the same rule.
+    let value = match crate::json::parse_strict(output) {
         Ok(value) => value,
-        Err(e) => return TaskScore::invalid(format!("the answer is not JSON: {e}")),
+        Err(e) => return TaskScore::invalid(format!("the answer is refused: {e}")),
     };
     let Some(bins) = value.get("bins").and_then(Value::as_array) else {
         return TaskScore::invalid("the answer has no `bins` array");
@@ -359,6 +361,8 @@ mod tests {
             (r#"{"bins":[0,1,0,"1"]}"#, "not a bin number"),
             (r#"{"nope":1}"#, "no `bins` array"),
             ("not json", "not JSON"),
+            (r#"{"bins":[0,1,0,1],"bins":[0,0,0,0]}"#, "duplicate key"),
+            (r#"{"bins":[0,1,0,1e999]}"#, "number out of range"),
         ] {
             let scored = score(&tiny(), answer);
             assert_eq!(scored.score, 0.0, "{answer}");

@@ -3,6 +3,7 @@
 //! scores came from a guest and is validated before it counts.
 
 pub mod bin_packing;
+pub mod json;
 
 /// One task as the sandbox hands it to a task agent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

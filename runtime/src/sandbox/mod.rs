@@ -393,9 +393,9 @@ async fn run_export(
             },
             None,
         ),
-        Ok(output) => match serde_json::from_str::<serde::de::IgnoredAny>(&output) {
+        Ok(output) => match hyperagent_domains::json::parse_strict(&output) {
             Ok(_) => (Outcome::Ok, Some(output)),
-            Err(e) => (Outcome::InvalidOutput { reason: format!("the output is not JSON: {e}") }, None),
+            Err(e) => (Outcome::InvalidOutput { reason: format!("the output is refused: {e}") }, None),
         },
         Err(AgentError::InvalidRequest(mut message)) => {
             truncate_utf8(&mut message, MAX_TRAP_MESSAGE_BYTES);
