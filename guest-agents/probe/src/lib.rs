@@ -146,6 +146,15 @@ fn run_op(payload: &str) -> Result<String, AgentError> {
             log::info("z".repeat(bytes));
             json!(bytes)
         }
+        "say" => {
+            // Text written everywhere the host shows it: a log line, stdout, stderr, the output.
+            let text = payload["text"].as_str().unwrap_or("");
+            log::info(text);
+            println!("{text}");
+            eprintln!("{text}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            json!(text)
+        }
         "recurse" => json!(recurse(payload["depth"].as_u64().unwrap_or(1_000_000), 0)),
         "recurse-light" => json!(recurse_light(payload["depth"].as_u64().unwrap_or(1_000_000))),
         "thread" => match std::thread::Builder::new().spawn(|| 1) {
