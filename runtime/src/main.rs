@@ -6,6 +6,7 @@
 
 mod cli;
 
+use cli::terminal::{self, errln, outln};
 use cli::{new_sandbox, open_archive, ready_compiler};
 
 use anyhow::{Context, Result, bail};
@@ -58,8 +59,8 @@ enum Command {
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
-        /// Wall-clock limit on the build, in seconds.
-        #[arg(long, default_value_t = 300)]
+        /// Wall-clock limit on the build, in seconds (at most a day).
+        #[arg(long, default_value = "300", value_parser = cli::flags::parse_build_timeout)]
         timeout_secs: u64,
     },
     /// Run one export of a component in the sandbox and print its report.
@@ -80,9 +81,9 @@ enum Command {
         /// Fuel budget (deterministic compute units).
         #[arg(long, default_value_t = CallLimits::default().fuel.0)]
         fuel: u64,
-        /// Memory cap, in MiB.
-        #[arg(long, default_value_t = 256)]
-        memory: u64,
+        /// Memory cap, in MiB (at most the sandbox's maximum).
+        #[arg(long = "memory", value_name = "MIB", default_value = "256", value_parser = cli::flags::parse_memory)]
+        memory_bytes: u64,
         /// Wall-clock deadline, in milliseconds.
         #[arg(long, default_value_t = 60_000)]
         deadline_ms: u64,
@@ -211,7 +212,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(3);
         }
     };
@@ -219,7 +220,7 @@ fn main() -> ExitCode {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(GuestFailure)) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(3)
         }
     }
@@ -235,7 +236,7 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             domain,
             task_id,
             fuel,
-            memory,
+            memory_bytes,
             deadline_ms,
             seed,
             repo,
@@ -244,7 +245,7 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         } => {
             let limits = CallLimits {
                 fuel: Fuel(fuel),
-                memory_bytes: memory << 20,
+                memory_bytes,
                 deadline: Duration::from_millis(deadline_ms),
                 ..CallLimits::default()
             };
@@ -255,7 +256,7 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
                 }
                 Export::Meta => {
                     let value: serde_json::Value = serde_json::from_str(&input).context("--input is not valid JSON")?;
-                    let iterations_left = value.get("iterations_left").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+                    let iterations_left = cli::flags::iterations_left(&value).map_err(anyhow::Error::msg)?;
                     CallInput::Meta(MetaInput {
                         iterations_left,
                         repo_dir: "/repo".into(),
@@ -299,6 +300,7 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             config.fixed_meta |= args.fixed_meta;
             config.no_archive |= args.no_archive;
             config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            cli::flags::check_run_config(&config).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
             let data_dir = args.data_dir.unwrap_or_else(|| paths.project_root.join("../shared/data"));
             let resume = args.resume.map(|r| if r.is_empty() { None } else { Some(r) });
             let overrides = args.config.is_some()
@@ -309,7 +311,7 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
                 || args.fixed_meta
                 || args.no_archive;
             if resume.is_some() && overrides {
-                eprintln!(
+                errln!(
                     "note: a resumed run keeps the configuration in its log; --config and the run flags are ignored"
                 );
             }
@@ -355,7 +357,7 @@ fn build(paths: &Paths, dir: &Path, json: bool, timeout_secs: u64) -> Result<Res
     };
     archive.put_node(&node)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
+        println!("{}", terminal::json(&outcome_json(&outcome))?);
     } else {
         print_outcome(&outcome);
     }
@@ -381,8 +383,8 @@ fn outcome_json(outcome: &BuildOutcome) -> serde_json::Value {
 fn print_outcome(outcome: &BuildOutcome) {
     match outcome {
         BuildOutcome::Built { tree, component, cached, duration, .. } => {
-            println!("{component}");
-            eprintln!(
+            outln!("{component}");
+            errln!(
                 "built tree {} in {:.2} s{}",
                 tree.short(),
                 duration.as_secs_f64(),
@@ -390,13 +392,14 @@ fn print_outcome(outcome: &BuildOutcome) {
             );
         }
         BuildOutcome::Rejected { violations, .. } => {
-            eprintln!("refused by the source policy ({} violation(s)):", violations.len());
+            errln!("refused by the source policy ({} violation(s)):", violations.len());
             for violation in violations {
-                eprintln!("  [{}] {violation}", violation.code());
+                errln!("  [{}] {violation}", violation.code());
             }
         }
         BuildOutcome::Failed { diagnostics, .. } => {
-            eprintln!("the build failed:\n{diagnostics}");
+            errln!("the build failed:");
+            eprintln!("{}", terminal::block(diagnostics, "  "));
         }
     }
 }
@@ -426,7 +429,7 @@ async fn call(
     let loaded = sandbox.load(&wasm)?;
     let report = sandbox.call(&loaded, input, limits, grants).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", terminal::json(&report)?);
     } else {
         print_report(&report);
     }
@@ -434,28 +437,28 @@ async fn call(
 }
 
 fn print_report(report: &CallReport) {
-    println!("outcome:  {}", report.outcome);
+    outln!("outcome:  {}", report.outcome);
     if let Some(output) = &report.output {
-        println!("output:   {output}");
+        outln!("output:   {output}");
     }
-    println!("fuel:     {} of {}", report.fuel_consumed, report.fuel_budget);
-    println!("memory:   peak {} KiB of {} KiB", report.peak_memory_bytes / 1024, report.memory_limit_bytes / 1024);
-    println!("time:     {:.3} ms (wall clock, not reproducible)", report.wall_time_us as f64 / 1000.0);
+    outln!("fuel:     {} of {}", report.fuel_consumed, report.fuel_budget);
+    outln!("memory:   peak {} KiB of {} KiB", report.peak_memory_bytes / 1024, report.memory_limit_bytes / 1024);
+    outln!("time:     {:.3} ms (wall clock, not reproducible)", report.wall_time_us as f64 / 1000.0);
     for (name, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
         if captured.total_bytes > 0 {
             let cut =
                 if captured.truncated { format!(", cut to {} bytes", captured.text.len()) } else { String::new() };
-            println!("{name}:   {} bytes{cut}", captured.total_bytes);
+            outln!("{name}:   {} bytes{cut}", captured.total_bytes);
             for line in captured.text.lines().take(20) {
-                println!("  | {line}");
+                outln!("  | {line}");
             }
         }
     }
     for line in &report.logs {
-        println!("log {}: {}", line.level, line.message);
+        outln!("log {}: {}", line.level, line.message);
     }
     if report.logs_dropped > 0 {
-        println!("({} log lines dropped)", report.logs_dropped);
+        outln!("({} log lines dropped)", report.logs_dropped);
     }
 }
 
@@ -468,7 +471,7 @@ fn verify(paths: &Paths, json: bool) -> Result<Result<(), GuestFailure>> {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+            terminal::json(&serde_json::json!({
                 "objects_checked": report.objects_checked,
                 "nodes_checked": report.nodes_checked,
                 "stray_temp_files": report.stray_temp_files,
@@ -477,9 +480,9 @@ fn verify(paths: &Paths, json: bool) -> Result<Result<(), GuestFailure>> {
         );
     } else {
         for problem in &report.problems {
-            println!("{problem}");
+            outln!("{problem}");
         }
-        println!(
+        outln!(
             "{} objects and {} nodes checked: {}",
             report.objects_checked,
             report.nodes_checked,
@@ -495,14 +498,14 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     let compiler = ready_compiler(paths, Duration::from_secs(600))?;
     let sandbox = new_sandbox(paths)?;
     let source = paths.guest_agents().join("initial");
-    println!("building the sample hyperagent from {} (the first build compiles its dependencies)", source.display());
+    outln!("building the sample hyperagent from {} (the first build compiles its dependencies)", source.display());
     let parent = compiler.build_dir(&source, &archive)?;
     let Some(parent_component) = parent.component() else {
         print_outcome(&parent);
         return Ok(Err(GuestFailure));
     };
     let BuildOutcome::Built { tree: parent_tree, duration, .. } = &parent else { unreachable!() };
-    println!("  component {} ({:.2} s)", parent_component.short(), duration.as_secs_f64());
+    outln!("  component {} ({:.2} s)", parent_component.short(), duration.as_secs_f64());
     let parent_node = archive.put_node(&Node::new(*parent_tree, Some(parent_component), None).with("generation", 0))?;
 
     let items: Vec<u64> = (0..200u64).map(|i| 20 + (i * 37 + i * i * 11) % 61).collect();
@@ -512,7 +515,7 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     let parent_report = sandbox
         .call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &task, &limits, &Grants::default())
         .await?;
-    println!(
+    outln!(
         "parent task: {} bins, {}, {} fuel",
         bins_used(&parent_report),
         parent_report.outcome,
@@ -530,7 +533,7 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     };
     let meta_report =
         sandbox.call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &meta, &limits, &grants).await?;
-    println!("parent meta: {}: {}", meta_report.outcome, meta_report.output.as_deref().unwrap_or("-"));
+    outln!("parent meta: {}: {}", meta_report.outcome, meta_report.output.as_deref().unwrap_or("-"));
     if !meta_report.outcome.is_ok() {
         return Ok(Err(GuestFailure));
     }
@@ -541,10 +544,10 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
         return Ok(Err(GuestFailure));
     };
     let BuildOutcome::Built { tree: child_tree, duration, .. } = &child else { unreachable!() };
-    println!("child built: component {} ({:.2} s)", child_component.short(), duration.as_secs_f64());
+    outln!("child built: component {} ({:.2} s)", child_component.short(), duration.as_secs_f64());
     let child_report =
         sandbox.call(&*sandbox.load(&archive.get_blob(&child_component)?)?, &task, &limits, &Grants::default()).await?;
-    println!(
+    outln!(
         "child task:  {} bins, {}, {} fuel",
         bins_used(&child_report),
         child_report.outcome,
@@ -557,7 +560,7 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
                 .unwrap_or_default(),
         ),
     )?;
-    println!(
+    outln!(
         "archive: {} (parent node {}, child node {})",
         paths.archive().display(),
         parent_node.short(),

@@ -1,6 +1,8 @@
 //! The parts of the CLI beyond `main.rs`: the run commands, and the set-up every command shares.
 
+pub mod flags;
 pub mod run;
+pub mod terminal;
 
 use anyhow::{Context, Result};
 use hyperagent::archive::Archive;

@@ -1,5 +1,6 @@
 //! `hyperagent run`, `status`, `show` and `lineage`.
 
+use super::terminal::{self, errln, outln};
 use super::{new_sandbox, open_archive, ready_compiler};
 use anyhow::{Context, Result, bail};
 use hyperagent::archive::Archive;
@@ -107,7 +108,7 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
             let log = run_log(paths, &from);
             let events = RunLog::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
             let index = replay_index(&setup.archive, &events)?;
-            eprintln!("replaying {} recorded LLM exchanges of run {from}; the network is not used", index.len());
+            errln!("replaying {} recorded LLM exchanges of run {from}; the network is not used", index.len());
             Some(Source::Replay(Arc::new(index)))
         }
     };
@@ -116,9 +117,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         evolution = evolution.with_llm(source);
     }
     if evolution.is_finished() {
-        eprintln!("run {run_id} is already complete");
+        errln!("run {run_id} is already complete");
     } else {
-        eprintln!(
+        errln!(
             "{} run {run_id}: {} generations x {} children, seed {}, selection {:?}{}{}",
             if resume { "resuming" } else { "starting" },
             evolution.config.generations,
@@ -133,10 +134,10 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         reporter.finish();
     }
     if let Some(reason) = evolution.stopped() {
-        eprintln!("the run stopped early: {reason}");
+        errln!("the run stopped early: {reason}");
     }
     print_summary(&evolution)?;
-    println!("results: {} (log: {})", run_dir.display(), run_dir.join("log.jsonl").display());
+    outln!("results: {} (log: {})", run_dir.display(), run_dir.join("log.jsonl").display());
     Ok(())
 }
 
@@ -175,7 +176,10 @@ impl Reporter {
                     *best = Some(score);
                 }
                 let score_text = score.map_or("-".to_owned(), |s| format!("{s:.5}"));
-                let line = format!("gen {generation:>3} slot {slot}: {status:<12} score {score_text} {summary}");
+                let line = terminal::line(&format!(
+                    "gen {generation:>3} slot {slot}: {status:<12} score {score_text} {summary}"
+                ))
+                .into_owned();
                 match &self.bar {
                     Some(bar) => {
                         bar.set_message(format!("best {:.5}", best.unwrap_or(0.0)));
@@ -188,7 +192,7 @@ impl Reporter {
                 let line = format!("evaluating node {} on the test sets", node.short());
                 match &self.bar {
                     Some(bar) => bar.println(line),
-                    None => eprintln!("{line}"),
+                    None => errln!("{line}"),
                 }
             }
         }
@@ -214,20 +218,20 @@ fn print_summary(evolution: &Evolution) -> Result<()> {
         })
     };
     let best = evolution.best().context("no evaluated node")?;
-    println!(
+    outln!(
         "best node {} (generation {}, validation score {:.5}): {}",
         best.id.short(),
         best.generation,
         best.score.unwrap_or(0.0),
         best.summary
     );
-    println!("excess bins over the L1 bound on the test sets (lower is better):");
-    println!("  {:<12} {:>10} {:>10} {:>10} {:>10}", "set", "first fit", "best fit", "initial", "best node");
+    outln!("excess bins over the L1 bound on the test sets (lower is better):");
+    outln!("  {:<12} {:>10} {:>10} {:>10} {:>10}", "set", "first fit", "best fit", "initial", "best node");
     let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}%", 100.0 * v));
     for set in &evolution.config.test_sets {
         // When the best node is the initial one, it was tested once, as "best".
         let initial = excess_of("initial", set).or_else(|| excess_of("best", set));
-        println!(
+        outln!(
             "  {set:<12} {:>10} {:>10} {:>10} {:>10}",
             pct(excess_of("first fit", set)),
             pct(excess_of("best fit", set)),
@@ -251,10 +255,17 @@ fn resolve_run(paths: &Paths, run: Option<String>) -> Result<(String, Vec<Event>
 pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
     let (id, events) = resolve_run(paths, run)?;
     let archive = open_archive(paths)?;
-    println!("run {id}");
-    println!(
+    outln!("run {id}");
+    outln!(
         "{:<13} {:<13} {:>4} {:>4} {:<12} {:>9} {:>9} {:>14}  change",
-        "node", "parent", "gen", "slot", "status", "staged", "score", "eval fuel"
+        "node",
+        "parent",
+        "gen",
+        "slot",
+        "status",
+        "staged",
+        "score",
+        "eval fuel"
     );
     for event in &events {
         let Event::Node { generation, slot, node, parent, score, status } = event else { continue };
@@ -263,7 +274,7 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
         let staged = evaluation.and_then(|e| e["staged"]["mean"].as_f64());
         let fuel = evaluation.and_then(|e| e["fuel"].as_u64());
         let summary = metadata.get("meta").and_then(|m| m["summary"].as_str()).unwrap_or("");
-        println!(
+        outln!(
             "{:<13} {:<13} {generation:>4} {slot:>4} {status:<12} {:>9} {:>9} {:>14}  {}",
             node.short(),
             parent.map_or("-".to_owned(), |p| p.short()),
@@ -277,14 +288,14 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
         match event {
             Event::Test { node, role, sets } => {
                 let figures: Vec<String> = sets.iter().map(|s| format!("{} {:.2}%", s.set, 100.0 * s.excess)).collect();
-                println!("test ({role}, node {}): {}", node.short(), figures.join(", "));
+                outln!("test ({role}, node {}): {}", node.short(), figures.join(", "));
             }
             Event::Baseline { packer, sets } => {
                 let figures: Vec<String> = sets.iter().map(|s| format!("{} {:.2}%", s.set, 100.0 * s.excess)).collect();
-                println!("baseline ({packer}): {}", figures.join(", "));
+                outln!("baseline ({packer}): {}", figures.join(", "));
             }
-            Event::Finished { best } => println!("finished; best node {}", best.short()),
-            Event::Stopped { reason } => println!("stopped early: {reason}"),
+            Event::Finished { best } => outln!("finished; best node {}", best.short()),
+            Event::Stopped { reason } => outln!("stopped early: {reason}"),
             _ => {}
         }
     }
@@ -309,64 +320,62 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
     let archive = open_archive(paths)?;
     let id = find_node(&archive, node)?;
     let node = archive.get_node(&id)?;
-    println!("node       {id}");
-    println!("parent     {}", node.parent.map_or("-".to_owned(), |p| p.to_hex()));
-    println!("tree       {}", node.tree);
-    println!("component  {}", node.component.map_or("-".to_owned(), |c| c.to_hex()));
+    outln!("node       {id}");
+    outln!("parent     {}", node.parent.map_or("-".to_owned(), |p| p.to_hex()));
+    outln!("tree       {}", node.tree);
+    outln!("component  {}", node.component.map_or("-".to_owned(), |c| c.to_hex()));
     for key in ["generation", "slot", "status", "score"] {
         if let Some(value) = node.metadata.get(key) {
-            println!("{key:<10} {value}");
+            outln!("{key:<10} {value}");
         }
     }
     if let Some(meta) = node.metadata.get("meta") {
-        println!("change     {}", meta["summary"].as_str().unwrap_or("-"));
-        if let Some(rationale) = meta["rationale"].as_str() {
-            println!("rationale  {rationale}");
+        outln!("change     {}", meta["summary"].as_str().unwrap_or("-"));
+        if let Some(rationale) = meta["rationale"].as_str().filter(|r| !r.is_empty()) {
+            outln!("rationale:");
+            println!("{}", terminal::block(rationale, "  "));
         }
         if let Some(outcome) = meta.get("outcome") {
-            println!("meta call  {outcome} ({} fuel)", meta["fuel"]);
+            outln!("meta call  {outcome} ({} fuel)", meta["fuel"]);
         }
     }
     if let Some(evaluation) = node.metadata.get("evaluation") {
         let split = |name: &str| evaluation[name]["mean"].as_f64().map_or("-".to_owned(), |m| format!("{m:.5}"));
-        println!(
-            "scores     staged {} | train {} | validation {}",
-            split("staged"),
-            split("train"),
-            split("validation")
-        );
+        outln!("scores     staged {} | train {} | validation {}", split("staged"), split("train"), split("validation"));
     }
     if let Some(build) = node.metadata.get("build").filter(|b| !b.is_null()) {
         if let Some(diagnostics) = build["diagnostics"].as_str() {
-            println!("build failed:\n{diagnostics}");
+            outln!("build failed:");
+            println!("{}", terminal::block(diagnostics, "  "));
         }
         if let Some(violations) = build["violations"].as_array() {
-            println!("refused by the source policy:");
+            outln!("refused by the source policy:");
             for v in violations {
-                println!("  {}", v.as_str().unwrap_or(""));
+                outln!("  {}", v.as_str().unwrap_or(""));
             }
         }
     }
     if let Some(records) = node.metadata.get("llm").and_then(|l| l.as_array()) {
-        println!("LLM conversation ({} exchange(s)):", records.len());
+        outln!("LLM conversation ({} exchange(s)):", records.len());
         for record in records.iter().filter_map(|r| r.as_str()).filter_map(|r| r.parse::<ContentHash>().ok()) {
             let exchange: hyperagent::llm::Exchange = serde_json::from_slice(&archive.get_blob(&record)?)?;
-            println!("  exchange {} ({}, model {})", record.short(), exchange.backend, exchange.response.model);
+            outln!("  exchange {} ({}, model {})", record.short(), exchange.backend, exchange.response.model);
             for message in &exchange.request.messages {
-                println!("  [{}]\n{}", message.role, indent(&message.content));
+                outln!("  [{}]", message.role);
+                println!("{}", terminal::block(&message.content, "    "));
             }
-            println!(
-                "  [answer, {} in / {} out tokens]\n{}",
+            outln!(
+                "  [answer, {} in / {} out tokens]",
                 exchange.response.input_tokens,
-                exchange.response.output_tokens,
-                indent(&exchange.response.content)
+                exchange.response.output_tokens
             );
+            println!("{}", terminal::block(&exchange.response.content, "    "));
         }
     }
     if let Some(parent) = node.parent {
         let parent_tree = archive.get_tree(&archive.get_node(&parent)?.tree)?;
         let tree = archive.get_tree(&node.tree)?;
-        println!("diff against the parent:");
+        outln!("diff against the parent:");
         let paths: std::collections::BTreeSet<_> = parent_tree.files.keys().chain(tree.files.keys()).collect();
         for path in paths {
             let old =
@@ -374,7 +383,12 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
             let new = tree.files.get(path).map(|f| String::from_utf8_lossy(&f.bytes).into_owned()).unwrap_or_default();
             if old != new {
                 let diff = similar::TextDiff::from_lines(&old, &new);
-                print!("{}", diff.unified_diff().context_radius(2).header(&format!("a/{path}"), &format!("b/{path}")));
+                let diff = diff
+                    .unified_diff()
+                    .context_radius(2)
+                    .header(&format!("a/{path}"), &format!("b/{path}"))
+                    .to_string();
+                println!("{}", terminal::block(&diff, ""));
             }
         }
     }
@@ -394,18 +408,14 @@ pub fn lineage(paths: &Paths, node: &str) -> Result<()> {
         }
     }
     chain.reverse();
-    println!("{:<13} {:>4} {:>9}  change", "node", "gen", "score");
+    outln!("{:<13} {:>4} {:>9}  change", "node", "gen", "score");
     for (id, node) in chain {
         let score = node.metadata.get("score").and_then(|s| s.as_f64()).map_or("-".to_owned(), |s| format!("{s:.5}"));
         let generation = node.metadata.get("generation").and_then(|g| g.as_u64()).unwrap_or(0);
         let summary = node.metadata.get("meta").and_then(|m| m["summary"].as_str()).unwrap_or("");
-        println!("{:<13} {generation:>4} {score:>9}  {summary}", id.short());
+        outln!("{:<13} {generation:>4} {score:>9}  {summary}", id.short());
     }
     Ok(())
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
 /// The run whose log names `node`.
@@ -449,9 +459,10 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     };
     // The log may come from another machine: its configuration must be one a run could have had.
     config.validate().map_err(|e| anyhow::anyhow!("the logged configuration is invalid: {e}"))?;
+    super::flags::check_run_config(config).map_err(|e| anyhow::anyhow!("the logged configuration is invalid: {e}"))?;
     let mut clean = true;
     if config.hash() != *config_hash {
-        println!(
+        outln!(
             "configuration mismatch: the logged configuration does not have its logged hash {}",
             config_hash.short()
         );
@@ -466,10 +477,10 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     if only.is_none() {
         let problems = check_parent_choices(&archive, config, &events)?;
         if problems.is_empty() {
-            println!("parent choices: every one re-derived from the seed and the archive");
+            outln!("parent choices: every one re-derived from the seed and the archive");
         }
         for problem in &problems {
-            println!("parent choice mismatch: {problem}");
+            outln!("parent choice mismatch: {problem}");
         }
         clean &= problems.is_empty();
     }
@@ -486,22 +497,22 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
             Some(false) => "REBUILT DIFFERENTLY",
             None => "not built",
         };
-        println!(
+        outln!(
             "{} {build}, {} task(s) re-run: {}",
             node.short(),
             audit.tasks_checked,
             if audit.is_clean() { "identical".to_owned() } else { format!("{} mismatch(es)", audit.mismatches.len()) }
         );
         for mismatch in &audit.mismatches {
-            println!("  {mismatch}");
+            outln!("  {mismatch}");
         }
         if !audit.provenance_differences.is_empty() && !differences_shown {
-            println!("  this host differs from the recording one: {}", audit.provenance_differences.join("; "));
+            outln!("  this host differs from the recording one: {}", audit.provenance_differences.join("; "));
             differences_shown = true;
         }
         clean &= audit.is_clean();
     }
-    println!(
+    outln!(
         "{}",
         if clean {
             "replay: everything checked agrees with the archive"
@@ -528,7 +539,7 @@ pub fn export(paths: &Paths, run: &str, file: &Path) -> Result<()> {
     }
     let bundle = hyperagent::archive::bundle::export(&archive, run, &log, &roots)?;
     hyperagent::fsutil::write_atomic(file, &bundle).with_context(|| format!("cannot write {}", file.display()))?;
-    println!("exported run {run}: {} bytes to {}", bundle.len(), file.display());
+    outln!("exported run {run}: {} bytes to {}", bundle.len(), file.display());
     Ok(())
 }
 
@@ -545,7 +556,7 @@ pub fn import(paths: &Paths, file: &Path) -> Result<()> {
     } else {
         hyperagent::fsutil::write_atomic(&log_path, &bundle.log)?;
     }
-    println!(
+    outln!(
         "imported run {}: {} objects, {} nodes; replay it with `hyperagent replay --run {}`",
         bundle.run_id,
         bundle.objects.len(),
