@@ -15,6 +15,7 @@ pub mod llm;
 pub mod sandbox;
 pub mod settings;
 pub mod source_tree;
+pub mod tree_walk;
 
 /// Version of this host, recorded with everything it produces.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");

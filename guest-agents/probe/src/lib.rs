@@ -209,9 +209,138 @@ fn run_op(payload: &str) -> Result<String, AgentError> {
             json!({"host": env.host_version, "contract": env.contract_version,
                        "llm": env.llm_available, "fuel": env.budget.fuel})
         }
-        other => return Err(AgentError::InvalidRequest(format!("unknown op `{other}`"))),
+        other => match files_op(other, &payload) {
+            Some(output) => output,
+            None => return Err(AgentError::InvalidRequest(format!("unknown op `{other}`"))),
+        },
     };
     Ok(output.to_string())
+}
+
+fn err(e: std::io::Error) -> Value {
+    json!({"err": e.to_string()})
+}
+
+/// Ops that test the host's hold on the file system: quota, descriptors, nesting, metadata.
+fn files_op(op: &str, payload: &Value) -> Option<Value> {
+    let dir = payload["dir"].as_str().unwrap_or("/repo").to_owned();
+    let count = payload["count"].as_u64().unwrap_or(0);
+    let block = vec![b'q'; 1 << 20];
+    let mib = payload["mib"].as_u64().unwrap_or(0);
+    Some(match op {
+        "nest" => {
+            // One-letter directories, `count` deep, then `mib` MiB at the bottom.
+            let mut path = dir;
+            for level in 0..count {
+                path.push_str("/d");
+                if let Err(e) = std::fs::create_dir(&path) {
+                    return Some(json!({"err": e.to_string(), "level": level}));
+                }
+            }
+            let mut file = match std::fs::File::create(format!("{path}/bottom")) {
+                Ok(file) => file,
+                Err(e) => return Some(err(e)),
+            };
+            for _ in 0..mib {
+                if let Err(e) = std::io::Write::write_all(&mut file, &block) {
+                    return Some(err(e));
+                }
+            }
+            json!({"ok": count})
+        }
+        "hold-open" => {
+            // Opens `count` files and keeps them, then writes `mib` MiB through the first.
+            let mut held = Vec::new();
+            for i in 0..count {
+                match std::fs::File::create(format!("{dir}/held{i}")) {
+                    Ok(file) => held.push(file),
+                    Err(e) => return Some(json!({"err": e.to_string(), "held": i})),
+                }
+            }
+            for _ in 0..mib {
+                if let Some(Err(e)) = held.first_mut().map(|f| std::io::Write::write_all(f, &block)) {
+                    return Some(err(e));
+                }
+            }
+            json!({"ok": held.len()})
+        }
+        "unlinked-grow" => {
+            // A file deleted while open keeps its blocks until closed.
+            let path = format!("{dir}/ghost");
+            let mut file = match std::fs::File::create(&path) {
+                Ok(file) => file,
+                Err(e) => return Some(err(e)),
+            };
+            if let Err(e) = std::fs::remove_file(&path) {
+                return Some(err(e));
+            }
+            for _ in 0..mib {
+                if let Err(e) = std::io::Write::write_all(&mut file, &block) {
+                    return Some(err(e));
+                }
+            }
+            json!({"ok": mib})
+        }
+        "sparse" => match std::fs::File::create(format!("{dir}/sparse")).and_then(|f| f.set_len(mib << 20)) {
+            Ok(()) => json!({"ok": mib}),
+            Err(e) => err(e),
+        },
+        "dirs" => {
+            for i in 0..count {
+                if let Err(e) = std::fs::create_dir(format!("{dir}/dir{i}")) {
+                    return Some(json!({"err": e.to_string(), "made": i}));
+                }
+            }
+            json!({"ok": count})
+        }
+        "move-deeper" => {
+            let moved = std::fs::create_dir_all(format!("{dir}/a/b"))
+                .and_then(|()| std::fs::create_dir_all(format!("{dir}/x")))
+                .and_then(|()| std::fs::rename(format!("{dir}/x"), format!("{dir}/a/b/x")));
+            match moved {
+                Ok(()) => json!({"ok": true}),
+                Err(e) => err(e),
+            }
+        }
+        // `soft_link` is the one stable way to make a link on WASI.
+        #[allow(deprecated)]
+        "symlink" => match std::fs::soft_link("lib.rs", format!("{dir}/link")) {
+            Ok(()) => json!({"ok": true}),
+            Err(e) => err(e),
+        },
+        "metadata" => {
+            // Everything a guest can learn about a tree's files besides their contents.
+            let mut seen = Vec::new();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) => return Some(err(e)),
+            };
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                let time = |t: std::io::Result<SystemTime>| {
+                    t.ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos().to_string())
+                };
+                seen.push(json!({
+                    "name": entry.file_name().to_string_lossy(),
+                    "len": meta.len(),
+                    "dir": meta.is_dir(),
+                    "modified": time(meta.modified()),
+                    "accessed": time(meta.accessed()),
+                    "created": time(meta.created()),
+                }));
+            }
+            json!(seen)
+        }
+        "log-flood" => {
+            // `count` log lines of `bytes` each: little guest work, much host copying.
+            let line = "L".repeat(payload["bytes"].as_u64().unwrap_or(0) as usize);
+            for _ in 0..count {
+                log::info(&line);
+            }
+            json!(count)
+        }
+        _ => return None,
+    })
 }
 
 /// Recursion the optimiser cannot turn into a loop (the frame holds a buffer it reads back).

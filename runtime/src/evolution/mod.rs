@@ -567,9 +567,8 @@ impl Evolution {
     async fn make_child(&self, job: ChildJob) -> Result<(NodeRecord, StepTimes), RunError> {
         let mut times = StepTimes::default();
         let started = Instant::now();
-        if job.scratch.exists() {
-            std::fs::remove_dir_all(&job.scratch).map_err(io_error(&job.scratch))?;
-        }
+        // Left by an interrupted run; whatever a guest built there, it is removed whole.
+        crate::tree_walk::remove_tree(&job.scratch).map_err(io_error(&job.scratch))?;
         let repo = job.scratch.join("repo");
         let history = job.scratch.join("history");
         self.archive.materialise(&job.parent.tree, &repo)?;
@@ -650,11 +649,19 @@ impl Evolution {
         times.compile = started.elapsed();
 
         let started = Instant::now();
-        let evaluation: Option<Evaluation> = match component {
-            Some(component) => {
-                let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
+        // A component the sandbox refuses (imports it does not grant, the wrong world) is the
+        // child's failure, recorded with the reason; it never stops the run.
+        let (loaded, build_record) = match component {
+            Some(component) => match self.sandbox.load(&self.archive.get_blob(&component)?) {
+                Ok(loaded) => (Some(loaded), build_record),
+                Err(refusal) => (None, json!({"status": "built", "load_error": refusal.to_string()})),
+            },
+            None => (None, build_record),
+        };
+        let evaluation: Option<Evaluation> = match &loaded {
+            Some(loaded) => {
                 let plan = self.plan(call_name("task", job.generation, job.slot));
-                Some(evaluate::evaluate(&self.sandbox, &loaded, &plan, &self.archive).await?)
+                Some(evaluate::evaluate(&self.sandbox, loaded, &plan, &self.archive).await?)
             }
             None => None,
         };
@@ -664,6 +671,7 @@ impl Evolution {
         let status = match &evaluation {
             Some(e) if e.passed_gate => "evaluated".to_owned(),
             Some(_) => "staged-only".to_owned(),
+            None if component.is_some() && loaded.is_none() => "load-failed".to_owned(),
             None => status,
         };
         let score = evaluation.as_ref().map(|e| e.score);
@@ -689,7 +697,7 @@ impl Evolution {
             node = node.with("llm", meta_exchanges.iter().map(|record| json!(record)).collect::<Vec<_>>());
         }
         let id = self.archive.put_node(&node)?;
-        let _ = std::fs::remove_dir_all(&job.scratch);
+        crate::tree_walk::remove_tree(&job.scratch).map_err(io_error(&job.scratch))?;
         times.archive = started.elapsed();
         let record = NodeRecord {
             id,

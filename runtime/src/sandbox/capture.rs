@@ -1,9 +1,11 @@
 //! Bounded capture of a guest's stdout and stderr.
 //!
-//! The guest may print as much as its fuel allows; the host keeps the first `limit` bytes, counts
-//! the rest, and never fails the write, so that printing is a cost to the guest, never a way to
-//! exhaust host memory or to make a call fail in an unaccountable way.
+//! The guest may print as much as its fuel and its budget of bytes moved allow; the host keeps the
+//! first `limit` bytes and counts the rest, so that printing is a cost to the guest, never a way
+//! to exhaust host memory. A write fails only when the call's budget of bytes moved through host
+//! calls is spent (see [`super::meter`]), which ends the call.
 
+use super::meter::IoMeter;
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,8 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 #[derive(Clone)]
 pub struct BoundedCapture {
     inner: Arc<Mutex<Buffer>>,
+    /// Where the bytes are counted as host work, when the capture belongs to a call.
+    meter: Option<Arc<IoMeter>>,
 }
 
 struct Buffer {
@@ -22,7 +26,7 @@ struct Buffer {
 }
 
 /// What was captured from one stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Captured {
     /// The first bytes, as text (invalid UTF-8 replaced).
     pub text: String,
@@ -34,7 +38,12 @@ pub struct Captured {
 
 impl BoundedCapture {
     pub fn new(limit: usize) -> BoundedCapture {
-        BoundedCapture { inner: Arc::new(Mutex::new(Buffer { kept: Vec::new(), limit, total: 0 })) }
+        BoundedCapture { inner: Arc::new(Mutex::new(Buffer { kept: Vec::new(), limit, total: 0 })), meter: None }
+    }
+
+    /// A capture whose bytes count against `meter`.
+    pub fn metered(limit: usize, meter: Arc<IoMeter>) -> BoundedCapture {
+        BoundedCapture { meter: Some(meter), ..BoundedCapture::new(limit) }
     }
 
     pub fn captured(&self) -> Captured {
@@ -46,12 +55,17 @@ impl BoundedCapture {
         }
     }
 
-    fn append(&self, bytes: &[u8]) {
+    /// Keeps what fits; fails only when the call's budget of bytes moved is spent.
+    fn append(&self, bytes: &[u8]) -> Result<(), String> {
+        if let Some(meter) = &self.meter {
+            meter.moved(bytes.len() as u64).map_err(|stop| stop.to_string())?;
+        }
         let mut buffer = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         buffer.total += bytes.len() as u64;
         let room = buffer.limit.saturating_sub(buffer.kept.len());
         let keep = room.min(bytes.len());
         buffer.kept.extend_from_slice(&bytes[..keep]);
+        Ok(())
     }
 }
 
@@ -81,8 +95,7 @@ impl Pollable for BoundedCapture {
 
 impl OutputStream for BoundedCapture {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.append(&bytes);
-        Ok(())
+        self.append(&bytes).map_err(|why| wasmtime_wasi::p2::StreamError::trap(&why))
     }
 
     fn flush(&mut self) -> StreamResult<()> {
@@ -102,8 +115,7 @@ impl tokio::io::AsyncWrite for AsyncSink {
         _: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        self.0.append(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
+        std::task::Poll::Ready(self.0.append(buf).map(|()| buf.len()).map_err(std::io::Error::other))
     }
 
     fn poll_flush(
@@ -126,8 +138,8 @@ mod tests {
     #[test]
     fn keeps_prefix_and_counts_everything() {
         let capture = super::BoundedCapture::new(4);
-        capture.append(b"abc");
-        capture.append(b"defgh");
+        capture.append(b"abc").unwrap();
+        capture.append(b"defgh").unwrap();
         let captured = capture.captured();
         assert_eq!(captured.text, "abcd");
         assert_eq!(captured.total_bytes, 8);

@@ -2,12 +2,15 @@
 
 use super::bindings::hyperagent::agent::host::{self, CallEnvironment, LlmError, LlmRequest, LlmResponse, LogLevel};
 use super::bindings::hyperagent::agent::types::{self, Budget};
+use super::guarded_fs::{FsGuard, GuardedFs};
 use super::limits::{CallLimits, MemoryLimiter};
+use super::meter::IoMeter;
 use super::report::LogLine;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// One chat message, in the host's own terms (independent of the generated bindings).
@@ -58,9 +61,24 @@ pub const MAX_LLM_MESSAGES: usize = 256;
 /// Highest sampling temperature a guest may ask for, in thousandths (the providers' own maximum).
 pub const MAX_TEMPERATURE_MILLI: u32 = 2000;
 
-pub struct CallState {
+/// wasmtime-wasi's own state: its context and the resource table.
+pub struct WasiParts {
     pub(super) wasi: WasiCtx,
     pub(super) table: ResourceTable,
+}
+
+impl WasiView for WasiParts {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+pub struct CallState {
+    pub(super) parts: WasiParts,
+    pub(super) fs_guard: FsGuard,
+    pub(super) meter: Arc<IoMeter>,
+    pub(super) stdout: super::capture::BoundedCapture,
+    pub(super) stderr: super::capture::BoundedCapture,
     pub(super) limiter: MemoryLimiter,
     pub(super) limits: CallLimits,
     pub(super) llm: Option<Arc<dyn LlmGateway>>,
@@ -95,8 +113,13 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        self.parts.ctx()
     }
+}
+
+/// The guest's file system as the linker reaches it: wasmtime-wasi's, behind the host's guard.
+pub(super) fn guarded_fs(state: &mut CallState) -> GuardedFs<'_> {
+    GuardedFs { inner: state.parts.filesystem(), guard: &mut state.fs_guard }
 }
 
 impl types::Host for CallState {}
@@ -117,6 +140,7 @@ pub fn truncate_utf8(text: &mut String, max: usize) -> bool {
 impl host::Host for CallState {
     async fn log(&mut self, level: LogLevel, mut message: String) -> wasmtime::Result<()> {
         self.count_import()?;
+        self.meter.moved(message.len() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
         if self.logs.len() >= self.limits.log_lines {
             self.logs_dropped += 1;
             return Ok(());
@@ -167,6 +191,7 @@ impl host::Host for CallState {
                 "temperature-milli is {t}; the limit is {MAX_TEMPERATURE_MILLI} (a temperature of 2.0)"
             ))));
         }
+        self.meter.moved(size as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
         self.llm_calls += 1;
         let chat = ChatRequest {
             messages: request
@@ -186,7 +211,11 @@ impl host::Host for CallState {
             max_output_tokens: request.max_output_tokens,
             temperature_milli: request.temperature_milli,
         };
-        Ok(match gateway.complete(chat).await {
+        let answer = gateway.complete(chat).await;
+        if let Ok(r) = &answer {
+            self.meter.moved(r.content.len() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+        }
+        Ok(match answer {
             Ok(r) => Ok(LlmResponse {
                 content: r.content,
                 model: r.model,

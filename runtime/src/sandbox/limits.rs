@@ -33,14 +33,28 @@ pub struct CallLimits {
     pub import_calls: u64,
     /// Bytes the guest may hand to the host in one import call or result (wasmtime hostcall fuel).
     pub hostcall_bytes: usize,
-    /// Bytes the call's writable preopens may hold (contents, plus 512 per entry), checked while
-    /// the call runs and when it ends.
+    /// Bytes the call's writable preopens may hold: what they held when the call started, plus
+    /// every byte written and 4 KiB per entry created during it (nothing is refunded), charged
+    /// before each write; checked again by measuring the directories when the call ends.
     #[serde(default = "default_disk_bytes")]
     pub disk_bytes: u64,
+    /// Bytes the guest may move through host calls in all (log lines, LLM requests and answers,
+    /// stdout and stderr, file reads and writes). Each byte also costs fuel.
+    #[serde(default = "default_host_io_bytes")]
+    pub host_io_bytes: u64,
 }
 
+/// Default of [`CallLimits::disk_bytes`]: 64 MiB.
+pub const DEFAULT_DISK_BYTES: u64 = 64 << 20;
+/// Default of [`CallLimits::host_io_bytes`]: 256 MiB.
+pub const DEFAULT_HOST_IO_BYTES: u64 = 256 << 20;
+
 fn default_disk_bytes() -> u64 {
-    64 << 20
+    DEFAULT_DISK_BYTES
+}
+
+fn default_host_io_bytes() -> u64 {
+    DEFAULT_HOST_IO_BYTES
 }
 
 impl Default for CallLimits {
@@ -57,7 +71,8 @@ impl Default for CallLimits {
             llm_calls: 0,
             import_calls: 100_000,
             hostcall_bytes: 16 << 20,
-            disk_bytes: default_disk_bytes(),
+            disk_bytes: DEFAULT_DISK_BYTES,
+            host_io_bytes: DEFAULT_HOST_IO_BYTES,
         }
     }
 }

@@ -9,9 +9,11 @@
 
 mod artifacts;
 pub mod capture;
+pub mod guarded_fs;
 pub mod host;
 pub mod imports;
 pub mod limits;
+pub mod meter;
 pub mod quota;
 pub mod report;
 pub mod virtual_env;
@@ -24,15 +26,16 @@ pub use report::{CallReport, LogLine, Outcome};
 use crate::hash::ContentHash;
 use artifacts::ArtifactCache;
 use capture::BoundedCapture;
-use host::{CallState, truncate_utf8};
+use host::{CallState, WasiParts, truncate_utf8};
 use limits::MemoryLimiter;
+use meter::{IoMeter, MeterStop};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use virtual_env::{SeededRng, VirtualMonotonicClock, VirtualWallClock};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 pub(crate) mod bindings {
@@ -197,6 +200,15 @@ impl Sandbox {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_err)?;
+        // The file system goes through the host's guard: the definitions above are replaced.
+        linker.allow_shadowing(true);
+        {
+            use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
+            types::add_to_linker::<_, guarded_fs::GuardedFsData>(&mut linker, host::guarded_fs).map_err(engine_err)?;
+            preopens::add_to_linker::<_, guarded_fs::GuardedFsData>(&mut linker, host::guarded_fs)
+                .map_err(engine_err)?;
+        }
+        linker.allow_shadowing(false);
         bindings::Hyperagent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(engine_err)?;
         let artifacts = ArtifactCache::new(&engine, artifact_dir);
         Ok(Sandbox { engine, linker, settings, artifacts, loaded: Mutex::new(HashMap::new()) })
@@ -251,8 +263,75 @@ impl Sandbox {
                 max: self.settings.max_memory_bytes,
             });
         }
-        let stdout = BoundedCapture::new(limits.stdout_bytes);
-        let stderr = BoundedCapture::new(limits.stderr_bytes);
+        let writable: Vec<PathBuf> = grants.preopens.iter().filter(|p| p.writable).map(|p| p.host.clone()).collect();
+        let held = match quota::measure(writable.clone()).await {
+            Ok(held) => held,
+            Err(reason) => return Ok(CallReport::refused(Outcome::FileLimit { reason }, limits)),
+        };
+        let meter = Arc::new(IoMeter::new(limits.host_io_bytes, limits.disk_bytes, held));
+        let mut store = self.new_store(limits, grants, &meter)?;
+        let started = Instant::now();
+        let budget = Budget {
+            fuel: limits.fuel.0,
+            memory_bytes: limits.memory_bytes,
+            llm_calls: if grants.llm.is_some() { limits.llm_calls } else { 0 },
+        };
+        // The epoch deadline interrupts guest code; the timeout also covers a host call that
+        // blocks (an LLM request, say), which epochs cannot interrupt.
+        let backstop =
+            if self.settings.epoch_interruption { limits.deadline + Duration::from_secs(1) } else { limits.deadline };
+        let export = tokio::time::timeout(backstop, run_export(&mut store, component, input, grants.seed, budget, limits));
+        let ended = export.await;
+        // The directories are measured once more, which also checks their shape.
+        let after = if writable.is_empty() { Ok(0) } else { quota::measure(writable).await };
+        let wall_time_us = started.elapsed().as_micros() as u64;
+
+        let fuel_left = if self.settings.fuel_metering { store.get_fuel().unwrap_or(0) } else { limits.fuel.0 };
+        let state = store.data();
+        let (outcome, output) = match (meter.stopped(), ended) {
+            (Some(stop), _) => (stop_outcome(stop), None),
+            (None, Err(_elapsed)) => (Outcome::Deadline, None),
+            (None, Ok(Ok((outcome, output)))) => (outcome, output),
+            (None, Ok(Err(error))) => (classify_trap(&error, &state.limiter), None),
+        };
+        let (outcome, output) = match after {
+            _ if meter.stopped().is_some() => (outcome, output),
+            Err(reason) => (Outcome::FileLimit { reason }, None),
+            Ok(used) if used > limits.disk_bytes => {
+                (Outcome::DiskQuota { used_bytes: used, limit_bytes: limits.disk_bytes }, None)
+            }
+            Ok(_) => (outcome, output),
+        };
+        let (stdout, stderr) = (state.stdout.captured(), state.stderr.captured());
+        Ok(CallReport {
+            outcome,
+            output,
+            fuel_budget: limits.fuel.0,
+            fuel_consumed: limits.fuel.0.saturating_sub(fuel_left),
+            peak_memory_bytes: state.limiter.peak_bytes as u64,
+            memory_limit_bytes: limits.memory_bytes,
+            stdout,
+            stderr,
+            logs: state.logs.clone(),
+            logs_dropped: state.logs_dropped,
+            import_calls: state.import_calls,
+            llm_calls: state.llm_calls,
+            wall_time_us,
+        })
+    }
+}
+
+impl Sandbox {
+    /// A fresh store for one call: WASI with nothing but the grants, the limits, and the call hook
+    /// that charges fuel for the bytes host calls moved.
+    fn new_store(
+        &self,
+        limits: &CallLimits,
+        grants: &Grants,
+        meter: &Arc<IoMeter>,
+    ) -> Result<Store<CallState>, SandboxError> {
+        let stdout = BoundedCapture::metered(limits.stdout_bytes, meter.clone());
+        let stderr = BoundedCapture::metered(limits.stderr_bytes, meter.clone());
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -274,8 +353,11 @@ impl Sandbox {
             })?;
         }
         let state = CallState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
+            parts: WasiParts { wasi: wasi.build(), table: ResourceTable::new() },
+            fs_guard: guarded_fs::FsGuard::new(meter.clone()),
+            meter: meter.clone(),
+            stdout,
+            stderr,
             limiter: MemoryLimiter::new(limits.memory_bytes as usize),
             limits: limits.clone(),
             llm: grants.llm.clone(),
@@ -292,63 +374,40 @@ impl Sandbox {
             // enabled; treat failure as a host bug.
             store.set_fuel(limits.fuel.0).expect("fuel is enabled on this engine");
             store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)).expect("fuel is enabled on this engine");
+            store.call_hook(charge_moved_bytes);
         }
         if self.settings.epoch_interruption {
             let tick_ms = self.settings.epoch_tick.as_millis().max(1) as u64;
             store.set_epoch_deadline(limits.deadline.as_millis() as u64 / tick_ms + 1);
             store.epoch_deadline_trap();
         }
+        Ok(store)
+    }
+}
 
-        let started = Instant::now();
-        let budget = Budget {
-            fuel: limits.fuel.0,
-            memory_bytes: limits.memory_bytes,
-            llm_calls: if grants.llm.is_some() { limits.llm_calls } else { 0 },
-        };
-        // The epoch deadline interrupts guest code; the timeout also covers a host call that
-        // blocks (an LLM request, say), which epochs cannot interrupt.
-        let backstop =
-            if self.settings.epoch_interruption { limits.deadline + Duration::from_secs(1) } else { limits.deadline };
-        let export =
-            tokio::time::timeout(backstop, run_export(&mut store, component, input, grants.seed, budget, limits));
-        let writable: Vec<PathBuf> = grants.preopens.iter().filter(|p| p.writable).map(|p| p.host.clone()).collect();
-        // How the call ended: its own result, or over its disk quota (while it ran, or at its end).
-        let ended = if writable.is_empty() {
-            Ok(export.await)
-        } else {
-            tokio::select! {
-                result = export => match quota::measure(writable.clone(), limits.disk_bytes).await {
-                    used if used > limits.disk_bytes => Err(used),
-                    _ => Ok(result),
-                },
-                used = quota::exceeded(writable.clone(), limits.disk_bytes) => Err(used),
-            }
-        };
-        let wall_time_us = started.elapsed().as_micros() as u64;
+/// Charges the fuel owed for bytes moved when a host call returns to the guest; a guest that
+/// cannot pay runs out of fuel there.
+fn charge_moved_bytes(mut store: wasmtime::StoreContextMut<'_, CallState>, hook: CallHook) -> wasmtime::Result<()> {
+    if !matches!(hook, CallHook::ReturningFromHost) {
+        return Ok(());
+    }
+    let debt = store.data().meter.take_fuel_debt();
+    if debt == 0 {
+        return Ok(());
+    }
+    let fuel = store.get_fuel()?;
+    store.set_fuel(fuel.saturating_sub(debt))?;
+    if debt > fuel {
+        return Err(Trap::OutOfFuel.into());
+    }
+    Ok(())
+}
 
-        let fuel_left = if self.settings.fuel_metering { store.get_fuel().unwrap_or(0) } else { limits.fuel.0 };
-        let state = store.data();
-        let (outcome, output) = match ended {
-            Err(used_bytes) => (Outcome::DiskQuota { used_bytes, limit_bytes: limits.disk_bytes }, None),
-            Ok(Err(_elapsed)) => (Outcome::Deadline, None),
-            Ok(Ok(Ok((outcome, output)))) => (outcome, output),
-            Ok(Ok(Err(error))) => (classify_trap(&error, &state.limiter), None),
-        };
-        Ok(CallReport {
-            outcome,
-            output,
-            fuel_budget: limits.fuel.0,
-            fuel_consumed: limits.fuel.0.saturating_sub(fuel_left),
-            peak_memory_bytes: state.limiter.peak_bytes as u64,
-            memory_limit_bytes: limits.memory_bytes,
-            stdout: stdout.captured(),
-            stderr: stderr.captured(),
-            logs: state.logs.clone(),
-            logs_dropped: state.logs_dropped,
-            import_calls: state.import_calls,
-            llm_calls: state.llm_calls,
-            wall_time_us,
-        })
+fn stop_outcome(stop: MeterStop) -> Outcome {
+    match stop {
+        MeterStop::HostBytes { moved, limit } => Outcome::HostIo { moved_bytes: moved, limit_bytes: limit },
+        MeterStop::Disk { used, limit } => Outcome::DiskQuota { used_bytes: used, limit_bytes: limit },
+        MeterStop::Files { reason } => Outcome::FileLimit { reason },
     }
 }
 

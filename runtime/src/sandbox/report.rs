@@ -22,9 +22,14 @@ pub enum Outcome {
     Deadline,
     /// The wasm stack overflowed. Depends on native code generation.
     StackOverflow,
-    /// The writable preopens held more than the call's disk quota. Deterministic when found at
-    /// the end of the call; a call stopped while running is stopped at a time-dependent point.
+    /// A write or a new entry would have taken the writable preopens past the call's disk quota
+    /// (or they held more than it when the call ended). Deterministic.
     DiskQuota { used_bytes: u64, limit_bytes: u64 },
+    /// The guest moved more bytes through host calls than its budget. Deterministic.
+    HostIo { moved_bytes: u64, limit_bytes: u64 },
+    /// A rule about files was broken: too many open at once, directories nested too deep, or
+    /// a tree the host could not measure. Deterministic.
+    FileLimit { reason: String },
     /// Any other trap (panic, unreachable, too many host calls, ...). Deterministic.
     Trap { message: String },
 }
@@ -45,6 +50,8 @@ impl Outcome {
             Outcome::Deadline => "deadline",
             Outcome::StackOverflow => "stack-overflow",
             Outcome::DiskQuota { .. } => "disk-quota",
+            Outcome::HostIo { .. } => "host-io",
+            Outcome::FileLimit { .. } => "file-limit",
             Outcome::Trap { .. } => "trap",
         }
     }
@@ -63,8 +70,12 @@ impl std::fmt::Display for Outcome {
             Outcome::Deadline => write!(f, "wall-clock deadline passed"),
             Outcome::StackOverflow => write!(f, "stack overflow"),
             Outcome::DiskQuota { used_bytes, limit_bytes } => {
-                write!(f, "disk quota exceeded: the writable directories held {used_bytes} bytes, limit {limit_bytes}")
+                write!(f, "disk quota exceeded: the writable directories needed {used_bytes} bytes, limit {limit_bytes}")
             }
+            Outcome::HostIo { moved_bytes, limit_bytes } => {
+                write!(f, "host I/O budget spent: {moved_bytes} bytes moved through host calls, limit {limit_bytes}")
+            }
+            Outcome::FileLimit { reason } => write!(f, "file limit: {reason}"),
             Outcome::Trap { message } => write!(f, "trap: {message}"),
         }
     }
@@ -98,6 +109,25 @@ pub struct CallReport {
 }
 
 impl CallReport {
+    /// The report of a call that never started: `outcome` says why.
+    pub fn refused(outcome: Outcome, limits: &super::CallLimits) -> CallReport {
+        CallReport {
+            outcome,
+            output: None,
+            fuel_budget: limits.fuel.0,
+            fuel_consumed: 0,
+            peak_memory_bytes: 0,
+            memory_limit_bytes: limits.memory_bytes,
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            logs: Vec::new(),
+            logs_dropped: 0,
+            import_calls: 0,
+            llm_calls: 0,
+            wall_time_us: 0,
+        }
+    }
+
     /// The parts of the report that must repeat exactly when the call is replayed.
     pub fn deterministic_view(&self) -> serde_json::Value {
         serde_json::json!({
