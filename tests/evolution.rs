@@ -186,7 +186,16 @@ fn editing_server() -> common::http::Server {
 /// (`children_per_generation` 1, the given budget and generations), runs it as `run_id`, insists
 /// that it succeeded; returns the server, the configuration's path and the run's output.
 fn llm_run(home: &Path, max_calls: u64, generations: u32, run_id: &str) -> (common::http::Server, PathBuf, Output) {
-    let server = editing_server();
+    llm_run_with(editing_server(), home, max_calls, generations, run_id)
+}
+
+fn llm_run_with(
+    server: common::http::Server,
+    home: &Path,
+    max_calls: u64,
+    generations: u32,
+    run_id: &str,
+) -> (common::http::Server, PathBuf, Output) {
     let config = RunConfig { generations, children_per_generation: 1, ..small_config() };
     let toml = format!(
         "{}\n[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\ninitial_backoff_ms = 10\n\n[llm.budget]\nmax_calls = {max_calls}\n",
@@ -211,6 +220,39 @@ fn replay_alike(home: &Path, config: &Path, server: &common::http::Server, from:
     assert_eq!(server.count(), requests, "the replay reached the network");
     let log = |run: &str| home.join("runs").join(run).join("log.jsonl");
     assert_eq!(node_events(&log(to)), node_events(&log(from)));
+}
+
+/// A scripted server whose every answer makes the child reach for the network: the edit builds
+/// (the source policy allows `std::net`), and the sandbox refuses the component it makes.
+fn networking_server() -> common::http::Server {
+    common::http::Server::start(|_, _| {
+        let line = "pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64 {";
+        let edit = format!(
+            "<<<<<<< SEARCH src/priority.rs\n{line}\n=======\n{line}\n    if item < 0.0 && std::net::TcpStream::connect(\"127.0.0.1:9\").is_ok() {{\n        return 0.0;\n    }}\n>>>>>>> REPLACE\nSummary: phone home\n"
+        );
+        common::http::Reply::json(200, common::http::openai_reply(&edit))
+    })
+}
+
+#[test]
+fn a_child_the_sandbox_refuses_is_its_own_failure_not_the_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let (_server, _config, _run) = llm_run_with(networking_server(), home.path(), 100, 2, "hostile");
+    let log = home.path().join("runs/hostile/log.jsonl");
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let children: Vec<_> = node_events(&log).into_iter().skip(1).collect();
+    assert_eq!(children.len(), 2, "both generations made their child");
+    for (_, _, child) in children {
+        let node = archive.get_node(&child).unwrap();
+        assert_eq!(node.metadata["status"], "load-failed", "{:?}", node.metadata);
+        let why = node.metadata["build"]["load_error"].as_str().unwrap();
+        assert!(why.contains("wasi:sockets"), "{why}");
+        assert!(node.component.is_some(), "the refused component is kept for inspection");
+    }
+    assert!(RunLog::read(&log).unwrap().iter().any(|e| matches!(e, Event::Finished { .. })));
+    // Nothing of the refused children is left unaccounted for in the archive.
+    let verify = archive.verify().unwrap();
+    assert!(verify.problems.is_empty(), "{:?}", verify.problems);
 }
 
 #[test]
