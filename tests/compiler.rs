@@ -64,6 +64,52 @@ fn each_forbidden_construct_is_refused_with_its_own_message() {
         ("path-attribute", "#[path = ...]", violations(append_to_lib("#[path = \"/etc/passwd\"] mod leak;"))),
         ("extern-crate", "`extern crate libc`", violations(append_to_lib("extern crate libc;"))),
         (
+            "macro-rename",
+            "`include` may not be renamed",
+            violations(append_to_lib("use core::include as splice;\nsplice!(\"/etc/hostname\");")),
+        ),
+        (
+            "macro-rename",
+            "`env` may not be renamed",
+            violations(append_to_lib("use std::env as compile_env;\npub const P: &str = compile_env!(\"PATH\");")),
+        ),
+        (
+            "macro-rename",
+            "`env` may not be renamed",
+            violations(append_to_lib("use ::std::{fs, env as e};\npub const H: &str = e!(\"HOME\");")),
+        ),
+        (
+            "macro-variable-call",
+            "one macro variable right after another",
+            violations(append_to_lib(
+                "macro_rules! splice { ($n:ident, $b:tt, $f:literal) => { $n $b ($f) } }\nsplice!(include, !, \"/etc/hostname\");",
+            )),
+        ),
+        (
+            "env-macro",
+            "`env!` reads the compile-time environment",
+            violations(append_to_lib(
+                "macro_rules! call { ($b:tt) => { env $b (\"PATH\") } }\npub const P: &str = call!(!);",
+            )),
+        ),
+        (
+            "macro-built-attribute",
+            "may not build an attribute",
+            violations(append_to_lib(
+                "macro_rules! m { ($k:ident) => { #[cfg_attr(all(), $k = \"/etc/hostname\")] mod leak; } }\nm!(path);",
+            )),
+        ),
+        (
+            "macro-built-attribute",
+            "may not build an attribute",
+            violations(append_to_lib("macro_rules! m { ($a:tt) => { # $a mod leak; } }\nm!([doc = \"x\"]);")),
+        ),
+        (
+            "cfg-attr-path",
+            "`path` may not be set",
+            violations(append_to_lib("#[cfg_attr(all(), path = \"/etc/hostname\")] mod leak;")),
+        ),
+        (
             "macro-variable-call",
             "macro variable",
             violations(append_to_lib("macro_rules! m { ($f:ident) => { $f!(\"/etc/passwd\") }; }")),
@@ -200,4 +246,23 @@ fn a_build_that_runs_too_long_is_killed() {
         other => panic!("expected a killed build, got {other:?}"),
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "the kill took {:?}", started.elapsed());
+}
+
+#[test]
+fn ordinary_code_that_names_env_path_and_macros_still_builds() {
+    let mut tree = guest_source("probe");
+    // The module `std::env` by path or imported unrenamed, variables named `env` and `path`,
+    // macros that forward expressions and attributes written out, `cfg_attr` without `path`.
+    let code = "use std::env;\n\
+                macro_rules! twice { ($e:expr) => { $e + $e } }\n\
+                macro_rules! documented { ($d:literal, $name:ident) => { #[doc = $d] pub fn $name() {} } }\n\
+                documented!(\"a function\", plain);\n\
+                #[cfg_attr(test, derive(Debug))]\npub struct Settings { pub path: u32 }\n\
+                pub fn counts() -> usize {\n\
+                    let env = env::args().count() + std::env::vars().count();\n\
+                    let path = Settings { path: 1 }.path as usize;\n\
+                    twice!(env + path)\n\
+                }";
+    append_to_lib(code)(&mut tree);
+    build(&tree);
 }

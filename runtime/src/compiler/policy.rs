@@ -4,9 +4,19 @@
 //! the toolchain. A guest may change only `src/**/*.rs` and small plain-text notes. Rust sources
 //! are scanned token by token (comments and strings cannot hide or fake a construct) for the
 //! constructs that reach outside the tree at compile time: `include*!`, `env!`/`option_env!`,
-//! `#[path]`, `extern crate` of anything but the standard crates and the SDK, proc-macro
-//! definitions, and macros that invoke a macro or build an attribute from a macro variable (the
-//! way to assemble any of the former without naming it).
+//! `#[path]` (also inside `cfg_attr`), `use` renames of those macros, `extern crate` of anything
+//! but the standard crates and the SDK, proc-macro definitions, and macros that build a macro
+//! call or an attribute from macro variables (`$name!`, `$name $bang`, `#[$attr]`, `# $attr`,
+//! `cfg_attr` with a variable in it).
+//!
+//! What the policy is for: a fast refusal, before cargo starts, of every way to reach outside the
+//! tree that can be written plainly, with a message that tells the meta agent what to change. It
+//! is not the boundary. `macro_rules!` can rearrange tokens in ways no token scan follows in
+//! general (a macro that reverses its input turns `! env` into `env !`), and refusing every
+//! identifier a macro might rearrange would refuse ordinary code. What gets past the policy meets
+//! the build jail ([`super::confinement`]): it reads only the toolchain, the dependencies and its
+//! own tree, and the compiler it runs in sees fixed paths and a fixed environment, so neither
+//! `include_str!` nor `env!` has anything of the host to give away.
 
 use crate::source_tree::{RelPath, SourceTree};
 use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
@@ -14,6 +24,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+/// The macros that read files or the environment at compile time.
+const COMPILE_TIME_MACROS: &[&str] = &["include", "include_str", "include_bytes", "env", "option_env"];
 /// Crates an `extern crate` may name.
 const ALLOWED_EXTERN_CRATES: &[&str] = &["alloc", "core", "std", "agent_sdk", "self"];
 /// Largest Rust source file, in bytes.
@@ -45,7 +57,10 @@ pub enum Violation {
     IncludeMacro { path: String, line: usize, name: String },
     EnvMacro { path: String, line: usize, name: String },
     PathAttribute { path: String, line: usize },
+    CfgAttrPath { path: String, line: usize },
+    MacroRename { path: String, line: usize, name: String },
     MacroVariableCall { path: String, line: usize },
+    MacroBuiltAttribute { path: String, line: usize },
     ExternCrate { path: String, line: usize, name: String },
     Unparsable { path: String, reason: String },
     Symlink { path: String },
@@ -74,7 +89,10 @@ impl Violation {
             Violation::IncludeMacro { .. } => "include-macro",
             Violation::EnvMacro { .. } => "env-macro",
             Violation::PathAttribute { .. } => "path-attribute",
+            Violation::CfgAttrPath { .. } => "cfg-attr-path",
+            Violation::MacroRename { .. } => "macro-rename",
             Violation::MacroVariableCall { .. } => "macro-variable-call",
+            Violation::MacroBuiltAttribute { .. } => "macro-built-attribute",
             Violation::ExternCrate { .. } => "extern-crate",
             Violation::Unparsable { .. } => "unparsable",
             Violation::Symlink { .. } => "symlink",
@@ -135,9 +153,27 @@ impl fmt::Display for Violation {
                 f,
                 "{path}:{line}: `#[path = ...]` is not allowed; modules must live at their default paths under src/"
             ),
+            Violation::CfgAttrPath { path, line } => write!(
+                f,
+                "{path}:{line}: `#[cfg_attr(..., path = ...)]` is not allowed: `path` may not be set, conditionally or \
+                 not; modules must live at their default paths under src/"
+            ),
+            Violation::MacroRename { path, line, name } => write!(
+                f,
+                "{path}:{line}: `{name}` may not be renamed with `use ... as ...`: that makes the compile-time macro \
+                 `{name}!`, which is not allowed, callable under another name. Name what you need by its path \
+                 (`std::env::args()`) or import it without renaming (`use std::env;`)"
+            ),
             Violation::MacroVariableCall { path, line } => write!(
                 f,
-                "{path}:{line}: a macro may not invoke a macro or build an attribute named by a macro variable (`$name!`, `#[$attr]`)"
+                "{path}:{line}: a macro may not build a macro call from macro variables: not `$name!(...)`, and not \
+                 one macro variable right after another (`$name $bang (...)`); write the called macro's name and \
+                 `!` in the macro body"
+            ),
+            Violation::MacroBuiltAttribute { path, line } => write!(
+                f,
+                "{path}:{line}: a macro may not build an attribute from macro variables (`#[$attr]`, `# $attr`, \
+                 `#[cfg_attr(..., $key = ...)]`); write the attribute out in the macro body (`#[doc = $text]` is fine)"
             ),
             Violation::ExternCrate { path, line, name } => write!(
                 f,
@@ -373,62 +409,121 @@ fn line_of(token: &TokenTree) -> usize {
     token.span().start().line
 }
 
+fn is_metavariable(tokens: &[TokenTree], at: usize) -> bool {
+    is_punct(tokens.get(at), '$') && tokens.get(at + 1).and_then(ident_name).is_some_and(|name| name != "crate")
+}
+
+fn group_tokens(group: &proc_macro2::Group) -> Vec<TokenTree> {
+    group.stream().into_iter().collect()
+}
+
 fn scan(path: &str, tokens: &[TokenTree], violations: &mut Vec<Violation>) {
     for (i, token) in tokens.iter().enumerate() {
-        let next = tokens.get(i + 1);
-        if let Some(name) = ident_name(token) {
-            let line = line_of(token);
-            let bang = is_punct(next, '!');
-            match name.as_str() {
-                // These names have no use but the macro; refuse them anywhere, so that they cannot
-                // be handed to a macro that assembles the call.
-                "include_str" | "include_bytes" => {
-                    violations.push(Violation::IncludeMacro { path: path.into(), line, name })
-                }
-                "option_env" => violations.push(Violation::EnvMacro { path: path.into(), line, name }),
-                "include" if bang => violations.push(Violation::IncludeMacro { path: path.into(), line, name }),
-                "env" if bang => violations.push(Violation::EnvMacro { path: path.into(), line, name }),
-                "proc_macro" | "proc_macro_derive" | "proc_macro_attribute" => {
-                    violations.push(Violation::ProcMacroCrate { path: path.into(), line })
-                }
-                "extern" if tokens.get(i + 1).and_then(ident_name).as_deref() == Some("crate") => {
-                    if let Some(krate) = tokens.get(i + 2).and_then(ident_name) {
-                        if krate == "proc_macro" {
-                            // Reported by the `proc_macro` ident itself on the next iterations.
-                        } else if !ALLOWED_EXTERN_CRATES.contains(&krate.as_str()) {
-                            violations.push(Violation::ExternCrate { path: path.into(), line, name: krate });
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let TokenTree::Punct(p) = token {
-            if p.as_char() == '$' && p.spacing() == Spacing::Alone {
-                // `$name !` or `$name::path !`-style calls through a metavariable.
-                if tokens.get(i + 1).and_then(ident_name).is_some() && is_punct(tokens.get(i + 2), '!') {
+        match token {
+            TokenTree::Ident(_) => check_ident(path, tokens, i, violations),
+            TokenTree::Punct(p) if p.as_char() == '$' && p.spacing() == Spacing::Alone => {
+                // `$name!(...)`, or `$name $bang (...)` where the `!` comes from a variable too.
+                if is_metavariable(tokens, i) && (is_punct(tokens.get(i + 2), '!') || is_metavariable(tokens, i + 2)) {
                     violations.push(Violation::MacroVariableCall { path: path.into(), line: line_of(token) });
                 }
             }
-            if p.as_char() == '#' {
-                let group_at = if is_punct(next, '!') { i + 2 } else { i + 1 };
-                if let Some(TokenTree::Group(group)) = tokens.get(group_at)
-                    && group.delimiter() == Delimiter::Bracket
-                {
-                    let inner: Vec<TokenTree> = group.stream().into_iter().collect();
-                    if is_punct(inner.first(), '$') {
-                        violations.push(Violation::MacroVariableCall { path: path.into(), line: line_of(token) });
-                    }
-                    if attribute_has_path(&inner) {
-                        violations.push(Violation::PathAttribute { path: path.into(), line: line_of(token) });
-                    }
+            TokenTree::Punct(p) if p.as_char() == '#' => {
+                // `# $attr` / `#! $attr`: the whole attribute comes from a macro variable.
+                let after = if is_punct(tokens.get(i + 1), '!') { i + 2 } else { i + 1 };
+                if is_punct(tokens.get(after), '$') {
+                    violations.push(Violation::MacroBuiltAttribute { path: path.into(), line: line_of(token) });
+                }
+            }
+            TokenTree::Group(group) => {
+                let inner = group_tokens(group);
+                if group.delimiter() == Delimiter::Bracket {
+                    check_bracket(path, tokens, i, &inner, violations);
+                }
+                scan(path, &inner, violations);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Rules on one identifier: the compile-time macros, proc macros, `extern crate`, `use` renames.
+fn check_ident(path: &str, tokens: &[TokenTree], i: usize, violations: &mut Vec<Violation>) {
+    let Some(name) = ident_name(&tokens[i]) else { return };
+    let line = line_of(&tokens[i]);
+    // A call, or a call whose `!` a macro variable supplies (`env $bang ("PATH")`).
+    let called = is_punct(tokens.get(i + 1), '!') || is_punct(tokens.get(i + 1), '$');
+    match name.as_str() {
+        // These names have no use but the macro; refuse them anywhere, so that they cannot be
+        // handed to a macro that assembles the call.
+        "include_str" | "include_bytes" => violations.push(Violation::IncludeMacro { path: path.into(), line, name }),
+        "option_env" => violations.push(Violation::EnvMacro { path: path.into(), line, name }),
+        "include" if called => violations.push(Violation::IncludeMacro { path: path.into(), line, name }),
+        "env" if called => violations.push(Violation::EnvMacro { path: path.into(), line, name }),
+        "proc_macro" | "proc_macro_derive" | "proc_macro_attribute" => {
+            violations.push(Violation::ProcMacroCrate { path: path.into(), line })
+        }
+        "extern" if tokens.get(i + 1).and_then(ident_name).as_deref() == Some("crate") => {
+            if let Some(krate) = tokens.get(i + 2).and_then(ident_name) {
+                if krate == "proc_macro" {
+                    // Reported by the `proc_macro` ident itself on the next iterations.
+                } else if !ALLOWED_EXTERN_CRATES.contains(&krate.as_str()) {
+                    violations.push(Violation::ExternCrate { path: path.into(), line, name: krate });
                 }
             }
         }
+        "use" => {
+            let end = tokens[i..].iter().position(|t| is_punct(Some(t), ';')).map_or(tokens.len(), |n| i + n);
+            check_use_tree(path, &tokens[i + 1..end], violations);
+        }
+        _ => {}
+    }
+}
+
+/// Refuses `name as alias` for the compile-time macros anywhere in a `use` tree, groups included
+/// (`use std::{fs, env as e}`): a renamed macro is called by a name no rule knows.
+fn check_use_tree(path: &str, tokens: &[TokenTree], violations: &mut Vec<Violation>) {
+    for (i, token) in tokens.iter().enumerate() {
         if let TokenTree::Group(group) = token {
-            scan(path, &group.stream().into_iter().collect::<Vec<_>>(), violations);
+            check_use_tree(path, &group_tokens(group), violations);
+        } else if let Some(name) = ident_name(token)
+            && COMPILE_TIME_MACROS.contains(&name.as_str())
+            && tokens.get(i + 1).and_then(ident_name).as_deref() == Some("as")
+        {
+            violations.push(Violation::MacroRename { path: path.into(), line: line_of(token), name });
         }
     }
+}
+
+/// Rules on a `[...]` group at `tokens[at]`. After `#` or `#!` it is an attribute; anywhere else
+/// it is checked for the attributes that need no macro variable to be dangerous, since a macro
+/// may supply the `#` (`# $attr`).
+fn check_bracket(path: &str, tokens: &[TokenTree], at: usize, inner: &[TokenTree], violations: &mut Vec<Violation>) {
+    let is_attribute = at >= 1
+        && (is_punct(tokens.get(at - 1), '#')
+            || (at >= 2 && is_punct(tokens.get(at - 1), '!') && is_punct(tokens.get(at - 2), '#')));
+    let line = line_of(&tokens[at]);
+    let starts_with = |name: &str| inner.first().and_then(ident_name).as_deref() == Some(name);
+    if is_attribute && is_punct(inner.first(), '$') {
+        violations.push(Violation::MacroBuiltAttribute { path: path.into(), line });
+    }
+    if starts_with("cfg_attr") {
+        if contains_punct(inner, '$') {
+            violations.push(Violation::MacroBuiltAttribute { path: path.into(), line });
+        }
+        if attribute_has_path(inner) {
+            violations.push(Violation::CfgAttrPath { path: path.into(), line });
+        }
+    } else if (is_attribute && attribute_has_path(inner)) || (starts_with("path") && is_punct(inner.get(1), '=')) {
+        violations.push(Violation::PathAttribute { path: path.into(), line });
+    }
+}
+
+fn contains_punct(tokens: &[TokenTree], ch: char) -> bool {
+    tokens.iter().any(|token| match token {
+        TokenTree::Punct(p) => p.as_char() == ch,
+        TokenTree::Group(g) => contains_punct(&group_tokens(g), ch),
+        _ => false,
+    })
 }
 
 /// Whether an attribute's tokens contain `path = ...` at any depth (`#[path = ..]`,
@@ -436,7 +531,7 @@ fn scan(path: &str, tokens: &[TokenTree], violations: &mut Vec<Violation>) {
 fn attribute_has_path(tokens: &[TokenTree]) -> bool {
     tokens.iter().enumerate().any(|(i, token)| {
         (ident_name(token).as_deref() == Some("path") && is_punct(tokens.get(i + 1), '='))
-            || matches!(token, TokenTree::Group(g) if attribute_has_path(&g.stream().into_iter().collect::<Vec<_>>()))
+            || matches!(token, TokenTree::Group(g) if attribute_has_path(&group_tokens(g)))
     })
 }
 
@@ -465,12 +560,42 @@ mod tests {
         assert_eq!(codes("const H: &str = std::env!(\"HOME\");"), ["env-macro"]);
         assert_eq!(codes("const H: Option<&str> = option_env!(\"HOME\");"), ["env-macro"]);
         assert_eq!(codes("#[path = \"/etc/passwd\"] mod m;"), ["path-attribute"]);
-        assert_eq!(codes("#[cfg_attr(all(), path = \"/x.rs\")] mod m;"), ["path-attribute"]);
+        assert_eq!(codes("#[cfg_attr(all(), path = \"/x.rs\")] mod m;"), ["cfg-attr-path"]);
         assert_eq!(codes("extern crate libc;"), ["extern-crate"]);
         assert_eq!(codes("extern crate proc_macro;"), ["proc-macro"]);
         assert_eq!(codes("macro_rules! m { ($f:ident) => { $f!(\"/etc/passwd\") }; }"), ["macro-variable-call"]);
-        assert_eq!(codes("macro_rules! m { ($a:meta) => { #[$a] mod x; }; }"), ["macro-variable-call"]);
+        assert_eq!(codes("macro_rules! m { ($a:meta) => { #[$a] mod x; }; }"), ["macro-built-attribute"]);
         assert_eq!(codes("fn f() { let r#include_str = 1; }"), ["include-macro"]);
         assert_eq!(codes("fn f( {"), ["unparsable"]);
+    }
+
+    #[test]
+    fn renamed_and_assembled_names_are_caught() {
+        assert_eq!(codes("use core::include as splice; splice!(\"/x\");"), ["macro-rename"]);
+        assert_eq!(codes("use std::env as e; const P: &str = e!(\"PATH\");"), ["macro-rename"]);
+        assert_eq!(codes("pub use ::core::{fs, env as e};"), ["macro-rename"]);
+        assert_eq!(codes("use std::prelude::v1::{self, include_bytes as b};"), ["macro-rename", "include-macro"]);
+        assert_eq!(codes("macro_rules! m { ($a:ident $b:tt) => { $a $b (\"/x\") } }"), ["macro-variable-call"]);
+        assert_eq!(codes("macro_rules! m { ($b:tt) => { include $b (\"/x\") } }"), ["include-macro"]);
+        assert_eq!(
+            codes("macro_rules! m { ($k:ident) => { #[cfg_attr(all(), $k = \"/x\")] mod m; } }"),
+            ["macro-built-attribute"]
+        );
+        assert_eq!(codes("macro_rules! m { ($a:tt) => { #! $a } }"), ["macro-built-attribute"]);
+        assert_eq!(codes("m!([path = \"/x.rs\"]);"), ["path-attribute"]);
+        assert_eq!(codes("m!([cfg_attr(all(), path = \"/x.rs\")]);"), ["cfg-attr-path"]);
+    }
+
+    #[test]
+    fn ordinary_names_and_macros_pass() {
+        assert!(codes("use std::env; use std::{env::args, fs}; fn f() -> usize { env::args().count() }").is_empty());
+        assert!(codes("fn f(env: u32, path: u32, include: bool) -> u32 { let v = [env, path]; v[0] }").is_empty());
+        assert!(codes("use std::path::Path as P; use std::env::{self as e};").is_empty());
+        assert!(codes("macro_rules! d { ($t:literal, $f:ident) => { #[doc = $t] fn $f() {} } }").is_empty());
+        assert!(
+            codes("macro_rules! c { ($($x:expr),*) => { vec![$($x),*] } } #[cfg_attr(test, derive(Debug))] struct S;")
+                .is_empty()
+        );
+        assert!(codes("macro_rules! n { () => { $crate::f() } } fn f() { println!(\"{}\", 1 != 2); }").is_empty());
     }
 }
