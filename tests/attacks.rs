@@ -5,6 +5,8 @@
 //! appeared beside it, the history the guest was shown is unchanged, the archive verifies clean,
 //! and the sandbox still runs a plain call.
 
+#[path = "attacks/build.rs"]
+mod build;
 mod common;
 
 use common::*;
