@@ -8,6 +8,10 @@
 #[path = "attacks/build.rs"]
 mod build;
 mod common;
+#[path = "attacks/outputs.rs"]
+mod outputs;
+#[path = "attacks/terminal.rs"]
+mod terminal;
 
 use common::*;
 use hyperagent::compiler::BuildOutcome;
