@@ -21,14 +21,14 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView};
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
-use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode, HostDescriptor, HostDirectoryEntryStream};
+use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{
     DynInputStream, DynOutputStream, FsError, FsResult, InputStream, OutputStream, Pollable, ReaddirIterator,
     StreamError, StreamResult,
 };
 
-pub use crate::tree_walk::ENTRY_BYTES;
+pub use crate::tree_walk::{ENTRY_BYTES, entry_bytes};
 /// Most descriptors a call may hold open at once.
 pub const MAX_OPEN_DESCRIPTORS: usize = 256;
 /// Deepest directory nesting inside a writable grant (a source tree may nest 12 deep).
@@ -73,6 +73,11 @@ fn joined(base: &[String], path: &str) -> Vec<String> {
         }
     }
     parts
+}
+
+/// Length of the name a path ends in (the entry it would create).
+fn last_name(path: &str) -> usize {
+    path.rsplit('/').find(|part| !part.is_empty()).map_or(0, str::len)
 }
 
 /// A limit hit: the guest's call ends here, and the meter says why.
@@ -150,7 +155,7 @@ impl GuardedFs<'_> {
         let fd = Resource::new_borrow(fd.rep());
         match self.inner.stat_at(fd, path_flags, path.to_owned()).await {
             Ok(_) => Ok(()),
-            Err(_) => self.guard.charge(ENTRY_BYTES),
+            Err(_) => self.guard.charge(entry_bytes(last_name(path))),
         }
     }
 
@@ -175,10 +180,7 @@ impl types::Host for GuardedFs<'_> {
         types::Host::convert_error_code(&mut self.inner, err)
     }
 
-    fn filesystem_error_code(
-        &mut self,
-        err: Resource<wasmtime::Error>,
-    ) -> wasmtime::Result<Option<ErrorCode>> {
+    fn filesystem_error_code(&mut self, err: Resource<wasmtime::Error>) -> wasmtime::Result<Option<ErrorCode>> {
         types::Host::filesystem_error_code(&mut self.inner, err)
     }
 }
@@ -194,13 +196,7 @@ impl preopens::Host for GuardedFs<'_> {
 }
 
 impl HostDescriptor for GuardedFs<'_> {
-    async fn advise(
-        &mut self,
-        fd: Resource<Descriptor>,
-        offset: u64,
-        len: u64,
-        advice: types::Advice,
-    ) -> FsResult<()> {
+    async fn advise(&mut self, fd: Resource<Descriptor>, offset: u64, len: u64, advice: types::Advice) -> FsResult<()> {
         self.inner.advise(fd, offset, len, advice).await
     }
 
@@ -269,7 +265,7 @@ impl HostDescriptor for GuardedFs<'_> {
     async fn create_directory_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
         if self.is_writable_dir(&fd)? {
             self.check_nesting(&fd, &path)?;
-            self.guard.charge(ENTRY_BYTES)?;
+            self.guard.charge(entry_bytes(last_name(&path)))?;
         }
         self.inner.create_directory_at(fd, path).await
     }
@@ -307,7 +303,7 @@ impl HostDescriptor for GuardedFs<'_> {
         new_path: String,
     ) -> FsResult<()> {
         if self.is_writable_dir(&new_descriptor)? {
-            self.guard.charge(ENTRY_BYTES)?;
+            self.guard.charge(entry_bytes(last_name(&new_path)))?;
         }
         self.inner.link_at(fd, old_path_flags, old_path, new_descriptor, new_path).await
     }
@@ -321,9 +317,9 @@ impl HostDescriptor for GuardedFs<'_> {
         flags: types::DescriptorFlags,
     ) -> FsResult<Resource<Descriptor>> {
         if self.guard.open.len() >= MAX_OPEN_DESCRIPTORS {
-            return Err(stop_call(self.guard.meter.files(format!(
-                "more than {MAX_OPEN_DESCRIPTORS} files and directories open at once"
-            ))));
+            return Err(stop_call(
+                self.guard.meter.files(format!("more than {MAX_OPEN_DESCRIPTORS} files and directories open at once")),
+            ));
         }
         if oflags.contains(types::OpenFlags::CREATE) && self.is_writable_dir(&fd)? {
             self.check_nesting(&fd, &path)?;
