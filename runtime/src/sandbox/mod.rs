@@ -280,7 +280,8 @@ impl Sandbox {
         // blocks (an LLM request, say), which epochs cannot interrupt.
         let backstop =
             if self.settings.epoch_interruption { limits.deadline + Duration::from_secs(1) } else { limits.deadline };
-        let export = tokio::time::timeout(backstop, run_export(&mut store, component, input, grants.seed, budget, limits));
+        let export =
+            tokio::time::timeout(backstop, run_export(&mut store, component, input, grants.seed, budget, limits));
         let ended = export.await;
         // The directories are measured once more, which also checks their shape.
         let after = if writable.is_empty() { Ok(0) } else { quota::measure(writable).await };

@@ -70,7 +70,10 @@ impl std::fmt::Display for Outcome {
             Outcome::Deadline => write!(f, "wall-clock deadline passed"),
             Outcome::StackOverflow => write!(f, "stack overflow"),
             Outcome::DiskQuota { used_bytes, limit_bytes } => {
-                write!(f, "disk quota exceeded: the writable directories needed {used_bytes} bytes, limit {limit_bytes}")
+                write!(
+                    f,
+                    "disk quota exceeded: the writable directories needed {used_bytes} bytes, limit {limit_bytes}"
+                )
             }
             Outcome::HostIo { moved_bytes, limit_bytes } => {
                 write!(f, "host I/O budget spent: {moved_bytes} bytes moved through host calls, limit {limit_bytes}")
