@@ -188,6 +188,17 @@ fn compile_errors_come_back_bounded_and_without_host_paths() {
 }
 
 #[test]
+fn redaction_keeps_comments_and_what_follows_a_path() {
+    let mut tree = guest_source("probe");
+    let code = "pub fn broken() -> u32 { let _p = \"/etc/hostname\"; undefined_name } // keep this //comment";
+    append_to_lib(code)(&mut tree);
+    let outcome = world().compiler.build(&tree, &world().archive).unwrap();
+    let BuildOutcome::Failed { diagnostics, .. } = outcome else { panic!("expected a failed build, got {outcome:?}") };
+    assert!(diagnostics.contains("// keep this //comment"), "{diagnostics}");
+    assert!(diagnostics.contains("let _p = \"<host path>\"; undefined_name"), "{diagnostics}");
+}
+
+#[test]
 fn edits_rebuild_and_unchanged_trees_come_from_the_cache() {
     let mut tree = guest_source("initial");
     let first = build(&tree);

@@ -69,6 +69,7 @@ const BUILD_VARIABLES: &[&str] = &[
     "CARGO_MANIFEST_DIR",
     "CARGO_MANIFEST_PATH",
     "CARGO_ENCODED_RUSTFLAGS",
+    "LD_LIBRARY_PATH",
 ];
 
 /// Every host path a build could give away: the test's directories, the user's home, the build
@@ -118,5 +119,23 @@ fn a_compiler_made_to_tell_its_environment_names_no_host_path() {
         );
     }
     assert!(leaks.is_empty(), "the compiler gave away host paths:\n{}", leaks.join("\n"));
+    scene.assert_intact();
+}
+
+#[test]
+fn a_gigabyte_static_is_stopped_within_seconds() {
+    let scene = Scene::new();
+    // 1088 MiB of zeros that the optimiser may not drop: rustc evaluates it, LLVM lays it out and
+    // writes it whole into the object file. The default limits stop it long before that.
+    let big = "pub static BIG: [u8; 1088 << 20] = [0; 1088 << 20];\n\
+               #[unsafe(no_mangle)] pub extern \"C\" fn big(i: usize) -> u8 {\n\
+                   let all = std::hint::black_box(&BIG);\n    all[i % all.len()]\n}";
+    let (_home, compiler, archive) = compiler_with(Duration::from_secs(600), |_| {});
+    let started = std::time::Instant::now();
+    let diagnostics = failed_build(&compiler, &archive, big);
+    let limits = hyperagent::compiler::confinement::BuildLimits::default();
+    let named = format!("address space limit of {} MiB", limits.address_space_bytes >> 20);
+    assert!(diagnostics.starts_with(&format!("the compiler reached its {named}")), "{diagnostics}");
+    assert!(started.elapsed() < Duration::from_secs(60), "the build ran for {:?}", started.elapsed());
     scene.assert_intact();
 }

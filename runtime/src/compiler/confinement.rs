@@ -7,7 +7,10 @@
 //!
 //! 1. rlimits: CPU seconds, address space, file size, process count, no core files;
 //! 2. a new network namespace (with a user namespace when the host is not root), so that no
-//!    socket reaches any network, UDP included;
+//!    socket reaches any network, UDP included, and for cargo a new mount namespace with its
+//!    [`FixedView`]: a private tmpfs over `/tmp` in which the toolchain, the dependencies, the SDK,
+//!    the source and the target directory are bound at fixed paths, so that nothing the compiler
+//!    can be made to report (`env!`, `file!()`, diagnostics) names a host path;
 //! 3. Landlock: the build reads only the toolchain, the vendored dependencies, the agent SDK and
 //!    the system's libraries, and writes only its own build directory; it can neither bind nor
 //!    connect TCP ports, reach abstract Unix sockets outside the jail, nor signal processes
@@ -17,15 +20,17 @@
 //! explicitly ([`ConfinementSettings::allow_unconfined`]); the opt-out is logged on every build.
 //!
 //! Bubblewrap is not used: Landlock forbids mounting, so bubblewrap cannot set up its namespaces
-//! inside a Landlock domain, and the namespace it would add for the network is the one step 2
-//! creates directly.
+//! inside a Landlock domain, and the namespaces it would add are the ones step 2 creates directly
+//! (mounting is done before Landlock is applied).
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, RestrictionStatus, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
 };
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The Landlock ABI whose rights the jail asks for (Linux 6.15); older kernels enforce what they
@@ -47,7 +52,9 @@ pub struct BuildLimits {
 
 impl Default for BuildLimits {
     fn default() -> Self {
-        BuildLimits { cpu_seconds: 600, address_space_bytes: 8 << 30, file_bytes: 1 << 30, processes: 4096 }
+        // A cold build of the guest dependencies runs in 2 GiB of address space; 4 GiB stops rustc
+        // on a gigabyte static within seconds. No build writes a file near 256 MiB.
+        BuildLimits { cpu_seconds: 600, address_space_bytes: 4 << 30, file_bytes: 256 << 20, processes: 4096 }
     }
 }
 
@@ -67,10 +74,11 @@ pub struct Jail {
     pub limits: BuildLimits,
 }
 
-/// How a build is cut off from the network.
+/// How a build is cut off from the network (and from the host's paths).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkIsolation {
-    /// A new network namespace: no interface but a loopback that is down.
+    /// A new network namespace: no interface but a loopback that is down. Mount namespaces work
+    /// too, so builds get their [`FixedView`].
     Namespace { with_user_namespace: bool },
     /// Namespaces are not permitted here; Landlock's TCP rules (and cargo's offline mode) remain.
     LandlockTcpOnly,
@@ -81,6 +89,90 @@ pub enum NetworkIsolation {
 pub struct JailPaths {
     pub read: Vec<PathBuf>,
     pub read_write: Vec<PathBuf>,
+}
+
+/// Where a build's fixed view of the file system is mounted. Every path the compiler sees is
+/// under it and the same on every host.
+pub const VIEW_ROOT: &str = "/tmp";
+
+/// Host directories a build sees at fixed paths under [`VIEW_ROOT`], in a mount namespace of its
+/// own: a private tmpfs is mounted on `staging`, the directories are bound into it, and it is then
+/// moved over [`VIEW_ROOT`] (assembled elsewhere first because the host directories may themselves
+/// be under `/tmp`). The host's own `/tmp` is not visible to the build.
+#[derive(Debug, Clone, Default)]
+pub struct FixedView {
+    /// An empty host directory that is no ancestor of a bound one.
+    pub staging: PathBuf,
+    /// (host directory, the absolute path under [`VIEW_ROOT`] it is seen at).
+    pub binds: Vec<(PathBuf, PathBuf)>,
+    /// The working directory the command starts in, under [`VIEW_ROOT`].
+    pub cwd: PathBuf,
+}
+
+/// A [`FixedView`] as NUL-terminated strings, prepared in the parent so that the forked child
+/// only makes system calls.
+struct PreparedView {
+    staging: CString,
+    /// (host directory, its mount point inside the staging tmpfs).
+    binds: Vec<(CString, CString)>,
+    /// `None` when the tmpfs is mounted on the root directly.
+    root: Option<CString>,
+    cwd: CString,
+}
+
+fn c_path(path: &Path) -> Result<CString, ConfinementError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| ConfinementError::Setup(format!("{path:?} holds a NUL")))
+}
+
+impl PreparedView {
+    fn new(view: &FixedView) -> Result<PreparedView, ConfinementError> {
+        let mut binds = Vec::new();
+        for (host, fixed) in &view.binds {
+            let inside =
+                fixed.strip_prefix(VIEW_ROOT).ok().filter(|p| p.components().count() == 1).ok_or_else(|| {
+                    ConfinementError::Setup(format!(
+                        "{} is not a directory directly under {VIEW_ROOT}",
+                        fixed.display()
+                    ))
+                })?;
+            binds.push((c_path(host)?, c_path(&view.staging.join(inside))?));
+        }
+        Ok(PreparedView {
+            staging: c_path(&view.staging)?,
+            binds,
+            root: (view.staging != Path::new(VIEW_ROOT)).then(|| c_path(Path::new(VIEW_ROOT))).transpose()?,
+            cwd: c_path(&view.cwd)?,
+        })
+    }
+
+    /// Runs in the forked child, inside its new mount namespace, before Landlock (which forbids
+    /// mounting): only mount, mkdir and chdir on prepared strings.
+    fn enter(&self) -> std::io::Result<()> {
+        let check = |result: libc::c_int| if result == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+        let none = std::ptr::null();
+        // SAFETY: every pointer is null or a NUL-terminated string that lives as long as `self`.
+        unsafe {
+            // Nothing mounted here may propagate back to the host.
+            check(libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, none.cast()))?;
+            let options = c"size=64k,nr_inodes=64,mode=0755";
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            check(libc::mount(
+                c"tmpfs".as_ptr(),
+                self.staging.as_ptr(),
+                c"tmpfs".as_ptr(),
+                flags,
+                options.as_ptr().cast(),
+            ))?;
+            for (host, inside) in &self.binds {
+                check(libc::mkdir(inside.as_ptr(), 0o755))?;
+                check(libc::mount(host.as_ptr(), inside.as_ptr(), none, libc::MS_BIND | libc::MS_REC, none.cast()))?;
+            }
+            if let Some(root) = &self.root {
+                check(libc::mount(self.staging.as_ptr(), root.as_ptr(), none, libc::MS_MOVE, none.cast()))?;
+            }
+            check(libc::chdir(self.cwd.as_ptr()))
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,8 +238,10 @@ impl Jail {
             None => "UNCONFINED file system (explicit opt-out; this kernel has no Landlock)".into(),
         };
         let network = match self.network {
-            NetworkIsolation::Namespace { .. } => "network namespace",
-            NetworkIsolation::LandlockTcpOnly => "no network namespace (landlock TCP rules only)",
+            NetworkIsolation::Namespace { .. } => "network and mount namespaces (fixed paths)",
+            NetworkIsolation::LandlockTcpOnly => {
+                "no network or mount namespace (landlock TCP rules only; the compiler sees host paths)"
+            }
         };
         let l = &self.limits;
         format!(
@@ -159,8 +253,27 @@ impl Jail {
         )
     }
 
+    /// Whether builds get a [`FixedView`] on this host (mount namespaces work).
+    pub fn has_fixed_view(&self) -> bool {
+        matches!(self.network, NetworkIsolation::Namespace { .. })
+    }
+
     /// Arranges for `command` to run jailed, reaching only `paths`. Call once per command.
     pub fn apply(&self, command: &mut Command, paths: &JailPaths) -> Result<(), ConfinementError> {
+        self.apply_with_view(command, paths, None)
+    }
+
+    /// [`Jail::apply`], and the command sees `view` in a mount namespace of its own. Only where
+    /// [`Jail::has_fixed_view`]; the command's own working directory is ignored for the view's.
+    pub fn apply_with_view(
+        &self,
+        command: &mut Command,
+        paths: &JailPaths,
+        view: Option<&FixedView>,
+    ) -> Result<(), ConfinementError> {
+        if view.is_some() && !self.has_fixed_view() {
+            return Err(ConfinementError::Setup("mount namespaces are not available on this host".into()));
+        }
         // Built here, in the parent: opening the rule paths allocates, which a forked child of a
         // multi-threaded host must not do. The child only calls `landlock_restrict_self`.
         let mut ruleset = match self.landlock_abi {
@@ -173,9 +286,17 @@ impl Jail {
             _ => None,
         };
         let network_namespace = matches!(self.network, NetworkIsolation::Namespace { .. });
+        let view = view.map(PreparedView::new).transpose()?;
+        let mut flags = libc::CLONE_NEWNET;
+        if user_namespace.is_some() {
+            flags |= libc::CLONE_NEWUSER;
+        }
+        if view.is_some() {
+            flags |= libc::CLONE_NEWNS;
+        }
         // SAFETY: the closure makes only async-signal-safe system calls (setrlimit, unshare,
-        // open/write/close on prepared buffers, prctl, landlock_restrict_self) and allocates nothing
-        // on its success path.
+        // open/write/close, mount/mkdir/chdir on prepared buffers, prctl, landlock_restrict_self)
+        // and allocates nothing on its success path.
         unsafe {
             command.pre_exec(move || {
                 for (resource, soft, hard) in limits {
@@ -185,12 +306,14 @@ impl Jail {
                     }
                 }
                 if network_namespace {
-                    let flags = libc::CLONE_NEWNET | if user_namespace.is_some() { libc::CLONE_NEWUSER } else { 0 };
                     if libc::unshare(flags) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     if let Some(maps) = &user_namespace {
                         maps.write()?;
+                    }
+                    if let Some(view) = &view {
+                        view.enter()?;
                     }
                 }
                 if let Some(ruleset) = ruleset.take() {
@@ -244,8 +367,9 @@ pub fn limit_hint(diagnostics: &str, limits: &BuildLimits) -> Option<String> {
         Some(format!("the compiler exceeded its CPU time limit of {} s", limits.cpu_seconds))
     } else if diagnostics.contains("SIGXFSZ") || diagnostics.contains("signal: 25") {
         Some(format!("the compiler exceeded its file size limit of {} MiB", mib(limits.file_bytes)))
-    } else if diagnostics.contains("more memory than available to compiler")
-        || diagnostics.contains("memory allocation of")
+    } else if ["more memory than available to compiler", "memory allocation of", "LLVM ERROR: out of memory"]
+        .iter()
+        .any(|sign| diagnostics.contains(sign))
     {
         Some(format!("the compiler reached its address space limit of {} MiB", mib(limits.address_space_bytes)))
     } else {
@@ -258,8 +382,9 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Whether this host may create the network namespace a build runs in: tried once on a short-lived
-/// child, since the host itself is multi-threaded and must not unshare.
+/// Whether this host may create the namespaces a build runs in (network, and mount with a private
+/// tmpfs over [`VIEW_ROOT`]): tried once on a short-lived child, since the host itself is
+/// multi-threaded and must not unshare.
 fn namespaces_work() -> bool {
     let mut probe = Command::new("/bin/sh");
     probe.args(["-c", "exit 0"]).stdin(std::process::Stdio::null());
@@ -268,7 +393,8 @@ fn namespaces_work() -> bool {
         network: NetworkIsolation::Namespace { with_user_namespace: !is_root() },
         limits: BuildLimits::default(),
     };
-    if jail.apply(&mut probe, &JailPaths::default()).is_err() {
+    let view = FixedView { staging: VIEW_ROOT.into(), binds: Vec::new(), cwd: "/".into() };
+    if jail.apply_with_view(&mut probe, &JailPaths::default(), Some(&view)).is_err() {
         return false;
     }
     probe.status().map(|s| s.success()).unwrap_or(false)

@@ -5,9 +5,12 @@
 //!    returns the archived component without running cargo.
 //! 3. Otherwise the tree is written into a build slot with the host's own `Cargo.toml` (named
 //!    after the tree hash, so two trees never share an artifact) and `Cargo.lock`, and cargo
-//!    builds it offline and locked, in release mode, with a cleared environment, a timeout that
+//!    builds it offline and locked, in release mode, with a fixed environment, a timeout that
 //!    kills the whole process group, and a persistent target directory shared by all builds,
-//!    inside the [`confinement`] jail (Landlock, a network namespace, rlimits).
+//!    inside the [`confinement`] jail (Landlock, network and mount namespaces, rlimits). In the
+//!    jail's mount namespace the build sees every directory at a fixed path under `/tmp`
+//!    ([`confinement::FixedView`]), so its environment, `file!()` and its diagnostics name no host
+//!    path and are the same on every host.
 //! 4. The component goes into the archive; diagnostics handed back are bounded and redacted.
 //!
 //! The guest build directory (`target_dir`) holds `vendor/`, the template's dependencies unpacked
@@ -23,7 +26,7 @@ use crate::archive::{Archive, ArchiveError};
 use crate::fsutil::write_atomic;
 use crate::hash::ContentHash;
 use crate::source_tree::{RelPath, SourceTree, TreeLimits};
-use confinement::{ConfinementError, ConfinementSettings, Jail, JailPaths};
+use confinement::{ConfinementError, ConfinementSettings, FixedView, Jail, JailPaths};
 use policy::{SourcePolicy, Violation};
 use std::fs;
 use std::io::Read;
@@ -145,8 +148,10 @@ impl GuestCompiler {
         }
         let policy = SourcePolicy::from_template(&template_manifest)
             .map_err(|reason| CompileError::Template { path: settings.template_dir.join("Cargo.toml"), reason })?;
-        // v2: dependencies come from the vendored copy, so their paths in components changed.
-        let mut key = blake3::Hasher::new_derive_key("hyperagent guest build environment v2");
+        // v3: builds see fixed paths and a fixed environment in the jail's view (what `env!` and
+        // `file!()` give a tree that gets past the policy); without the view they see the host's.
+        let mut key = blake3::Hasher::new_derive_key("hyperagent guest build environment v3");
+        key.update(if jail.has_fixed_view() { "fixed view" } else { "host paths" }.as_bytes());
         key.update(toolchain.rustc_version.as_bytes());
         key.update(GUEST_CODEGEN_FLAGS.as_bytes());
         key.update(template_manifest.as_bytes());
@@ -362,59 +367,123 @@ impl GuestCompiler {
     ) -> Result<BuildOutcome, CompileError> {
         let lock = self.lock_build_dir()?;
         self.vendor_dependencies()?;
-        let vendor = self.vendor_dir();
-        let target_dir = &self.cargo_target_dir();
-        let cargo_home = target_dir.join("cargo-home");
-        let tmp = target_dir.join("tmp");
-        for dir in [target_dir, &cargo_home, &tmp] {
+        let package = format!("hyperagent-guest-{}", &tree_hash.to_hex()[..16]);
+        let host = self.host_layout(&package)?;
+        let seen = if self.jail.has_fixed_view() { BuildLayout::fixed(&package) } else { host.clone() };
+        self.write_slot(tree, &package, &host, &seen)?;
+        let command = self.cargo_command(&host, &seen)?;
+        let run = run_with_timeout(command, self.settings.timeout)?;
+
+        let mut diagnostics = diagnostics::redact(&run.stderr, &self.redactions(&host, &seen));
+        if let Some(hint) = confinement::limit_hint(&diagnostics, &self.jail.limits) {
+            diagnostics = format!("{hint}\n{diagnostics}");
+        }
+        let artifact_name = package.replace('-', "_");
+        let release = host.target.join(GUEST_TARGET).join("release");
+        let duration = started.elapsed();
+        let outcome = if run.timed_out {
+            let limit = self.settings.timeout.as_secs();
+            let diagnostics = format!("the build did not finish within {limit} s and was killed\n{diagnostics}");
+            BuildOutcome::Failed { tree: *tree_hash, diagnostics, duration }
+        } else if !run.success {
+            BuildOutcome::Failed { tree: *tree_hash, diagnostics, duration }
+        } else {
+            let wasm_path = release.join(format!("{artifact_name}.wasm"));
+            let wasm = fs::read(&wasm_path).map_err(io_error(&wasm_path))?;
+            let component = archive.put_blob(&wasm)?;
+            BuildOutcome::Built { tree: *tree_hash, component, cached: false, duration, warnings: diagnostics }
+        };
+        // Each tree has its own package, so its artifacts are never reused: remove them so the
+        // shared target directory does not grow with every generation.
+        let _ = fs::remove_dir_all(&host.slot);
+        remove_matching(&release, &[&format!("{artifact_name}.")]);
+        remove_matching(&release.join("deps"), &[&format!("{artifact_name}-"), &format!("{artifact_name}.")]);
+        remove_matching(&release.join(".fingerprint"), &[&format!("{package}-")]);
+        remove_matching(&release.join("incremental"), &[&format!("{artifact_name}-")]);
+        drop(lock);
+        Ok(outcome)
+    }
+
+    /// The build's directories on the host, created where missing (the slot itself is not).
+    fn host_layout(&self, package: &str) -> Result<BuildLayout, CompileError> {
+        let target = self.cargo_target_dir();
+        let layout = BuildLayout {
+            slots: target.join("hyperagent-slots"),
+            slot: target.join("hyperagent-slots").join(package),
+            cargo_home: target.join("cargo-home"),
+            tmp: target.join("tmp"),
+            target,
+            vendor: self.vendor_dir(),
+            sdk: fs::canonicalize(&self.settings.sdk_dir).map_err(io_error(&self.settings.sdk_dir))?,
+            sysroot: self.toolchain.sysroot.clone(),
+        };
+        for dir in [&layout.target, &layout.cargo_home, &layout.tmp, &layout.slots, &self.view_staging()] {
             fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
+        Ok(layout)
+    }
 
-        let package = format!("hyperagent-guest-{}", &tree_hash.to_hex()[..16]);
-        let slots = target_dir.join("hyperagent-slots");
-        let slot = slots.join(&package);
+    /// The empty host directory the jail assembles a build's fixed view on.
+    fn view_staging(&self) -> PathBuf {
+        self.settings.target_dir.join("view")
+    }
+
+    /// Writes the tree into its slot with the host's manifest and lock file; the manifest names
+    /// the SDK where the build sees it.
+    fn write_slot(
+        &self,
+        tree: &SourceTree,
+        package: &str,
+        host: &BuildLayout,
+        seen: &BuildLayout,
+    ) -> Result<(), CompileError> {
+        let slot = &host.slot;
         if slot.exists() {
-            fs::remove_dir_all(&slot).map_err(io_error(&slot))?;
+            fs::remove_dir_all(slot).map_err(io_error(slot))?;
         }
         let mut guest_files = tree.clone();
         guest_files.files.remove(&RelPath::new("Cargo.toml").expect("valid path"));
-        guest_files.write_to(&slot).map_err(io_error(&slot))?;
-        let sdk_dir = fs::canonicalize(&self.settings.sdk_dir).map_err(io_error(&self.settings.sdk_dir))?;
+        guest_files.write_to(slot).map_err(io_error(slot))?;
         let manifest = self
             .template_manifest
-            .replace(TEMPLATE_PACKAGE, &package)
-            .replace(TEMPLATE_SDK_PATH, &format!("path = {:?}", sdk_dir.display().to_string()));
+            .replace(TEMPLATE_PACKAGE, package)
+            .replace(TEMPLATE_SDK_PATH, &format!("path = {:?}", seen.sdk.display().to_string()));
         let lock_file =
             self.template_lock.replace(&format!("name = \"{TEMPLATE_PACKAGE}\""), &format!("name = \"{package}\""));
-        fs::write(slot.join("Cargo.toml"), manifest).map_err(io_error(&slot))?;
-        fs::write(slot.join("Cargo.lock"), lock_file).map_err(io_error(&slot))?;
+        fs::write(slot.join("Cargo.toml"), manifest).map_err(io_error(slot))?;
+        fs::write(slot.join("Cargo.lock"), lock_file).map_err(io_error(slot))?;
+        Ok(())
+    }
 
-        // Remapping keeps host paths out of the component; the flags are the same for every
+    /// cargo, jailed, with a fixed environment that names only the paths in `seen`.
+    fn cargo_command(&self, host: &BuildLayout, seen: &BuildLayout) -> Result<Command, CompileError> {
+        // Remapping keeps the build's paths out of the component; the flags are the same for every
         // build, so the dependencies in the shared target directory stay fresh.
         let rustflags = [
             GUEST_CODEGEN_FLAGS.to_owned(),
-            format!("--remap-path-prefix={}=/build", slots.display()),
-            format!("--remap-path-prefix={}=/sdk", sdk_dir.display()),
-            format!("--remap-path-prefix={}=/registry", vendor.display()),
+            format!("--remap-path-prefix={}=/build", seen.slots.display()),
+            format!("--remap-path-prefix={}=/sdk", seen.sdk.display()),
+            format!("--remap-path-prefix={}=/registry", seen.vendor.display()),
         ]
         .join("\u{1f}");
-        let mut command = Command::new(&self.toolchain.cargo);
+        let bin = seen.sysroot.join("bin");
+        let mut command = Command::new(bin.join("cargo"));
         command
             .args(["build", "--release", "--offline", "--locked", "--target", GUEST_TARGET, "--color", "never"])
             // Dependencies come from the vendored copy, never from the user's cargo home.
             .args(["--config", "source.crates-io.replace-with=\"vendored\""])
             .arg("--config")
-            .arg(format!("source.vendored.directory={:?}", vendor.display().to_string()))
+            .arg(format!("source.vendored.directory={:?}", seen.vendor.display().to_string()))
             .arg("--manifest-path")
-            .arg(slot.join("Cargo.toml"))
-            .current_dir(&slot)
+            .arg(seen.slot.join("Cargo.toml"))
+            .current_dir(&host.slot)
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", self.toolchain.sysroot.join("bin").display()))
-            .env("HOME", &slot)
-            .env("CARGO_HOME", &cargo_home)
-            .env("CARGO_TARGET_DIR", target_dir)
-            .env("TMPDIR", &tmp)
-            .env("RUSTC", &self.toolchain.rustc)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOME", &seen.slot)
+            .env("CARGO_HOME", &seen.cargo_home)
+            .env("CARGO_TARGET_DIR", &seen.target)
+            .env("TMPDIR", &seen.tmp)
+            .env("RUSTC", bin.join("rustc"))
             .env("CARGO_ENCODED_RUSTFLAGS", rustflags)
             .env("CARGO_TERM_COLOR", "never")
             .env("CARGO_NET_OFFLINE", "true")
@@ -423,59 +492,74 @@ impl GuestCompiler {
             .stderr(Stdio::piped());
         // A new process group, so that a timeout kills cargo, rustc and anything they started.
         command.process_group(0);
-        let mut read = vec![self.toolchain.sysroot.clone(), vendor.clone(), sdk_dir.clone()];
+        // Landlock rules name the host's directories; the view shows the same ones elsewhere. The
+        // slots are read through the view, so their own rule is read-only.
+        let mut read = vec![host.sysroot.clone(), host.vendor.clone(), host.sdk.clone(), host.slots.clone()];
         read.extend(confinement::system_read_paths());
-        let mut read_write = vec![target_dir.clone()];
+        let mut read_write = vec![host.target.clone()];
         read_write.extend(confinement::system_device_paths());
-        self.jail.apply(&mut command, &JailPaths { read, read_write })?;
-        let run = run_with_timeout(command, self.settings.timeout)?;
+        let view = self.jail.has_fixed_view().then(|| FixedView {
+            staging: self.view_staging(),
+            binds: vec![
+                (host.sysroot.clone(), seen.sysroot.clone()),
+                (host.vendor.clone(), seen.vendor.clone()),
+                (host.sdk.clone(), seen.sdk.clone()),
+                (host.slots.clone(), seen.slots.clone()),
+                (host.target.clone(), seen.target.clone()),
+            ],
+            cwd: seen.slot.clone(),
+        });
+        self.jail.apply_with_view(&mut command, &JailPaths { read, read_write }, view.as_ref())?;
+        Ok(command)
+    }
 
-        let replacements = [
-            (slot.display().to_string(), "/repo"),
-            (sdk_dir.display().to_string(), "<agent-sdk>"),
-            (vendor.display().to_string(), "<registry>"),
-            (self.toolchain.sysroot.display().to_string(), "<toolchain>"),
-            (target_dir.display().to_string(), "<target>"),
-            (self.settings.target_dir.display().to_string(), "<target>"),
-        ];
-        let mut diagnostics = diagnostics::redact(&run.stderr, &replacements);
-        if let Some(hint) = confinement::limit_hint(&diagnostics, &self.jail.limits) {
-            diagnostics = format!("{hint}\n{diagnostics}");
+    /// Paths in diagnostics, as the host and as the build know them, and what they become.
+    fn redactions(&self, host: &BuildLayout, seen: &BuildLayout) -> Vec<(String, &'static str)> {
+        let mut pairs = Vec::new();
+        for layout in [host, seen] {
+            pairs.extend([
+                (layout.slot.display().to_string(), "/repo"),
+                (layout.sdk.display().to_string(), "<agent-sdk>"),
+                (layout.vendor.display().to_string(), "<registry>"),
+                (layout.sysroot.display().to_string(), "<toolchain>"),
+                (layout.target.display().to_string(), "<target>"),
+            ]);
         }
-        let artifact_name = package.replace('-', "_");
-        let release = target_dir.join(GUEST_TARGET).join("release");
-        let outcome = if run.timed_out {
-            BuildOutcome::Failed {
-                tree: *tree_hash,
-                diagnostics: format!(
-                    "the build did not finish within {} s and was killed\n{diagnostics}",
-                    self.settings.timeout.as_secs()
-                ),
-                duration: started.elapsed(),
-            }
-        } else if !run.success {
-            BuildOutcome::Failed { tree: *tree_hash, diagnostics, duration: started.elapsed() }
-        } else {
-            let wasm_path = release.join(format!("{artifact_name}.wasm"));
-            let wasm = fs::read(&wasm_path).map_err(io_error(&wasm_path))?;
-            let component = archive.put_blob(&wasm)?;
-            BuildOutcome::Built {
-                tree: *tree_hash,
-                component,
-                cached: false,
-                duration: started.elapsed(),
-                warnings: diagnostics,
-            }
-        };
-        // Each tree has its own package, so its artifacts are never reused: remove them so the
-        // shared target directory does not grow with every generation.
-        let _ = fs::remove_dir_all(&slot);
-        remove_matching(&release, &[&format!("{artifact_name}.")]);
-        remove_matching(&release.join("deps"), &[&format!("{artifact_name}-"), &format!("{artifact_name}.")]);
-        remove_matching(&release.join(".fingerprint"), &[&format!("{package}-")]);
-        remove_matching(&release.join("incremental"), &[&format!("{artifact_name}-")]);
-        drop(lock);
-        Ok(outcome)
+        pairs.push((self.settings.target_dir.display().to_string(), "<target>"));
+        pairs
+    }
+}
+
+/// The directories of one build. The host's own, or the fixed ones the build sees them as in the
+/// jail's view (`/tmp/...`, the same on every host), which are also the only paths cargo's
+/// environment names.
+#[derive(Debug, Clone)]
+struct BuildLayout {
+    /// The directory holding the build slots, and this build's slot in it.
+    slots: PathBuf,
+    slot: PathBuf,
+    /// cargo's target directory, its home and its temporary directory.
+    target: PathBuf,
+    cargo_home: PathBuf,
+    tmp: PathBuf,
+    vendor: PathBuf,
+    sdk: PathBuf,
+    sysroot: PathBuf,
+}
+
+impl BuildLayout {
+    fn fixed(package: &str) -> BuildLayout {
+        let root = Path::new(confinement::VIEW_ROOT);
+        BuildLayout {
+            slots: root.join("build"),
+            slot: root.join("build").join(package),
+            target: root.join("target"),
+            cargo_home: root.join("target/cargo-home"),
+            tmp: root.join("target/tmp"),
+            vendor: root.join("registry"),
+            sdk: root.join("agent-sdk"),
+            sysroot: root.join("toolchain"),
+        }
     }
 }
 

@@ -421,18 +421,21 @@ fn scan(path: &str, tokens: &[TokenTree], violations: &mut Vec<Violation>) {
     for (i, token) in tokens.iter().enumerate() {
         match token {
             TokenTree::Ident(_) => check_ident(path, tokens, i, violations),
-            TokenTree::Punct(p) if p.as_char() == '$' && p.spacing() == Spacing::Alone => {
-                // `$name!(...)`, or `$name $bang (...)` where the `!` comes from a variable too.
-                if is_metavariable(tokens, i) && (is_punct(tokens.get(i + 2), '!') || is_metavariable(tokens, i + 2)) {
-                    violations.push(Violation::MacroVariableCall { path: path.into(), line: line_of(token) });
-                }
+            // `$name!(...)`, or `$name $bang (...)` where the `!` comes from a variable too.
+            TokenTree::Punct(p)
+                if p.as_char() == '$'
+                    && p.spacing() == Spacing::Alone
+                    && is_metavariable(tokens, i)
+                    && (is_punct(tokens.get(i + 2), '!') || is_metavariable(tokens, i + 2)) =>
+            {
+                violations.push(Violation::MacroVariableCall { path: path.into(), line: line_of(token) });
             }
-            TokenTree::Punct(p) if p.as_char() == '#' => {
-                // `# $attr` / `#! $attr`: the whole attribute comes from a macro variable.
-                let after = if is_punct(tokens.get(i + 1), '!') { i + 2 } else { i + 1 };
-                if is_punct(tokens.get(after), '$') {
-                    violations.push(Violation::MacroBuiltAttribute { path: path.into(), line: line_of(token) });
-                }
+            // `# $attr` / `#! $attr`: the whole attribute comes from a macro variable.
+            TokenTree::Punct(p)
+                if p.as_char() == '#'
+                    && is_punct(tokens.get(if is_punct(tokens.get(i + 1), '!') { i + 2 } else { i + 1 }), '$') =>
+            {
+                violations.push(Violation::MacroBuiltAttribute { path: path.into(), line: line_of(token) });
             }
             TokenTree::Group(group) => {
                 let inner = group_tokens(group);
