@@ -3,7 +3,10 @@
 //! scores came from a guest and is validated before it counts.
 
 pub mod bin_packing;
+pub mod domain;
 pub mod json;
+
+pub use domain::{DataError, DataFile, Domain, ReplayCheck, SetReport, Split, Staging, TestSets};
 
 /// One task as the sandbox hands it to a task agent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -24,3 +24,17 @@ fn first_fit_and_best_fit_match_funsearch_table_1() {
         assert_eq!(format!("{:.2}", 100.0 * mean_excess(set, best_fit)), best[i], "best fit on {}", set.name);
     }
 }
+
+#[test]
+fn the_domain_seam_reports_the_same_table() {
+    let domain = hyperagent_domains::domain::open("bin_packing", &serde_json::Value::Null).unwrap();
+    let sets = domain.test_sets(&data_dir()).unwrap();
+    assert!(sets.notice.is_none(), "the published data is read");
+    let best = ["5.81", "6.06", "5.37", "4.94", "3.98"];
+    for (set, expected) in sets.sets.iter().zip(best) {
+        let scores: Vec<_> = set.tasks.iter().map(|t| domain.baseline("best fit", t).unwrap()).collect();
+        let report = domain.report(&set.tasks, &scores);
+        assert_eq!(format!("{:.2}", 100.0 * report.value), expected, "best fit on {}", set.name);
+        assert!(!set.generated);
+    }
+}

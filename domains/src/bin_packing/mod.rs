@@ -15,6 +15,10 @@
 //! Task protocol: the payload is `{"capacity": C, "items": [...]}` in arrival order; the answer is
 //! `{"bins": [b_0, b_1, ...]}`, the bin of each item, bins numbered from 0.
 
+mod plugin;
+
+pub use plugin::{BinPacking, Settings};
+
 use crate::{Task, TaskScore};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -101,12 +105,18 @@ pub fn parse_funsearch_json(text: &str, path: &str) -> Result<Vec<Instance>, Dat
     let mut instances = Vec::new();
     for (name, instance) in object {
         let capacity = instance["capacity"].as_u64().ok_or_else(|| bad(format!("{name}: no capacity")))?;
+        if capacity == 0 {
+            return Err(bad(format!("{name}: the capacity is 0")));
+        }
         let items: Vec<u64> = instance["items"]
             .as_array()
             .ok_or_else(|| bad(format!("{name}: no items")))?
             .iter()
             .map(|v| v.as_u64().ok_or_else(|| bad(format!("{name}: an item is not an integer"))))
             .collect::<Result<_, _>>()?;
+        if items.iter().any(|&s| s == 0 || s > capacity) {
+            return Err(bad(format!("{name}: item sizes must be in 1..=capacity")));
+        }
         if instance["num_items"].as_u64() != Some(items.len() as u64) {
             return Err(bad(format!("{name}: num_items does not match the item list")));
         }
@@ -195,6 +205,14 @@ pub fn weibull_instance(name: &str, seed: u64, items: usize) -> Instance {
         })
         .collect();
     Instance { name: name.to_owned(), capacity: 100, items }
+}
+
+/// An instance like OR-Library's "u" instances (Falkenauer 1996): item sizes uniform in
+/// [20, 100], capacity 150; generated from a seed where the published data is missing.
+pub fn uniform_instance(name: &str, seed: u64, items: usize) -> Instance {
+    let mut stream = SeedStream::new(seed, name);
+    let items = (0..items).map(|_| 20 + (stream.open_unit() * 81.0).floor().min(80.0) as u64).collect();
+    Instance { name: name.to_owned(), capacity: 150, items }
 }
 
 /// A set of generated Weibull instances.
