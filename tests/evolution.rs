@@ -5,48 +5,131 @@ mod common;
 
 use common::*;
 use hyperagent::evolution::config::RunConfig;
-use hyperagent::evolution::evaluate::{self, EvalPlan, TaskSettings};
+use hyperagent::evolution::evaluate::{self, EvalPlan, RunDomain, TaskSettings};
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::hash::ContentHash;
-use hyperagent_domains::bin_packing;
+use hyperagent_domains::domain::{ScoreFuture, Staging};
+use hyperagent_domains::{Domain, Split, Task, TaskScore, TestSets};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A domain made here, for tests: each task asks the agent to echo a word back, and the answer
+/// scores 1 when it is that word. The probe guest answers it; agents that do not know it fail it.
+struct EchoDomain;
+
+impl Domain for EchoDomain {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn splits(&self, _: u64, _: u64) -> Result<(Split, Split), hyperagent_domains::DataError> {
+        let split = |name: &str, count: usize| Split {
+            name: name.to_owned(),
+            tasks: (0..count)
+                .map(|i| Task {
+                    id: format!("{name}/word{i}"),
+                    payload: serde_json::json!({"op": "echo", "value": format!("word{i}")}).to_string(),
+                })
+                .collect(),
+            generated: true,
+        };
+        Ok((split("train", 3), split("validation", 2)))
+    }
+
+    fn test_sets(&self, _: &Path) -> Result<TestSets, hyperagent_domains::DataError> {
+        Ok(TestSets { sets: Vec::new(), notice: None })
+    }
+
+    fn score<'a>(&'a self, task: &'a Task, answer: &'a str) -> ScoreFuture<'a> {
+        Box::pin(async move {
+            let wanted: serde_json::Value = serde_json::from_str(&task.payload).unwrap();
+            let said: serde_json::Value = serde_json::from_str(answer).unwrap_or_default();
+            let right = said == wanted["value"];
+            TaskScore {
+                score: if right { 1.0 } else { 0.0 },
+                invalid: None,
+                details: serde_json::json!({"right": right}),
+            }
+        })
+    }
+
+    fn staging(&self) -> Staging {
+        Staging { tasks: 2, threshold: 0.5 }
+    }
+}
+
+fn run_domain(domain: Arc<dyn Domain>) -> RunDomain {
+    let (train, validation) = domain.splits(1, 2).unwrap();
+    RunDomain { domain, train, validation }
+}
+
+fn small_bin_packing() -> RunDomain {
+    let settings = serde_json::json!({"train_instances": 4, "train_items": 100, "validation_instances": 2,
+                                      "validation_items": 100, "staged_tasks": 2});
+    run_domain(hyperagent_domains::domain::open("bin_packing", &settings).unwrap())
+}
+
+fn evaluate_on(component: ContentHash, domains: &[RunDomain]) -> evaluate::Evaluation {
+    let plan =
+        EvalPlan { domains, tasks: TaskSettings { fuel: 1_000_000_000, memory_mib: 64, parallelism: 2, llm: None } };
+    let sandbox = Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), None).unwrap());
+    let loaded = sandbox.load(&world().archive.get_blob(&component).unwrap()).unwrap();
+    block_on(evaluate::evaluate(&sandbox, &loaded, &plan, &world().archive)).unwrap()
+}
+
 #[test]
 fn the_staged_gate_keeps_broken_agents_from_the_full_evaluation() {
-    let train = bin_packing::weibull_set("train", 1, 4, 100);
-    let validation = bin_packing::weibull_set("validation", 2, 2, 100);
-    let plan = EvalPlan {
-        train: &train,
-        validation: &validation,
-        staged_tasks: 2,
-        staged_threshold: 0.5,
-        tasks: TaskSettings { fuel: 1_000_000_000, memory_mib: 64, parallelism: 2, llm: None },
-    };
-    let sandbox = Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), None).unwrap());
-    let run = |hash: ContentHash| {
-        let loaded = sandbox.load(&world().archive.get_blob(&hash).unwrap()).unwrap();
-        block_on(evaluate::evaluate(&sandbox, &loaded, &plan, &world().archive)).unwrap()
-    };
     // The probe does not speak bin packing: every staged task fails, so nothing else runs and the
     // unevaluated tasks count as 0.
-    let broken = run(probe().hash);
+    let broken = evaluate_on(probe().hash, &[small_bin_packing()]);
     assert!(!broken.passed_gate);
-    assert_eq!((broken.staged.tasks, broken.staged.invalid), (2, 2));
-    assert_eq!((broken.train.clone(), broken.validation.clone(), broken.score), (None, None, 0.0));
+    let part = &broken.domains[0];
+    assert_eq!((part.staged.tasks, part.staged.invalid), (2, 2));
+    assert_eq!((part.train.clone(), part.validation.clone(), broken.score), (None, None, 0.0));
     let records: Vec<serde_json::Value> =
         serde_json::from_slice(&world().archive.get_blob(&broken.report).unwrap()).unwrap();
     assert_eq!(records.len(), 2, "only the staged sample ran");
     assert!(records[0]["invalid"].as_str().unwrap().contains("guest error"), "{}", records[0]);
 
-    let good = run(build(&guest_source("initial")));
+    let good = evaluate_on(build(&guest_source("initial")), &[small_bin_packing()]);
     assert!(good.passed_gate);
-    assert_eq!(good.train.as_ref().unwrap().tasks, 4);
-    assert_eq!(good.validation.as_ref().unwrap().tasks, 2);
-    assert_eq!(good.score, good.validation.as_ref().unwrap().mean);
+    let part = &good.domains[0];
+    assert_eq!(part.train.as_ref().unwrap().tasks, 4);
+    assert_eq!(part.validation.as_ref().unwrap().tasks, 2);
+    assert_eq!(good.score, part.validation.as_ref().unwrap().mean);
     assert!(good.score > 0.8 && good.score <= 1.0, "{}", good.score);
+}
+
+#[test]
+fn two_domains_score_apart_and_a_staged_failure_in_either_stops_both() {
+    let both = [small_bin_packing(), run_domain(Arc::new(EchoDomain))];
+    // The initial agent packs bins but does not know `echo`: its echo sample fails, so neither
+    // domain goes past its sample, and the node's score is the mean of the two scaled samples.
+    let initial = evaluate_on(build(&guest_source("initial")), &both);
+    assert!(!initial.passed_gate);
+    let names: Vec<&str> = initial.domains.iter().map(|d| d.domain.as_str()).collect();
+    assert_eq!(names, ["bin_packing", "echo"]);
+    let (packing, echo) = (&initial.domains[0], &initial.domains[1]);
+    assert!(packing.staged.mean > 0.8, "bin packing's sample passed on its own: {}", packing.staged.mean);
+    assert_eq!((echo.staged.mean, echo.staged.invalid), (0.0, 2));
+    assert!(packing.validation.is_none() && echo.validation.is_none(), "the joint gate stopped both");
+    assert_eq!(packing.score, packing.staged.mean * 2.0 / 4.0);
+    assert_eq!(initial.score, (packing.score + echo.score) / 2.0);
+    let records: Vec<serde_json::Value> =
+        serde_json::from_slice(&world().archive.get_blob(&initial.report).unwrap()).unwrap();
+    assert_eq!(records.len(), 4, "two staged tasks per domain, nothing else");
+    let unknown = records.iter().find(|r| r["domain"] == "echo").unwrap();
+    assert!(unknown["invalid"].as_str().unwrap().contains("echo"), "the agent names the domain it lacks: {unknown}");
+    // The probe echoes but does not pack: the other way round, the same joint stop.
+    let echoing = evaluate_on(probe().hash, &both);
+    assert!(!echoing.passed_gate);
+    assert_eq!((echoing.domains[0].staged.mean, echoing.domains[1].staged.mean), (0.0, 1.0));
+    // With the echo domain alone the probe passes and is evaluated in full.
+    let echo_only = evaluate_on(probe().hash, &[run_domain(Arc::new(EchoDomain))]);
+    assert!(echo_only.passed_gate);
+    assert_eq!((echo_only.score, echo_only.domains[0].train.as_ref().unwrap().tasks), (1.0, 3));
 }
 
 fn hyperagent_run(home: &Path, config: &Path, extra: &[&str]) -> Command {

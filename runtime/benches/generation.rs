@@ -21,7 +21,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 fn main() {
     let data_dir = data_dir();
     let generations = 8;
-    let config = RunConfig { generations, test_sets: vec![], ..RunConfig::default() };
+    let no_tests = serde_json::json!({"test_sets": []});
+    let config = RunConfig {
+        generations,
+        domain: [("bin_packing".to_owned(), no_tests)].into_iter().collect(),
+        ..RunConfig::default()
+    };
     let home = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     // Warm the guest dependencies so the first child's compile is a normal one.

@@ -2,19 +2,19 @@
 //!
 //! `replay_node` rebuilds a node's component from its archived source (and says why when the
 //! bytes differ), re-runs every recorded evaluation call with the recorded seed and the run's fuel
-//! budget, and compares outcome, score, bins and fuel with the record. `check_parent_choices`
+//! budget, and compares outcome, score, the domain's details and fuel with the record. `check_parent_choices`
 //! re-derives every parent choice of a run from its log and seed.
 
 use crate::archive::Archive;
 use crate::compiler::{BuildOutcome, GuestCompiler};
 use crate::evolution::config::RunConfig;
-use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task, task_id};
+use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task};
 use crate::evolution::log::Event;
-use crate::evolution::{RunError, call_name, choose_parents, enter_node, node_record, splits};
+use crate::evolution::{RunError, call_name, choose_parents, enter_node, node_record, run_domains};
 use crate::hash::ContentHash;
 use crate::llm::{ReplayIndex, Source};
 use crate::sandbox::Sandbox;
-use hyperagent_domains::bin_packing::{Instance, InstanceSet};
+use hyperagent_domains::{Domain, ReplayCheck, Task};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -42,15 +42,19 @@ pub struct Auditor<'a> {
     pub sandbox: &'a Arc<Sandbox>,
     /// This host's provenance, to compare with the node's.
     pub provenance: serde_json::Value,
-    /// The run's evaluation tasks by id, from [`tasks_by_id`].
-    pub tasks: HashMap<String, Instance>,
+    /// The run's evaluation tasks by (domain, task id), from [`tasks_by_id`].
+    pub tasks: HashMap<(String, String), (Arc<dyn Domain>, Task)>,
 }
 
-/// A run's training and validation instances by task id (`train/train_03`), generated once.
-pub fn tasks_by_id(config: &RunConfig) -> HashMap<String, Instance> {
-    let (train, validation) = splits(config);
-    let named = |split: &'static str, set: InstanceSet| set.instances.into_iter().map(move |i| (task_id(split, &i), i));
-    named("train", train).chain(named("validation", validation)).collect()
+/// A run's training and validation tasks by (domain, task id), generated once.
+pub fn tasks_by_id(config: &RunConfig) -> Result<HashMap<(String, String), (Arc<dyn Domain>, Task)>, RunError> {
+    let mut tasks = HashMap::new();
+    for run in run_domains(config)? {
+        for task in run.train.tasks.iter().chain(&run.validation.tasks) {
+            tasks.insert((run.domain.name().to_owned(), task.id.clone()), (run.domain.clone(), task.clone()));
+        }
+    }
+    Ok(tasks)
 }
 
 impl Auditor<'_> {
@@ -131,11 +135,11 @@ impl Auditor<'_> {
         let generation = node.metadata.get("generation").and_then(|g| g.as_u64()).unwrap_or(0);
         let slot = node.metadata.get("slot").and_then(|g| g.as_u64()).unwrap_or(0);
         for record in &recorded {
-            let Some(instance) = self.tasks.get(&record.id) else {
-                audit.mismatches.push(format!("task {} is not in the run's splits", record.id));
+            let Some((domain, task)) = self.tasks.get(&(record.domain.clone(), record.id.clone())) else {
+                audit.mismatches.push(format!("task {} of {} is not in the run's splits", record.id, record.domain));
                 continue;
             };
-            let (split, _) = record.id.split_once('/').unwrap_or(("", ""));
+            let keep_answer = record.answer.is_some();
             // A task agent that used the LLM hears the recorded answers again.
             let llm = (!record.llm.is_empty()).then(|| TaskLlm {
                 source: Source::Replay(records.clone()),
@@ -144,23 +148,30 @@ impl Auditor<'_> {
                 calls: config.task_llm_calls,
             });
             let settings = TaskSettings { fuel: config.task_fuel, memory_mib: config.memory_mib, parallelism: 1, llm };
-            let again = run_task(self.sandbox, &loaded, split, instance, &settings).await;
+            let again = run_task(self.sandbox, &loaded, domain.as_ref(), task, &settings, keep_answer).await;
             audit.tasks_checked += 1;
-            let same = again.outcome == record.outcome
-                && again.score.to_bits() == record.score.to_bits()
-                && again.bins == record.bins
-                && again.fuel == record.fuel;
+            let same = match domain.replay_check() {
+                ReplayCheck::BitExact => {
+                    again.outcome == record.outcome
+                        && again.score.to_bits() == record.score.to_bits()
+                        && again.details == record.details
+                        && again.answer == record.answer
+                        && again.fuel == record.fuel
+                }
+                ReplayCheck::RecordedOnly => again.answer == record.answer && again.llm == record.llm,
+            };
             if !same {
                 audit.mismatches.push(format!(
-                    "task {}: recorded {} score {} bins {:?} fuel {}; replayed {} score {} bins {:?} fuel {}",
+                    "task {} of {}: recorded {} score {} {} fuel {}; replayed {} score {} {} fuel {}",
                     record.id,
+                    record.domain,
                     record.outcome,
                     record.score,
-                    record.bins,
+                    record.details,
                     record.fuel,
                     again.outcome,
                     again.score,
-                    again.bins,
+                    again.details,
                     again.fuel
                 ));
             }

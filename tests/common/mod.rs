@@ -129,15 +129,18 @@ pub fn data_dir() -> PathBuf {
 
 /// A run small enough for a test: a few generations on small instances.
 pub fn small_config() -> hyperagent::evolution::config::RunConfig {
+    let bin_packing = serde_json::json!({
+        "train_instances": 3,
+        "train_items": 150,
+        "staged_tasks": 1,
+        "validation_instances": 2,
+        "validation_items": 200,
+        "test_sets": ["OR1"],
+    });
     hyperagent::evolution::config::RunConfig {
         generations: 4,
         children_per_generation: 2,
-        train_instances: 3,
-        train_items: 150,
-        staged_tasks: 1,
-        validation_instances: 2,
-        validation_items: 200,
-        test_sets: vec!["OR1".into()],
+        domain: [("bin_packing".to_owned(), bin_packing)].into_iter().collect(),
         seed: 11,
         ..Default::default()
     }

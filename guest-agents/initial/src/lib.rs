@@ -1,7 +1,8 @@
 //! The initial hyperagent.
 //!
-//! - `task` packs items online into bins (`task.rs`), scoring each open bin with the evolvable
-//!   priority function in `priority.rs`.
+//! - `task` answers each domain's tasks with that domain's module (`task.rs` dispatches on the
+//!   request's domain). Bin packing (`task/bin_packing.rs`) packs items online, scoring each open
+//!   bin with the evolvable priority function in `priority.rs`.
 //! - `meta` makes a child by rewriting the evolvable constants of `priority.rs` (`meta.rs`); its
 //!   own mutation settings live in `meta.rs`, where a meta agent may change them too.
 

@@ -188,13 +188,15 @@ impl Reporter {
                     None => eprintln!("{line}"),
                 }
             }
-            Progress::Testing { node } => {
-                let line = format!("evaluating node {} on the test sets", node.short());
-                match &self.bar {
-                    Some(bar) => bar.println(line),
-                    None => errln!("{line}"),
-                }
-            }
+            Progress::Testing { node } => self.say(format!("evaluating node {} on the test sets", node.short())),
+            Progress::Notice(notice) => self.say(format!("note: {notice}")),
+        }
+    }
+
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => errln!("{line}"),
         }
     }
 
@@ -205,41 +207,84 @@ impl Reporter {
     }
 }
 
+/// A set metric as tables show it: a fraction, as a percentage.
+fn percent(value: Option<f64>) -> String {
+    value.map_or("-".to_owned(), |v| format!("{:.2}%", 100.0 * v))
+}
+
 fn print_summary(evolution: &Evolution) -> Result<()> {
-    let events = evolution.test_events();
-    let excess_of = |wanted: &str, set: &str| {
-        events.iter().find_map(|e| {
-            let (name, sets) = match e {
-                Event::Test { role, sets, .. } => (role, sets),
-                Event::Baseline { packer, sets } => (packer, sets),
-                _ => return None,
-            };
-            (name == wanted).then(|| sets.iter().find(|s| s.set == set).map(|s| s.excess)).flatten()
-        })
-    };
     let best = evolution.best().context("no evaluated node")?;
     outln!(
         "best node {} (generation {}, validation score {:.5}): {}",
         best.id.short(),
         best.generation,
         best.score.unwrap_or(0.0),
-        best.summary
+        terminal::line(&best.summary)
     );
-    outln!("excess bins over the L1 bound on the test sets (lower is better):");
-    outln!("  {:<12} {:>10} {:>10} {:>10} {:>10}", "set", "first fit", "best fit", "initial", "best node");
-    let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}%", 100.0 * v));
-    for set in &evolution.config.test_sets {
-        // When the best node is the initial one, it was tested once, as "best".
-        let initial = excess_of("initial", set).or_else(|| excess_of("best", set));
-        outln!(
-            "  {set:<12} {:>10} {:>10} {:>10} {:>10}",
-            pct(excess_of("first fit", set)),
-            pct(excess_of("best fit", set)),
-            pct(initial),
-            pct(excess_of("best", set))
-        );
-    }
+    print_test_table(evolution.test_events());
     Ok(())
+}
+
+/// The test table: per domain, every test set with the domain's baselines, the initial node and
+/// the best node, in the domain's own metric.
+pub fn print_test_table(events: &[Event]) {
+    let mut columns: Vec<(String, String)> = Vec::new(); // (domain, baseline)
+    let mut sets: Vec<(String, String, bool)> = Vec::new(); // (domain, set, generated)
+    let mut metric: std::collections::BTreeMap<String, (String, bool)> = Default::default();
+    for event in events {
+        let results = match event {
+            Event::Baseline { domain, baseline, sets } => {
+                columns.push((domain.clone(), baseline.clone()));
+                sets
+            }
+            Event::Test { sets, .. } => sets,
+            _ => continue,
+        };
+        for result in results {
+            let key = (result.domain.clone(), result.set.clone(), result.generated);
+            if !sets.contains(&key) {
+                sets.push(key);
+            }
+            metric.insert(result.domain.clone(), (result.report.metric.clone(), result.report.lower_is_better));
+        }
+    }
+    let value_of = |wanted: &str, domain: &str, set: &str| {
+        events.iter().find_map(|e| {
+            let (name, results) = match e {
+                Event::Test { role, sets, .. } => (role, sets),
+                Event::Baseline { domain: d, baseline, sets } if d == domain => (baseline, sets),
+                _ => return None,
+            };
+            (name == wanted)
+                .then(|| results.iter().find(|r| r.domain == domain && r.set == set).map(|r| r.report.value))
+                .flatten()
+        })
+    };
+    for (domain, (metric, lower_is_better)) in &metric {
+        let better = if *lower_is_better { "lower" } else { "higher" };
+        outln!("{domain}: {metric} on the test sets ({better} is better):");
+        let baselines: Vec<&str> = columns.iter().filter(|(d, _)| d == domain).map(|(_, b)| b.as_str()).collect();
+        let mut header = format!("  {:<24}", "set");
+        for name in baselines.iter().copied().chain(["initial", "best node"]) {
+            header.push_str(&format!(" {name:>10}"));
+        }
+        outln!("{header}");
+        for (_, set, generated) in sets.iter().filter(|(d, ..)| d == domain) {
+            let label = if *generated && !set.contains("generated") && !set.starts_with("Weibull 1") {
+                format!("{set} (generated)")
+            } else {
+                set.clone()
+            };
+            let mut row = format!("  {label:<24}");
+            for name in &baselines {
+                row.push_str(&format!(" {:>10}", percent(value_of(name, domain, set))));
+            }
+            // When the best node is the initial one, it was tested once, as "best".
+            let initial = value_of("initial", domain, set).or_else(|| value_of("best", domain, set));
+            row.push_str(&format!(" {:>10} {:>10}", percent(initial), percent(value_of("best", domain, set))));
+            outln!("{row}");
+        }
+    }
 }
 
 fn resolve_run(paths: &Paths, run: Option<String>) -> Result<(String, Vec<Event>)> {
@@ -271,7 +316,10 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
         let Event::Node { generation, slot, node, parent, score, status } = event else { continue };
         let metadata = archive.get_node(node)?.metadata;
         let evaluation = metadata.get("evaluation");
-        let staged = evaluation.and_then(|e| e["staged"]["mean"].as_f64());
+        // The staged sample's mean, over the domains.
+        let staged = evaluation.and_then(|e| e["domains"].as_array()).map(|domains| {
+            domains.iter().filter_map(|d| d["staged"]["mean"].as_f64()).sum::<f64>() / domains.len().max(1) as f64
+        });
         let fuel = evaluation.and_then(|e| e["fuel"].as_u64());
         let summary = metadata.get("meta").and_then(|m| m["summary"].as_str()).unwrap_or("");
         outln!(
@@ -286,19 +334,12 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
     }
     for event in &events {
         match event {
-            Event::Test { node, role, sets } => {
-                let figures: Vec<String> = sets.iter().map(|s| format!("{} {:.2}%", s.set, 100.0 * s.excess)).collect();
-                outln!("test ({role}, node {}): {}", node.short(), figures.join(", "));
-            }
-            Event::Baseline { packer, sets } => {
-                let figures: Vec<String> = sets.iter().map(|s| format!("{} {:.2}%", s.set, 100.0 * s.excess)).collect();
-                outln!("baseline ({packer}): {}", figures.join(", "));
-            }
             Event::Finished { best } => outln!("finished; best node {}", best.short()),
-            Event::Stopped { reason } => outln!("stopped early: {reason}"),
+            Event::Stopped { reason } => outln!("stopped early: {}", terminal::line(reason)),
             _ => {}
         }
     }
+    print_test_table(&events);
     Ok(())
 }
 
@@ -470,9 +511,10 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     }
     let compiler = ready_compiler(paths, Duration::from_secs(300))?;
     let sandbox = Arc::new(new_sandbox(paths)?);
-    let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir)?;
+    let domains = hyperagent::evolution::run_domains(config)?;
+    let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir, &domains)?;
     let records = Arc::new(replay_index(&archive, &events)?);
-    let tasks = tasks_by_id(config);
+    let tasks = tasks_by_id(config)?;
     let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance, tasks };
     if only.is_none() {
         let problems = check_parent_choices(&archive, config, &events)?;

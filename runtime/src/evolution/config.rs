@@ -1,15 +1,23 @@
 //! The configuration of a run: a TOML file, command-line overrides, and the defaults of the
-//! embedded run (bin packing, offline).
+//! embedded run (the registry's first domain, offline).
+//!
+//! The loop's own settings are fields here; each domain's settings are a `[domain.<name>]` table
+//! that only the domain reads.
 
 use super::selection::Selection;
+use hyperagent_domains::Domain;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
-    /// The task domain (only `bin_packing` today).
-    pub domain: String,
+    /// The task domains of the run; a node's score is the mean of its per-domain scores.
+    pub domains: Vec<String>,
+    /// Each domain's settings, as its `[domain.<name>]` table (absent: the domain's defaults).
+    pub domain: BTreeMap<String, serde_json::Value>,
     /// Every random choice of the run derives from this seed.
     pub seed: u64,
     /// Generations after the initial one.
@@ -17,18 +25,6 @@ pub struct RunConfig {
     /// Children made (and evaluated in parallel) per generation.
     pub children_per_generation: u32,
     pub selection: Selection,
-    /// Training tasks evaluated first; the rest of the training split and the validation split are
-    /// evaluated only when their mean score reaches `staged_threshold`.
-    pub staged_tasks: usize,
-    pub staged_threshold: f64,
-    /// Generated training and validation instances (Weibull, as FunSearch defines them).
-    pub train_instances: usize,
-    pub train_items: usize,
-    pub validation_instances: usize,
-    pub validation_items: usize,
-    /// Test sets evaluated on the best node at the end: OR1–OR4 and "Weibull 5k" (published),
-    /// "Weibull 10k" and "Weibull 100k" (generated; slow).
-    pub test_sets: Vec<String>,
     /// Ablation "without self-improvement": the initial meta agent makes every child.
     pub fixed_meta: bool,
     /// Ablation "without open-ended exploration": the parent is always the newest child.
@@ -50,18 +46,12 @@ pub struct RunConfig {
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
-            domain: "bin_packing".into(),
+            domains: vec![hyperagent_domains::domain::names()[0].to_owned()],
+            domain: BTreeMap::new(),
             seed: 0,
             generations: 30,
             children_per_generation: 2,
             selection: Selection::DgmH,
-            staged_tasks: 3,
-            staged_threshold: 0.5,
-            train_instances: 10,
-            train_items: 500,
-            validation_instances: 5,
-            validation_items: 2000,
-            test_sets: vec!["OR1".into(), "OR2".into(), "OR3".into(), "OR4".into(), "Weibull 5k".into()],
             fixed_meta: false,
             no_archive: false,
             task_fuel: 20_000_000_000,
@@ -83,30 +73,34 @@ impl RunConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if self.domain != "bin_packing" {
-            return Err(format!("unknown domain `{}` (available: bin_packing)", self.domain));
-        }
+        self.open_domains()?;
         if self.children_per_generation == 0 || self.children_per_generation > 64 {
             return Err("children_per_generation must be in 1..=64".into());
         }
-        if self.train_instances == 0 || self.validation_instances == 0 {
-            return Err("the training and validation splits need at least one instance".into());
-        }
-        if self.staged_tasks == 0 || self.staged_tasks > self.train_instances {
-            return Err("staged_tasks must be in 1..=train_instances".into());
-        }
-        let known = ["OR1", "OR2", "OR3", "OR4", "Weibull 5k", "Weibull 10k", "Weibull 100k"];
-        if let Some(unknown) = self.test_sets.iter().find(|s| !known.contains(&s.as_str())) {
-            return Err(format!("unknown test set `{unknown}` (available: {})", known.join(", ")));
-        }
-        if self.train_items == 0
-            || self.validation_items == 0
-            || self.train_items > 200_000
-            || self.validation_items > 200_000
-        {
-            return Err("instance sizes must be in 1..=200000 items".into());
-        }
         Ok(())
+    }
+
+    /// The run's domains, each built from its settings; refuses unknown, repeated or missing
+    /// domains and settings for a domain the run does not have.
+    pub fn open_domains(&self) -> Result<Vec<Arc<dyn Domain>>, String> {
+        if self.domains.is_empty() {
+            return Err(format!(
+                "a run needs at least one domain (available: {})",
+                hyperagent_domains::domain::names().join(", ")
+            ));
+        }
+        if let Some(stray) = self.domain.keys().find(|name| !self.domains.contains(name)) {
+            return Err(format!("[domain.{stray}] holds settings for a domain the run does not list in `domains`"));
+        }
+        let mut opened: Vec<Arc<dyn Domain>> = Vec::new();
+        for name in &self.domains {
+            if opened.iter().any(|d| d.name() == name) {
+                return Err(format!("domain `{name}` is listed twice"));
+            }
+            let settings = self.domain.get(name).cloned().unwrap_or(serde_json::Value::Null);
+            opened.push(hyperagent_domains::domain::open(name, &settings)?);
+        }
+        Ok(opened)
     }
 
     /// The canonical hash of the configuration, recorded with the run.
@@ -123,13 +117,18 @@ mod tests {
     fn bad_configurations_are_refused_with_a_reason() {
         assert!(RunConfig::default().validate().is_ok());
         let refused = |config: RunConfig| config.validate().unwrap_err();
-        assert!(refused(RunConfig { domain: "chess".into(), ..RunConfig::default() }).contains("unknown domain"));
-        assert!(refused(RunConfig { children_per_generation: 65, ..RunConfig::default() }).contains("1..=64"));
-        assert!(refused(RunConfig { staged_tasks: 11, ..RunConfig::default() }).contains("staged_tasks"));
-        assert!(refused(RunConfig { train_items: 200_001, ..RunConfig::default() }).contains("200000"));
         assert!(
-            refused(RunConfig { test_sets: vec!["OR9".into()], ..RunConfig::default() }).contains("unknown test set")
+            refused(RunConfig { domains: vec!["chess".into()], ..RunConfig::default() }).contains("unknown domain")
         );
+        assert!(refused(RunConfig { domains: vec![], ..RunConfig::default() }).contains("at least one domain"));
+        assert!(refused(RunConfig { children_per_generation: 65, ..RunConfig::default() }).contains("1..=64"));
+        let with = |settings: &str| RunConfig::from_toml(&format!("[domain.bin_packing]\n{settings}\n")).unwrap_err();
+        assert!(with("staged_tasks = 11").contains("staged_tasks"));
+        assert!(with("train_items = 200001").contains("200000"));
+        assert!(with("test_sets = [\"OR9\"]").contains("unknown test set"));
+        assert!(RunConfig::from_toml("[domain.chess]\nx = 1\n").unwrap_err().contains("does not list"));
         assert!(RunConfig::from_toml("generations = 3\nsurprise = 1\n").unwrap_err().contains("surprise"));
+        let read = RunConfig::from_toml("[domain.bin_packing]\ntrain_instances = 4\n").unwrap();
+        assert_eq!(read.domain["bin_packing"]["train_instances"], 4);
     }
 }

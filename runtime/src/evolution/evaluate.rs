@@ -1,18 +1,21 @@
-//! Staged evaluation of a component on a domain's tasks.
+//! Staged evaluation of a component on its run's domains.
 //!
-//! A small sample of the training split first; the rest of the training split and the validation
-//! split only when the sample's mean score reaches the threshold. Tasks not evaluated count as 0,
-//! so the score of a node that stopped at the sample is the sample's mean scaled by its share of
-//! the split (as in DGM-H). Parents are ranked by validation score.
+//! For every domain, a small sample of its training split first; the rest of the training split
+//! and the validation split only when every domain's sample reaches its threshold (a staged
+//! failure in any domain stops the full evaluation of all). Tasks not evaluated count as 0, so
+//! the score of a domain that stopped at the sample is the sample's mean scaled by its share of
+//! the split (as in DGM-H). A node's score is the mean of its per-domain scores.
 
 use crate::archive::Archive;
 use crate::hash::ContentHash;
 use crate::llm::record::{CallGateway, Source};
 use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, LoadedComponent, Sandbox, TaskInput};
-use hyperagent_domains::TaskScore;
-use hyperagent_domains::bin_packing::{self, Instance, InstanceSet};
+use hyperagent_domains::{Domain, Split, Task, TaskScore};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// Longest answer kept in a training task's record (for `/history`), in bytes.
+pub const MAX_KEPT_ANSWER_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitScore {
@@ -21,16 +24,26 @@ pub struct SplitScore {
     pub invalid: usize,
 }
 
+/// One domain's part of an evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Evaluation {
+pub struct DomainEvaluation {
+    pub domain: String,
     pub staged: SplitScore,
-    pub passed_gate: bool,
     pub train: Option<SplitScore>,
     pub validation: Option<SplitScore>,
-    /// The score parents are ranked by.
+    /// The domain's score: its validation mean, or its staged mean scaled by its share.
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub domains: Vec<DomainEvaluation>,
+    pub passed_gate: bool,
+    /// The score parents are ranked by: the mean of the domains' scores.
     pub score: f64,
     pub fuel: u64,
-    /// Blob with one record per task (id, outcome, score, reason, fuel, LLM exchanges).
+    /// Blob with one record per task (domain, id, outcome, score, reason, details, fuel, LLM
+    /// exchanges, and for training tasks the answer).
     pub report: ContentHash,
     /// The task agents' LLM exchanges with their latencies (for the run log; not part of the node).
     #[serde(skip)]
@@ -39,12 +52,17 @@ pub struct Evaluation {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskRecord {
+    pub domain: String,
     pub id: String,
     pub outcome: String,
     pub score: f64,
     pub invalid: Option<String>,
     pub fuel: u64,
-    pub bins: Option<u64>,
+    /// The domain's figures for the answer (bins used, the expected label...).
+    pub details: serde_json::Value,
+    /// The answer, cut to [`MAX_KEPT_ANSWER_BYTES`]; kept for training tasks only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     /// LLM exchanges the task agent made, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub llm: Vec<ContentHash>,
@@ -55,17 +73,24 @@ pub struct TaskRecord {
 
 impl TaskRecord {
     /// A task the host could not run (not the guest's doing); it scores 0.
-    fn host_error(id: String, why: String) -> TaskRecord {
+    fn host_error(domain: &str, id: String, why: String) -> TaskRecord {
         TaskRecord {
+            domain: domain.to_owned(),
             id,
             outcome: "host-error".into(),
             score: 0.0,
             invalid: Some(why),
             fuel: 0,
-            bins: None,
+            details: serde_json::Value::Null,
+            answer: None,
             llm: Vec::new(),
             llm_wall_ms: Vec::new(),
         }
+    }
+
+    /// The score as the domain gave it, for set reports.
+    pub fn task_score(&self) -> TaskScore {
+        TaskScore { score: self.score, invalid: self.invalid.clone(), details: self.details.clone() }
     }
 }
 
@@ -88,31 +113,25 @@ pub struct TaskLlm {
     pub calls: u32,
 }
 
-/// The id of a task: its split and its instance (`train/train_03`), as records and seeds use it.
-pub fn task_id(split: &str, instance: &Instance) -> String {
-    format!("{split}/{}", instance.name)
-}
-
 /// The seed a task is run with: a function of the task alone, so a replay repeats it.
 pub fn task_seed(task_id: &str) -> u64 {
     let hash = blake3::derive_key("hyperagent task seed v1", task_id.as_bytes());
     u64::from_le_bytes(hash[..8].try_into().expect("8 bytes"))
 }
 
-/// Runs one instance and scores the answer on the host.
+/// Runs one task and scores the answer on the host; `keep_answer` keeps the (cut) answer in the
+/// record, for the training split that `/history` shows.
 pub async fn run_task(
     sandbox: &Sandbox,
     component: &LoadedComponent,
-    split: &str,
-    instance: &Instance,
+    domain: &dyn Domain,
+    task: &Task,
     settings: &TaskSettings,
+    keep_answer: bool,
 ) -> TaskRecord {
-    let id = task_id(split, instance);
-    let input = CallInput::Task(TaskInput {
-        domain: bin_packing::DOMAIN.into(),
-        task_id: id.clone(),
-        payload: instance.payload(),
-    });
+    let id = task.id.clone();
+    let input =
+        CallInput::Task(TaskInput { domain: domain.name().into(), task_id: id.clone(), payload: task.payload.clone() });
     let gateway = settings.llm.as_ref().map(|llm| {
         Arc::new(CallGateway::new(llm.source.clone(), llm.archive.clone(), format!("{} {id}", llm.call_prefix)))
     });
@@ -133,21 +152,29 @@ pub async fn run_task(
     match result {
         Ok(report) => {
             let scored = match &report.output {
-                Some(output) if report.outcome.is_ok() => bin_packing::score(instance, output),
+                Some(output) if report.outcome.is_ok() => domain.score(task, output).await,
                 _ => TaskScore::invalid(report.outcome.to_string()),
             };
+            let answer = report.output.filter(|_| keep_answer).map(|mut answer| {
+                if crate::sandbox::host::truncate_utf8(&mut answer, MAX_KEPT_ANSWER_BYTES) {
+                    answer.push_str(" [cut]");
+                }
+                answer
+            });
             TaskRecord {
+                domain: domain.name().to_owned(),
                 id,
                 outcome: report.outcome.label().to_owned(),
                 score: scored.score,
-                bins: scored.details.get("bins").and_then(|b| b.as_u64()),
                 invalid: scored.invalid,
                 fuel: report.fuel_consumed,
+                details: scored.details,
+                answer,
                 llm,
                 llm_wall_ms,
             }
         }
-        Err(e) => TaskRecord { llm, llm_wall_ms, ..TaskRecord::host_error(id, e.to_string()) },
+        Err(e) => TaskRecord { llm, llm_wall_ms, ..TaskRecord::host_error(domain.name(), id, e.to_string()) },
     }
 }
 
@@ -157,30 +184,33 @@ fn split_score(records: &[TaskRecord]) -> SplitScore {
     SplitScore { mean, tasks: records.len(), invalid: records.iter().filter(|r| r.invalid.is_some()).count() }
 }
 
-/// Runs instances on up to `settings.parallelism` tasks at once; results in instance order.
+/// Runs tasks on up to `settings.parallelism` at once; results in task order.
 pub async fn run_set(
     sandbox: &Arc<Sandbox>,
     component: &Arc<LoadedComponent>,
-    split: &str,
-    instances: &[Instance],
+    domain: &Arc<dyn Domain>,
+    tasks: &[Task],
     settings: &TaskSettings,
+    keep_answers: bool,
 ) -> Vec<TaskRecord> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(settings.parallelism.max(1)));
-    let handles: Vec<_> = instances
+    let handles: Vec<_> = tasks
         .iter()
         .cloned()
-        .map(|instance| {
-            let (sandbox, component, semaphore, split, settings) =
-                (sandbox.clone(), component.clone(), semaphore.clone(), split.to_owned(), settings.clone());
+        .map(|task| {
+            let (sandbox, component, domain, semaphore, settings) =
+                (sandbox.clone(), component.clone(), domain.clone(), semaphore.clone(), settings.clone());
             tokio::spawn(async move {
                 let _permit = semaphore.acquire().await.expect("the semaphore is never closed");
-                run_task(&sandbox, &component, &split, &instance, &settings).await
+                run_task(&sandbox, &component, domain.as_ref(), &task, &settings, keep_answers).await
             })
         })
         .collect();
     let mut records = Vec::with_capacity(handles.len());
-    for (handle, instance) in handles.into_iter().zip(instances) {
-        records.push(handle.await.unwrap_or_else(|e| TaskRecord::host_error(task_id(split, instance), e.to_string())));
+    for (handle, task) in handles.into_iter().zip(tasks) {
+        records.push(
+            handle.await.unwrap_or_else(|e| TaskRecord::host_error(domain.name(), task.id.clone(), e.to_string())),
+        );
     }
     records
 }
@@ -190,11 +220,16 @@ pub fn passes_gate(staged: &SplitScore, threshold: f64) -> bool {
     staged.tasks > 0 && staged.mean >= threshold
 }
 
+/// A domain of a run with its training and validation splits.
+#[derive(Clone)]
+pub struct RunDomain {
+    pub domain: Arc<dyn Domain>,
+    pub train: Split,
+    pub validation: Split,
+}
+
 pub struct EvalPlan<'a> {
-    pub train: &'a InstanceSet,
-    pub validation: &'a InstanceSet,
-    pub staged_tasks: usize,
-    pub staged_threshold: f64,
+    pub domains: &'a [RunDomain],
     pub tasks: TaskSettings,
 }
 
@@ -204,30 +239,44 @@ pub async fn evaluate(
     plan: &EvalPlan<'_>,
     archive: &Archive,
 ) -> Result<Evaluation, crate::archive::ArchiveError> {
-    let sample = &plan.train.instances[..plan.staged_tasks.min(plan.train.instances.len())];
-    let mut records = run_set(sandbox, component, "train", sample, &plan.tasks).await;
-    let staged = split_score(&records);
-    let passed_gate = passes_gate(&staged, plan.staged_threshold);
-    let (mut train, mut validation) = (None, None);
-    let score = if passed_gate {
-        let rest = &plan.train.instances[sample.len()..];
-        records.extend(run_set(sandbox, component, "train", rest, &plan.tasks).await);
-        train = Some(split_score(&records));
-        let validation_records =
-            run_set(sandbox, component, "validation", &plan.validation.instances, &plan.tasks).await;
-        let scored = split_score(&validation_records);
-        records.extend(validation_records);
-        let score = scored.mean;
-        validation = Some(scored);
-        score
-    } else {
-        // Unevaluated tasks count as 0.
-        staged.mean * staged.tasks as f64 / plan.train.instances.len() as f64
-    };
+    // The staged samples of every domain first.
+    let mut staged = Vec::new();
+    for run in plan.domains {
+        let sample = &run.train.tasks[..run.domain.staging().tasks.min(run.train.tasks.len())];
+        let records = run_set(sandbox, component, &run.domain, sample, &plan.tasks, true).await;
+        staged.push((split_score(&records), records));
+    }
+    let passed_gate =
+        plan.domains.iter().zip(&staged).all(|(run, (score, _))| passes_gate(score, run.domain.staging().threshold));
+    let mut records = Vec::new();
+    let mut domains = Vec::new();
+    for (run, (staged, sample)) in plan.domains.iter().zip(staged) {
+        let mut part = DomainEvaluation {
+            domain: run.domain.name().to_owned(),
+            score: staged.mean * staged.tasks as f64 / run.train.tasks.len().max(1) as f64,
+            staged,
+            train: None,
+            validation: None,
+        };
+        let mut train = sample;
+        if passed_gate {
+            let rest = &run.train.tasks[train.len()..];
+            train.extend(run_set(sandbox, component, &run.domain, rest, &plan.tasks, true).await);
+            part.train = Some(split_score(&train));
+            let validation = run_set(sandbox, component, &run.domain, &run.validation.tasks, &plan.tasks, false).await;
+            let scored = split_score(&validation);
+            part.score = scored.mean;
+            part.validation = Some(scored);
+            train.extend(validation);
+        }
+        records.extend(train);
+        domains.push(part);
+    }
+    let score = domains.iter().map(|d| d.score).sum::<f64>() / domains.len().max(1) as f64;
     let fuel = records.iter().map(|r| r.fuel).sum();
     let report = archive.put_blob(&serde_json::to_vec(&records).expect("records serialise"))?;
     let exchanges = records.iter().flat_map(|r| r.llm.iter().copied().zip(r.llm_wall_ms.iter().copied())).collect();
-    Ok(Evaluation { staged, passed_gate, train, validation, score, fuel, report, exchanges })
+    Ok(Evaluation { domains, passed_gate, score, fuel, report, exchanges })
 }
 
 #[cfg(test)]

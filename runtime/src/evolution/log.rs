@@ -8,11 +8,20 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// The version of the log's format, written in its first event. Logs of another version are
+/// refused with the version named, never misread.
+pub const LOG_SCHEMA: &str = "hyperagent.run-log/2";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// The run began with this configuration.
-    Started { config: Box<super::config::RunConfig>, config_hash: ContentHash, provenance: serde_json::Value },
+    Started {
+        schema: String,
+        config: Box<super::config::RunConfig>,
+        config_hash: ContentHash,
+        provenance: serde_json::Value,
+    },
     /// A node was archived.
     Node {
         generation: u32,
@@ -26,8 +35,8 @@ pub enum Event {
     Generation { generation: u32 },
     /// A node was evaluated on the test sets.
     Test { node: ContentHash, role: String, sets: Vec<TestResult> },
-    /// A host-side baseline (`first fit`, `best fit`) on the same test sets, for comparison.
-    Baseline { packer: String, sets: Vec<TestResult> },
+    /// A domain's host-side baseline (`best fit`, say) on the same test sets, for comparison.
+    Baseline { domain: String, baseline: String, sets: Vec<TestResult> },
     /// An LLM exchange made by the meta call that produced `node` (logged before the node). The
     /// latency is a fact of this host and this moment, so it lives here, not in the archive.
     LlmExchange { node: ContentHash, record: ContentHash, wall_ms: u64 },
@@ -37,14 +46,15 @@ pub enum Event {
     Finished { best: ContentHash },
 }
 
+/// One test set's result, in its domain's terms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
+    pub domain: String,
     pub set: String,
-    /// Excess bins over the L1 bound, as a fraction (FunSearch's aggregation).
-    pub excess: f64,
-    /// Mean task score.
-    pub score: f64,
-    pub invalid: usize,
+    /// Made by the host from a seed (a stand-in for missing published data, or by definition).
+    pub generated: bool,
+    #[serde(flatten)]
+    pub report: hyperagent_domains::SetReport,
 }
 
 pub struct RunLog {
@@ -89,6 +99,7 @@ impl RunLog {
 
     fn read_with_length(path: &Path) -> io::Result<(Vec<Event>, u64)> {
         let bytes = std::fs::read(path)?;
+        check_schema(path, &bytes)?;
         let mut events = Vec::new();
         let mut complete = 0usize;
         for (index, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
@@ -110,4 +121,19 @@ impl RunLog {
         }
         Ok((events, complete as u64))
     }
+}
+
+/// Refuses a log written in another format, naming its version.
+fn check_schema(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let Some(first) = bytes.split(|b| *b == b'\n').next().filter(|line| !line.is_empty()) else { return Ok(()) };
+    // A first line cut short by a crash says nothing; the reader drops it.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(first) else { return Ok(()) };
+    let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("hyperagent.run-log/1");
+    if schema != LOG_SCHEMA {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: the run log is {schema}; this host reads {LOG_SCHEMA}", path.display()),
+        ));
+    }
+    Ok(())
 }

@@ -19,8 +19,8 @@ use crate::hash::ContentHash;
 use crate::llm::record::{CallGateway, Source};
 use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, LlmGateway, MetaInput, Preopen, Sandbox, SandboxError};
 use config::RunConfig;
-use evaluate::{EvalPlan, Evaluation, TaskLlm, TaskSettings};
-use hyperagent_domains::bin_packing::{self, InstanceSet};
+use evaluate::{EvalPlan, Evaluation, RunDomain, TaskLlm, TaskSettings};
+use hyperagent_domains::{Domain, Split, TestSets};
 use log::{Event, RunLog, TestResult};
 use selection::{Candidate, Selection};
 use serde_json::json;
@@ -41,7 +41,7 @@ pub enum RunError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Data(#[from] bin_packing::DataError),
+    Data(#[from] hyperagent_domains::DataError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -77,9 +77,22 @@ impl NodeRecord {
 /// Progress notices for the CLI.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    Generation { generation: u32, of: u32 },
-    Child { generation: u32, slot: u32, status: String, score: Option<f64>, summary: String },
-    Testing { node: ContentHash },
+    Generation {
+        generation: u32,
+        of: u32,
+    },
+    Child {
+        generation: u32,
+        slot: u32,
+        status: String,
+        score: Option<f64>,
+        summary: String,
+    },
+    Testing {
+        node: ContentHash,
+    },
+    /// Something the user should hear once (missing data and what stands in for it).
+    Notice(String),
 }
 
 /// Where a child's time went, for the benchmark.
@@ -109,10 +122,10 @@ pub struct Evolution {
     archive: Archive,
     compiler: Arc<GuestCompiler>,
     sandbox: Arc<Sandbox>,
-    data_dir: PathBuf,
     initial_agent: PathBuf,
-    train: InstanceSet,
-    validation: InstanceSet,
+    domains: Vec<RunDomain>,
+    /// Each domain's test sets, read when the run starts.
+    test_sets: Vec<TestSets>,
     nodes: Vec<NodeRecord>,
     completed_generations: Option<u32>,
     log: RunLog,
@@ -210,29 +223,43 @@ pub fn call_name(kind: &str, generation: u32, slot: u32) -> String {
     format!("{kind} g{generation:04}-s{slot:02}")
 }
 
-/// The generated training and validation splits of a configuration.
-pub fn splits(config: &RunConfig) -> (InstanceSet, InstanceSet) {
-    let train = bin_packing::weibull_set(
-        "train",
-        derive_seed(config.seed, "train", 0, 0),
-        config.train_instances,
-        config.train_items,
-    );
-    let validation = bin_packing::weibull_set(
-        "validation",
-        derive_seed(config.seed, "validation", 0, 0),
-        config.validation_instances,
-        config.validation_items,
-    );
-    (train, validation)
+/// The run's domains with their training and validation splits. The first domain draws its
+/// splits from the seeds a single-domain run has always used; the others from seeds named after
+/// them, so adding a domain leaves the first one's tasks as they were.
+pub fn run_domains(config: &RunConfig) -> Result<Vec<RunDomain>, RunError> {
+    let domains = config.open_domains().map_err(RunError::Invalid)?;
+    domains
+        .into_iter()
+        .enumerate()
+        .map(|(index, domain)| {
+            let purpose =
+                |split: &str| if index == 0 { split.to_owned() } else { format!("{}/{split}", domain.name()) };
+            let (train, validation) = domain.splits(
+                derive_seed(config.seed, &purpose("train"), 0, 0),
+                derive_seed(config.seed, &purpose("validation"), 0, 0),
+            )?;
+            Ok(RunDomain { domain, train, validation })
+        })
+        .collect()
 }
 
-/// What a host's results depend on: versions, engine, fuel cost table, toolchain, SDK, data.
-pub fn provenance(sandbox: &Sandbox, compiler: &GuestCompiler, data_dir: &Path) -> Result<serde_json::Value, RunError> {
-    let data: Vec<serde_json::Value> = bin_packing::data_files(data_dir)?
-        .iter()
-        .map(|(name, bytes)| json!({"file": name, "blake3": ContentHash::of(bytes)}))
-        .collect();
+/// What a host's results depend on: versions, engine, fuel cost table, toolchain, SDK, and the
+/// blake3 of every data file the run's domains read that is present.
+pub fn provenance(
+    sandbox: &Sandbox,
+    compiler: &GuestCompiler,
+    data_dir: &Path,
+    domains: &[RunDomain],
+) -> Result<serde_json::Value, RunError> {
+    let mut data = Vec::new();
+    for file in domains.iter().flat_map(|d| d.domain.data_files()) {
+        let path = data_dir.join(file.path);
+        match std::fs::read(&path) {
+            Ok(bytes) => data.push(json!({"file": file.path, "blake3": ContentHash::of(&bytes)})),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RunError::Io { path, source }),
+        }
+    }
     Ok(json!({
         "host_version": crate::HOST_VERSION,
         "wasmtime": crate::WASMTIME_VERSION,
@@ -284,9 +311,10 @@ impl Evolution {
             Some(Event::Started { config: logged, .. }) => (**logged).clone(),
             _ => config,
         };
-        let (train, validation) = splits(&config);
+        let domains = run_domains(&config)?;
+        let test_sets = domains.iter().map(|d| d.domain.test_sets(&data_dir)).collect::<Result<Vec<_>, _>>()?;
         // Every node links the provenance of the host that made it, and the configuration's hash.
-        let mut recorded = provenance(&sandbox, &compiler, &data_dir)?;
+        let mut recorded = provenance(&sandbox, &compiler, &data_dir, &domains)?;
         recorded["config_hash"] = json!(config.hash());
         let provenance_hash = archive.put_blob(&serde_json::to_vec(&recorded).expect("serialises"))?;
         let mut evolution = Evolution {
@@ -295,10 +323,9 @@ impl Evolution {
             archive,
             compiler,
             sandbox,
-            data_dir,
             initial_agent,
-            train,
-            validation,
+            domains,
+            test_sets,
             nodes: Vec::new(),
             completed_generations: None,
             log,
@@ -375,8 +402,12 @@ impl Evolution {
         if self.finished {
             return Ok(());
         }
+        for notice in self.test_sets.iter().filter_map(|t| t.notice.clone()) {
+            progress(Progress::Notice(notice));
+        }
         if self.completed_generations.is_none() && self.nodes.is_empty() {
             self.append(&Event::Started {
+                schema: log::LOG_SCHEMA.to_owned(),
                 config: Box::new(self.config.clone()),
                 config_hash: self.config.hash(),
                 provenance: self.provenance.clone(),
@@ -433,10 +464,7 @@ impl Evolution {
             _ => None,
         };
         EvalPlan {
-            train: &self.train,
-            validation: &self.validation,
-            staged_tasks: self.config.staged_tasks,
-            staged_threshold: self.config.staged_threshold,
+            domains: &self.domains,
             tasks: TaskSettings {
                 fuel: self.config.task_fuel,
                 memory_mib: self.config.memory_mib,
@@ -717,28 +745,7 @@ impl Evolution {
 
     /// Evaluates the initial and the best node on the test sets (once each; logged).
     async fn test_phase(&mut self, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
-        let sets: Vec<InstanceSet> = bin_packing::test_sets(&self.data_dir, &self.config.test_sets)?;
-        // The host baselines on the same sets, once, so that reports need not recompute them.
-        for (packer, pack) in bin_packing::BASELINES {
-            if !self.tests.iter().any(|e| matches!(e, Event::Baseline { packer: p, .. } if p == packer)) {
-                let results = sets
-                    .iter()
-                    .map(|set| {
-                        let bins = bin_packing::packer_bins(set, pack);
-                        let scores = set.instances.iter().zip(&bins).map(|(i, b)| bin_packing::task_score(i, *b));
-                        TestResult {
-                            set: set.name.clone(),
-                            excess: bin_packing::set_excess(&set.instances, &bins),
-                            score: scores.sum::<f64>() / set.instances.len().max(1) as f64,
-                            invalid: 0,
-                        }
-                    })
-                    .collect();
-                let event = Event::Baseline { packer: packer.into(), sets: results };
-                self.append(&event)?;
-                self.tests.push(event);
-            }
-        }
+        self.test_baselines()?;
         let mut targets = vec![("best", self.best().map(|b| b.id))];
         // Test calls get no LLM: the test split measures the task agent as archived, and a replay
         // of the run must not depend on answers it never recorded.
@@ -752,7 +759,7 @@ impl Evolution {
                 continue;
             }
             progress(Progress::Testing { node });
-            let results = self.test_node(&node, &sets).await?;
+            let results = self.test_node(&node).await?;
             let event = Event::Test { node, role: role.into(), sets: results };
             self.append(&event)?;
             self.tests.push(event);
@@ -760,7 +767,43 @@ impl Evolution {
         Ok(())
     }
 
-    pub async fn test_node(&self, node: &ContentHash, sets: &[InstanceSet]) -> Result<Vec<TestResult>, RunError> {
+    /// The domains' host baselines on the test sets, once, so that reports need not recompute them.
+    fn test_baselines(&mut self) -> Result<(), RunError> {
+        for (run, sets) in self.domains.clone().iter().zip(self.test_sets.clone()) {
+            let domain = &run.domain;
+            for baseline in domain.baselines() {
+                let logged = self.tests.iter().any(|e| {
+                    matches!(e, Event::Baseline { domain: d, baseline: b, .. } if d == domain.name() && b == baseline)
+                });
+                if logged {
+                    continue;
+                }
+                let results = sets
+                    .sets
+                    .iter()
+                    .map(|set| {
+                        let scores: Vec<_> = set
+                            .tasks
+                            .iter()
+                            .map(|t| {
+                                domain
+                                    .baseline(baseline, t)
+                                    .unwrap_or_else(|| hyperagent_domains::TaskScore::invalid("no baseline"))
+                            })
+                            .collect();
+                        test_result(domain.as_ref(), set, &scores)
+                    })
+                    .collect();
+                let event = Event::Baseline { domain: domain.name().into(), baseline: baseline.into(), sets: results };
+                self.append(&event)?;
+                self.tests.push(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// A node's results on every domain's test sets.
+    pub async fn test_node(&self, node: &ContentHash) -> Result<Vec<TestResult>, RunError> {
         let component = self
             .archive
             .get_node(node)?
@@ -768,30 +811,32 @@ impl Evolution {
             .ok_or_else(|| RunError::Invalid("the node has no component".into()))?;
         let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let settings =
+            TaskSettings { fuel: self.config.task_fuel, memory_mib: self.config.memory_mib, parallelism, llm: None };
         let mut results = Vec::new();
-        for set in sets {
-            let settings = TaskSettings {
-                fuel: self.config.task_fuel,
-                memory_mib: self.config.memory_mib,
-                parallelism,
-                llm: None,
-            };
-            let records = evaluate::run_set(&self.sandbox, &loaded, "test", &set.instances, &settings).await;
-            // An invalid answer counts as the worst valid packing: one bin per item.
-            let bins: Vec<u64> =
-                records.iter().zip(&set.instances).map(|(r, i)| r.bins.unwrap_or(i.items.len() as u64)).collect();
-            results.push(TestResult {
-                set: set.name.clone(),
-                excess: bin_packing::set_excess(&set.instances, &bins),
-                score: records.iter().map(|r| r.score).sum::<f64>() / records.len().max(1) as f64,
-                invalid: records.iter().filter(|r| r.invalid.is_some()).count(),
-            });
+        for (run, sets) in self.domains.iter().zip(&self.test_sets) {
+            for set in &sets.sets {
+                let records =
+                    evaluate::run_set(&self.sandbox, &loaded, &run.domain, &set.tasks, &settings, false).await;
+                let scores: Vec<_> = records.iter().map(evaluate::TaskRecord::task_score).collect();
+                results.push(test_result(run.domain.as_ref(), set, &scores));
+            }
         }
         Ok(results)
     }
 
     pub fn test_events(&self) -> &[Event] {
         &self.tests
+    }
+}
+
+/// A test set's result from its tasks' scores, in the domain's terms.
+fn test_result(domain: &dyn Domain, set: &Split, scores: &[hyperagent_domains::TaskScore]) -> TestResult {
+    TestResult {
+        domain: domain.name().to_owned(),
+        set: set.name.clone(),
+        generated: set.generated,
+        report: domain.report(&set.tasks, scores),
     }
 }
 
