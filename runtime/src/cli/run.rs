@@ -195,7 +195,7 @@ impl Reporter {
 
     fn say(&self, line: String) {
         match &self.bar {
-            Some(bar) => bar.println(line),
+            Some(bar) => bar.println(terminal::line(&line)),
             None => errln!("{line}"),
         }
     }
