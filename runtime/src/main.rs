@@ -113,6 +113,13 @@ enum Command {
     Run(RunArgs),
     /// A table of a run's nodes (default: the latest run).
     Status { run: Option<String> },
+    /// List, per domain, the data files it can read: whether each is present, its blake3, and
+    /// where it comes from. Domains run without their data on generated stand-ins.
+    Data {
+        /// Directory with the benchmark data.
+        #[arg(long, env = "HYPERAGENT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// One node: its change against its parent, its scores, its meta agent's account.
     Show {
         /// Node hash or unique prefix.
@@ -301,7 +308,7 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             config.no_archive |= args.no_archive;
             config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
             cli::flags::check_run_config(&config).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-            let data_dir = args.data_dir.unwrap_or_else(|| paths.project_root.join("../shared/data"));
+            let data_dir = args.data_dir.unwrap_or_else(|| paths.default_data_dir());
             let resume = args.resume.map(|r| if r.is_empty() { None } else { Some(r) });
             let overrides = args.config.is_some()
                 || args.generations.is_some()
@@ -326,6 +333,10 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             cli::run::run(paths, options).await?;
             Ok(Ok(()))
         }
+        Command::Data { data_dir } => {
+            cli::data::list(&data_dir.unwrap_or_else(|| paths.default_data_dir()));
+            Ok(Ok(()))
+        }
         Command::Status { run } => cli::run::status(paths, run).map(Ok),
         Command::Show { node } => cli::run::show(paths, &node).map(Ok),
         Command::Lineage { node } => cli::run::lineage(paths, &node).map(Ok),
@@ -333,7 +344,7 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         Command::Export { run, file } => cli::run::export(paths, &run, &file).map(Ok),
         Command::Import { file } => cli::run::import(paths, &file).map(Ok),
         Command::Replay { node, run, data_dir } => {
-            let data_dir = data_dir.unwrap_or_else(|| paths.project_root.join("../shared/data"));
+            let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
             Ok(if cli::run::replay(paths, node, run, &data_dir).await? { Ok(()) } else { Err(GuestFailure) })
         }
     }

@@ -46,6 +46,12 @@ impl Paths {
         self.project_root.join("guest-agents")
     }
 
+    /// The benchmark data directory when none is named: `data/` beside the checkout, as
+    /// `<project root>/../shared/data`. The one place this default is spelled.
+    pub fn default_data_dir(&self) -> PathBuf {
+        self.project_root.join("..").join("shared").join("data")
+    }
+
     pub fn compiler_settings(&self, timeout: Duration) -> CompilerSettings {
         CompilerSettings {
             sdk_dir: self.sdk_dir(),

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod evaluate;
+pub mod history;
 pub mod log;
 pub mod selection;
 
@@ -126,6 +127,10 @@ pub struct Evolution {
     domains: Vec<RunDomain>,
     /// Each domain's test sets, read when the run starts.
     test_sets: Vec<TestSets>,
+    /// `/history`'s view of each node, made once per node.
+    history_entries: std::collections::HashMap<ContentHash, Arc<serde_json::Value>>,
+    /// The training tasks' inputs, as `/history/tasks/` shows them.
+    task_inputs: Arc<Vec<(String, serde_json::Value)>>,
     nodes: Vec<NodeRecord>,
     completed_generations: Option<u32>,
     log: RunLog,
@@ -202,19 +207,6 @@ pub fn archive_before(nodes: &[NodeRecord], generation: u32) -> Vec<NodeRecord> 
         enter_node(&mut before, NodeRecord { children: 0, ..node.clone() });
     }
     before
-}
-
-/// The archive as a meta agent sees it under /history: every node, and per node its lineage.
-fn history_json(nodes: &[NodeRecord]) -> Vec<serde_json::Value> {
-    nodes
-        .iter()
-        .map(|n| {
-            json!({
-                "node": n.id, "parent": n.parent, "generation": n.generation, "slot": n.slot,
-                "score": n.score, "status": n.status, "summary": n.summary, "children": n.children,
-            })
-        })
-        .collect()
 }
 
 /// The name under which a node's `kind` calls (`meta`, `task`) record their LLM exchanges, e.g.
@@ -324,8 +316,10 @@ impl Evolution {
             compiler,
             sandbox,
             initial_agent,
+            task_inputs: Arc::new(history::task_inputs(&domains)),
             domains,
             test_sets,
+            history_entries: Default::default(),
             nodes: Vec::new(),
             completed_generations: None,
             log,
@@ -515,6 +509,24 @@ impl Evolution {
         })
     }
 
+    /// `/history`'s entries for `nodes`, made once per node and kept.
+    fn history_entries(
+        &mut self,
+        nodes: &[NodeRecord],
+    ) -> Result<Vec<(ContentHash, Arc<serde_json::Value>)>, RunError> {
+        let training = history::training_tasks(&self.domains);
+        let mut entries = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            if !self.history_entries.contains_key(&node.id) {
+                let parent_tree = node.parent.and_then(|p| self.nodes.iter().find(|n| n.id == p)).map(|p| p.tree);
+                let entry = history::node_entry(&self.archive, node, parent_tree, &self.domains, &training)?;
+                self.history_entries.insert(node.id, Arc::new(entry));
+            }
+            entries.push((node.id, self.history_entries[&node.id].clone()));
+        }
+        Ok(entries)
+    }
+
     /// The parent of each slot, chosen from the archive as it stands now.
     pub fn choose_parents(&self, generation: u32) -> Vec<NodeRecord> {
         choose_parents(&self.config, &self.nodes, generation)
@@ -529,7 +541,9 @@ impl Evolution {
         let select_time = started.elapsed();
         let done: Vec<u32> = self.nodes.iter().filter(|n| n.generation == generation).map(|n| n.slot).collect();
         let initial_component = self.initial().and_then(|n| n.component);
-        let history = Arc::new(history_json(&archive_before(&self.nodes, generation)));
+        let before = archive_before(&self.nodes, generation);
+        let history = Arc::new(history::archive_list(&before));
+        let entries = Arc::new(self.history_entries(&before)?);
         let mut jobs = Vec::new();
         for (slot, parent) in parents.into_iter().enumerate() {
             let slot = slot as u32;
@@ -547,6 +561,7 @@ impl Evolution {
                 iterations_left: self.config.generations - generation,
                 scratch: self.run_dir.join("scratch").join(format!("g{generation:04}-s{slot:02}")),
                 history: history.clone(),
+                entries: entries.clone(),
             };
             jobs.push(job);
         }
@@ -600,7 +615,8 @@ impl Evolution {
         let repo = job.scratch.join("repo");
         let history = job.scratch.join("history");
         self.archive.materialise(&job.parent.tree, &repo)?;
-        write_history(&history, &job.history, &job.parent.id).map_err(io_error(&history))?;
+        history::write(&history, &job.history, &job.entries, &self.task_inputs, &job.parent.id)
+            .map_err(io_error(&history))?;
         times.materialise = started.elapsed();
 
         let started = Instant::now();
@@ -869,25 +885,7 @@ struct ChildJob {
     scratch: PathBuf,
     /// The archive as `/history` shows it, shared by the children of a generation.
     history: Arc<Vec<serde_json::Value>>,
+    /// Each earlier node in full, oldest first.
+    entries: Arc<Vec<(ContentHash, Arc<serde_json::Value>)>>,
 }
 
-/// Writes `/history`: `archive.json` (every node) and `lineage.json` (the parent's ancestors,
-/// root first, ending with the parent).
-fn write_history(dir: &Path, nodes: &[serde_json::Value], parent: &ContentHash) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut lineage = Vec::new();
-    let mut cursor = Some(parent.to_hex());
-    while let Some(id) = cursor {
-        let Some(node) = nodes.iter().find(|n| n["node"].as_str() == Some(id.as_str())) else { break };
-        lineage.push(node.clone());
-        cursor = node["parent"].as_str().map(str::to_owned);
-    }
-    lineage.reverse();
-    std::fs::write(dir.join("archive.json"), serde_json::to_vec_pretty(&json!({"nodes": nodes}))?)?;
-    std::fs::write(dir.join("lineage.json"), serde_json::to_vec_pretty(&lineage)?)?;
-    std::fs::write(
-        dir.join("README.md"),
-        "archive.json: every node of the run (score, status, the summary of the change that made it).\n\
-         lineage.json: the ancestors of the hyperagent being improved, root first, ending with itself.\n",
-    )
-}

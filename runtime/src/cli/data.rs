@@ -1,0 +1,39 @@
+//! `hyperagent data`: which data files each domain can read, whether they are here, their blake3
+//! and where they come from.
+
+use super::terminal::outln;
+use hyperagent::hash::ContentHash;
+use std::path::Path;
+
+pub fn list(data_dir: &Path) {
+    outln!("data directory: {}", data_dir.display());
+    for name in hyperagent_domains::domain::names() {
+        let domain = match hyperagent_domains::domain::open(name, &serde_json::Value::Null) {
+            Ok(domain) => domain,
+            Err(e) => {
+                outln!("{name}: {e}");
+                continue;
+            }
+        };
+        let files = domain.data_files();
+        if files.is_empty() {
+            outln!("{name}: reads no data files");
+            continue;
+        }
+        let present = files.iter().filter(|f| data_dir.join(f.path).is_file()).count();
+        outln!("{name}: {present} of {} data files present", files.len());
+        for file in files {
+            let path = data_dir.join(file.path);
+            let state = match std::fs::read(&path) {
+                Ok(bytes) => format!("blake3 {}", ContentHash::of(&bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing".to_owned(),
+                Err(e) => format!("unreadable: {e}"),
+            };
+            outln!("  {}  {state}", file.path);
+            outln!("      from {}", file.source);
+        }
+        if present < domain.data_files().len() {
+            outln!("  without them, runs use generated stand-ins, named \"(generated)\" in the tables");
+        }
+    }
+}
