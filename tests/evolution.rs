@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::evaluate::{self, EvalPlan, RunDomain, TaskSettings};
+use hyperagent::evolution::history;
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::hash::ContentHash;
 use hyperagent_domains::domain::{ScoreFuture, Staging};
@@ -465,4 +466,71 @@ fn an_llm_run_replayed_on_another_machine_gives_a_byte_identical_archive() {
         node_events(&auditor.path().join("runs/again/log.jsonl"))
     );
     assert_eq!(server.count(), 2);
+}
+
+#[test]
+fn history_shows_training_results_and_never_a_validation_or_test_task() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("run.toml");
+    let config = RunConfig { generations: 2, ..small_config() };
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    let run = hyperagent_run(home.path(), &path, &["--run-id", "seen"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    // /history as the loop writes it for a child of the last node, from the run's archive.
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let domains = hyperagent::evolution::run_domains(&config).unwrap();
+    let training = history::training_tasks(&domains);
+    let mut nodes = Vec::new();
+    for (_, _, id) in node_events(&home.path().join("runs/seen/log.jsonl")) {
+        hyperagent::evolution::enter_node(&mut nodes, hyperagent::evolution::node_record(&archive, &id).unwrap());
+    }
+    let entries: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            let parent_tree = node.parent.and_then(|p| nodes.iter().find(|n| n.id == p)).map(|p| p.tree);
+            (node.id, Arc::new(history::node_entry(&archive, node, parent_tree, &domains, &training).unwrap()))
+        })
+        .collect();
+    let dir = home.path().join("history");
+    let last = nodes.last().unwrap().id;
+    history::write(&dir, &history::archive_list(&nodes), &entries, &history::task_inputs(&domains), &last).unwrap();
+
+    let mut seen = String::new();
+    for entry in walk(&dir) {
+        seen.push_str(&std::fs::read_to_string(entry).unwrap());
+    }
+    // Every training task is shown with its input, and the evaluated nodes' answers with feedback.
+    let bin_packing = &domains[0];
+    for task in &bin_packing.train.tasks {
+        assert!(seen.contains(&format!("\"{}\"", task.id)), "training task {} is shown", task.id);
+    }
+    let initial: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("nodes/{}.json", nodes[0].id))).unwrap())
+            .unwrap();
+    let results = initial["training"].as_array().unwrap();
+    assert_eq!(results.len(), bin_packing.train.tasks.len());
+    assert!(results[0]["answer"].as_str().unwrap().starts_with("{\"bins\":"), "{}", results[0]);
+    assert!(results[0]["feedback"]["l1_bound"].is_u64(), "{}", results[0]);
+    let child = nodes.iter().find(|n| n.parent.is_some()).unwrap();
+    let child_file = std::fs::read_to_string(dir.join(format!("nodes/{}.json", child.id))).unwrap();
+    assert!(child_file.contains("--- a/src/"), "the child's change is its diff: {child_file}");
+    // No validation or test task: neither an id nor an input (a validation payload's items).
+    assert!(!seen.contains("validation/"), "a validation task id reached /history");
+    assert!(!seen.contains("test/"), "a test task id reached /history");
+    for task in &bin_packing.validation.tasks {
+        let items: serde_json::Value = serde_json::from_str(&task.payload).unwrap();
+        let items = items["items"].to_string();
+        assert!(!seen.replace([' ', '\n'], "").contains(&items[..60]), "a validation input reached /history");
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
 }
