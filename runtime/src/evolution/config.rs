@@ -77,6 +77,11 @@ impl RunConfig {
         if self.children_per_generation == 0 || self.children_per_generation > 64 {
             return Err("children_per_generation must be in 1..=64".into());
         }
+        // Checked before the initial node is evaluated: the engine refuses larger caps per call.
+        let max_mib = crate::sandbox::EngineSettings::default().max_memory_bytes >> 20;
+        if self.memory_mib == 0 || self.memory_mib > max_mib {
+            return Err(format!("memory_mib must be in 1..={max_mib} (the sandbox's maximum)"));
+        }
         Ok(())
     }
 
@@ -122,6 +127,7 @@ mod tests {
         );
         assert!(refused(RunConfig { domains: vec![], ..RunConfig::default() }).contains("at least one domain"));
         assert!(refused(RunConfig { children_per_generation: 65, ..RunConfig::default() }).contains("1..=64"));
+        assert!(refused(RunConfig { memory_mib: 1 << 44, ..RunConfig::default() }).contains("1..=1024"));
         let with = |settings: &str| RunConfig::from_toml(&format!("[domain.bin_packing]\n{settings}\n")).unwrap_err();
         assert!(with("staged_tasks = 11").contains("staged_tasks"));
         assert!(with("train_items = 200001").contains("200000"));

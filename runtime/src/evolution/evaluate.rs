@@ -58,7 +58,7 @@ pub struct TaskRecord {
     pub score: f64,
     pub invalid: Option<String>,
     pub fuel: u64,
-    /// The domain's figures for the answer (bins used, the expected label...).
+    /// The domain's figures for the answer (a count, a bound, the expected label...).
     pub details: serde_json::Value,
     /// The answer, cut to [`MAX_KEPT_ANSWER_BYTES`]; kept for training tasks only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
