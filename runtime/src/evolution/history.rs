@@ -56,7 +56,11 @@ pub fn training_tasks(domains: &[RunDomain]) -> HashMap<(String, String), (usize
 }
 
 /// The unified diff of a node's tree against its parent's, cut to `MAX_DIFF_BYTES`.
-fn change(archive: &Archive, node: &NodeRecord, parent_tree: Option<ContentHash>) -> Result<String, crate::archive::ArchiveError> {
+fn change(
+    archive: &Archive,
+    node: &NodeRecord,
+    parent_tree: Option<ContentHash>,
+) -> Result<String, crate::archive::ArchiveError> {
     let Some(parent_tree) = parent_tree else { return Ok(String::new()) };
     let (old, new) = (archive.get_tree(&parent_tree)?, archive.get_tree(&node.tree)?);
     let mut diff = String::new();

@@ -888,4 +888,3 @@ struct ChildJob {
     /// Each earlier node in full, oldest first.
     entries: Arc<Vec<(ContentHash, Arc<serde_json::Value>)>>,
 }
-
