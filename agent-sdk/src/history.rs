@@ -1,7 +1,8 @@
 //! The evaluation history, read-only under `/history`.
 //!
-//! The host writes it before each meta call: JSON documents describing the archive (scores,
-//! evaluation reports, lineage). The layout is documented by the host; these helpers only read.
+//! The host writes it before each meta call: JSON documents describing the run so far (every
+//! node's change, account, scores and training results; the lineage; the training tasks). The
+//! layout is documented on `meta-request.history-dir` in the WIT contract; these helpers only read.
 
 use serde::de::DeserializeOwned;
 use std::fs;
