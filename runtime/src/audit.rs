@@ -10,6 +10,7 @@ use crate::compiler::{BuildOutcome, GuestCompiler};
 use crate::evolution::config::RunConfig;
 use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task};
 use crate::evolution::log::Event;
+use crate::evolution::records::{NodeMetadata, Provenance};
 use crate::evolution::{RunError, call_name, choose_parents, enter_node, node_record, run_domains};
 use crate::hash::ContentHash;
 use crate::llm::{ReplayIndex, Source};
@@ -41,7 +42,7 @@ pub struct Auditor<'a> {
     pub compiler: &'a GuestCompiler,
     pub sandbox: &'a Arc<Sandbox>,
     /// This host's provenance, to compare with the node's.
-    pub provenance: serde_json::Value,
+    pub provenance: Provenance,
     /// The run's evaluation tasks by (domain, task id), from [`tasks_by_id`].
     pub tasks: HashMap<(String, String), (Arc<dyn Domain>, Task)>,
 }
@@ -65,48 +66,48 @@ impl Auditor<'_> {
         records: &Arc<ReplayIndex>,
     ) -> Result<NodeAudit, RunError> {
         let node = self.archive.get_node(id)?;
+        let meta = NodeMetadata::of(&node).map_err(|e| RunError::Invalid(format!("node {id}: {e}")))?;
         let mut audit = NodeAudit { node: Some(*id), ..NodeAudit::default() };
-        if let Some(hash) =
-            node.metadata.get("provenance").and_then(|p| p.as_str()).and_then(|p| p.parse::<ContentHash>().ok())
-        {
-            let recorded: serde_json::Value =
-                serde_json::from_slice(&self.archive.get_blob(&hash)?).unwrap_or_default();
-            // The node was made under a configuration; the log must name that one.
-            if recorded.get("config_hash") != Some(&serde_json::json!(config.hash())) {
-                audit.mismatches.push(format!(
-                    "configuration: the node was made under {}, the log's configuration hashes to {}",
-                    recorded.get("config_hash").map_or("-".into(), |v| v.to_string()),
-                    config.hash().short()
-                ));
-            }
-            for key in [
-                "host_version",
-                "wasmtime",
-                "engine",
-                "fuel_costs",
-                "rustc",
-                "sdk_version",
-                "build_environment",
-                "data",
-            ] {
-                if recorded.get(key) != self.provenance.get(key) {
-                    audit.provenance_differences.push(format!(
-                        "{key}: recorded {} / here {}",
-                        recorded.get(key).map_or("-".into(), |v| v.to_string()),
-                        self.provenance.get(key).map_or("-".into(), |v| v.to_string())
-                    ));
-                }
-            }
-        }
+        self.check_provenance(&meta, config, &mut audit)?;
         let Some(component) = node.component else {
             // Nothing was built or evaluated; the build outcome is the record.
             return Ok(audit);
         };
-        let tree = self.archive.get_tree(&node.tree)?;
+        self.check_rebuild(&node.tree, &component, &mut audit)?;
+        if let Some(evaluation) = &meta.evaluation {
+            self.rerun_tasks(&component, &evaluation.report, &meta, config, records, &mut audit).await?;
+        }
+        Ok(audit)
+    }
+
+    /// The node was made under the log's configuration; differences of host are noted.
+    fn check_provenance(&self, meta: &NodeMetadata, config: &RunConfig, audit: &mut NodeAudit) -> Result<(), RunError> {
+        let bytes = self.archive.get_blob(&meta.provenance)?;
+        let recorded: Provenance = serde_json::from_slice(&bytes)
+            .map_err(|e| RunError::Invalid(format!("provenance {}: {e}", meta.provenance)))?;
+        if recorded.config_hash != Some(config.hash()) {
+            audit.mismatches.push(format!(
+                "configuration: the node was made under {}, the log's configuration hashes to {}",
+                recorded.config_hash.map_or("-".into(), |h| h.short()),
+                config.hash().short()
+            ));
+        }
+        audit.provenance_differences = recorded.diff(&self.provenance);
+        Ok(())
+    }
+
+    /// Rebuilds the archived source and compares the component with the archived one.
+    fn check_rebuild(
+        &self,
+        tree: &ContentHash,
+        component: &ContentHash,
+        audit: &mut NodeAudit,
+    ) -> Result<(), RunError> {
+        let tree = self.archive.get_tree(tree)?;
         match self.compiler.rebuild(&tree, self.archive)? {
             BuildOutcome::Built { component: rebuilt, .. } => {
-                audit.rebuilt_identical = Some(rebuilt == component);
-                if rebuilt != component {
+                audit.rebuilt_identical = Some(rebuilt == *component);
+                if rebuilt != *component {
                     let why = if audit.provenance_differences.is_empty() {
                         "with the same recorded toolchain and build environment".to_owned()
                     } else {
@@ -120,47 +121,40 @@ impl Auditor<'_> {
             }
             other => audit.mismatches.push(format!("the archived source no longer builds: {other:?}")),
         }
-        // Re-run the archived component (not the rebuilt one): the audit is of what was scored.
-        let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
-        let Some(report) = node
-            .metadata
-            .get("evaluation")
-            .and_then(|e| e["report"].as_str())
-            .and_then(|r| r.parse::<ContentHash>().ok())
-        else {
-            return Ok(audit);
-        };
-        let recorded: Vec<TaskRecord> = serde_json::from_slice(&self.archive.get_blob(&report)?)
+        Ok(())
+    }
+
+    /// Re-runs every recorded task with the archived component (what was scored, not the
+    /// rebuilt one) and compares what the domain demands of a re-run.
+    async fn rerun_tasks(
+        &self,
+        component: &ContentHash,
+        report: &ContentHash,
+        meta: &NodeMetadata,
+        config: &RunConfig,
+        records: &Arc<ReplayIndex>,
+        audit: &mut NodeAudit,
+    ) -> Result<(), RunError> {
+        let loaded = self.sandbox.load(&self.archive.get_blob(component)?)?;
+        let recorded: Vec<TaskRecord> = serde_json::from_slice(&self.archive.get_blob(report)?)
             .map_err(|e| RunError::Invalid(format!("evaluation report {report}: {e}")))?;
-        let generation = node.metadata.get("generation").and_then(|g| g.as_u64()).unwrap_or(0);
-        let slot = node.metadata.get("slot").and_then(|g| g.as_u64()).unwrap_or(0);
         for record in &recorded {
             let Some((domain, task)) = self.tasks.get(&(record.domain.clone(), record.id.clone())) else {
                 audit.mismatches.push(format!("task {} of {} is not in the run's splits", record.id, record.domain));
                 continue;
             };
-            let keep_answer = record.answer.is_some();
             // A task agent that used the LLM hears the recorded answers again.
             let llm = (!record.llm.is_empty()).then(|| TaskLlm {
                 source: Source::Replay(records.clone()),
                 archive: self.archive.clone(),
-                call_prefix: call_name("task", generation as u32, slot as u32),
+                call_prefix: call_name("task", meta.generation, meta.slot),
                 calls: config.task_llm_calls,
             });
             let settings = TaskSettings { fuel: config.task_fuel, memory_mib: config.memory_mib, parallelism: 1, llm };
-            let again = run_task(self.sandbox, &loaded, domain.as_ref(), task, &settings, keep_answer).await;
+            let again =
+                run_task(self.sandbox, &loaded, domain.as_ref(), task, &settings, record.answer.is_some()).await;
             audit.tasks_checked += 1;
-            let same = match domain.replay_check() {
-                ReplayCheck::BitExact => {
-                    again.outcome == record.outcome
-                        && again.score.to_bits() == record.score.to_bits()
-                        && again.details == record.details
-                        && again.answer == record.answer
-                        && again.fuel == record.fuel
-                }
-                ReplayCheck::RecordedOnly => again.answer == record.answer && again.llm == record.llm,
-            };
-            if !same {
+            if !same_as_recorded(domain.replay_check(), record, &again) {
                 audit.mismatches.push(format!(
                     "task {} of {}: recorded {} score {} {} fuel {}; replayed {} score {} {} fuel {}",
                     record.id,
@@ -176,7 +170,21 @@ impl Auditor<'_> {
                 ));
             }
         }
-        Ok(audit)
+        Ok(())
+    }
+}
+
+/// Whether a re-run agrees with its record, as far as the domain demands.
+fn same_as_recorded(check: ReplayCheck, record: &TaskRecord, again: &TaskRecord) -> bool {
+    match check {
+        ReplayCheck::BitExact => {
+            again.outcome == record.outcome
+                && again.score.to_bits() == record.score.to_bits()
+                && again.details == record.details
+                && again.answer == record.answer
+                && again.fuel == record.fuel
+        }
+        ReplayCheck::RecordedOnly => again.answer == record.answer && again.llm == record.llm,
     }
 }
 

@@ -64,42 +64,7 @@ enum Command {
         timeout_secs: u64,
     },
     /// Run one export of a component in the sandbox and print its report.
-    Call {
-        /// A .wasm file, or the hash of a component in the archive.
-        component: String,
-        /// Which export to call.
-        export: Export,
-        /// For `task`: the task's JSON payload. For `meta`: `{"iterations_left": N}`.
-        #[arg(long, default_value = "{}")]
-        input: String,
-        /// Domain name passed to `task`.
-        #[arg(long, default_value = "cli")]
-        domain: String,
-        /// Task id passed to `task`.
-        #[arg(long, default_value = "cli/0")]
-        task_id: String,
-        /// Fuel budget (deterministic compute units).
-        #[arg(long, default_value_t = CallLimits::default().fuel.0)]
-        fuel: u64,
-        /// Memory cap, in MiB (at most the sandbox's maximum).
-        #[arg(long = "memory", value_name = "MIB", default_value = "256", value_parser = cli::flags::parse_memory)]
-        memory_bytes: u64,
-        /// Wall-clock deadline, in milliseconds.
-        #[arg(long, default_value_t = 60_000)]
-        deadline_ms: u64,
-        /// Seed for the guest's randomness.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// For `meta`: directory granted read-write as /repo (required).
-        #[arg(long, required_if_eq("export", "meta"))]
-        repo: Option<PathBuf>,
-        /// For `meta`: directory granted read-only as /history.
-        #[arg(long)]
-        history: Option<PathBuf>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Call(CallArgs),
     /// Operations on the archive.
     Archive {
         #[command(subcommand)]
@@ -152,6 +117,44 @@ enum Command {
         /// Node hash or unique prefix.
         node: String,
     },
+}
+
+#[derive(clap::Args)]
+struct CallArgs {
+    /// A .wasm file, or the hash of a component in the archive.
+    component: String,
+    /// Which export to call.
+    export: Export,
+    /// For `task`: the task's JSON payload. For `meta`: `{"iterations_left": N}`.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    /// Domain name passed to `task`.
+    #[arg(long, default_value = "cli")]
+    domain: String,
+    /// Task id passed to `task`.
+    #[arg(long, default_value = "cli/0")]
+    task_id: String,
+    /// Fuel budget (deterministic compute units).
+    #[arg(long, default_value_t = CallLimits::default().fuel.0)]
+    fuel: u64,
+    /// Memory cap, in MiB (at most the sandbox's maximum).
+    #[arg(long = "memory", value_name = "MIB", default_value = "256", value_parser = cli::flags::parse_memory)]
+    memory_bytes: u64,
+    /// Wall-clock deadline, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    deadline_ms: u64,
+    /// Seed for the guest's randomness.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// For `meta`: directory granted read-write as /repo (required).
+    #[arg(long, required_if_eq("export", "meta"))]
+    repo: Option<PathBuf>,
+    /// For `meta`: directory granted read-only as /history.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -236,103 +239,10 @@ fn main() -> ExitCode {
 async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>> {
     match command {
         Command::Build { dir, json, timeout_secs } => build(paths, &dir, json, timeout_secs),
-        Command::Call {
-            component,
-            export,
-            input,
-            domain,
-            task_id,
-            fuel,
-            memory_bytes,
-            deadline_ms,
-            seed,
-            repo,
-            history,
-            json,
-        } => {
-            let limits = CallLimits {
-                fuel: Fuel(fuel),
-                memory_bytes,
-                deadline: Duration::from_millis(deadline_ms),
-                ..CallLimits::default()
-            };
-            let call_input = match export {
-                Export::Task => {
-                    serde_json::from_str::<serde_json::Value>(&input).context("--input is not valid JSON")?;
-                    CallInput::Task(TaskInput { domain, task_id, payload: input })
-                }
-                Export::Meta => {
-                    let value: serde_json::Value = serde_json::from_str(&input).context("--input is not valid JSON")?;
-                    let iterations_left = cli::flags::iterations_left(&value).map_err(anyhow::Error::msg)?;
-                    CallInput::Meta(MetaInput {
-                        iterations_left,
-                        repo_dir: "/repo".into(),
-                        history_dir: "/history".into(),
-                    })
-                }
-            };
-            let mut grants = Grants { seed, ..Grants::default() };
-            if let Export::Meta = export {
-                let repo =
-                    repo.context("`call ... meta` needs --repo <dir>: the source tree the meta agent may rewrite")?;
-                grants.preopens.push(Preopen { host: repo, guest: "/repo".into(), writable: true });
-            }
-            if let Some(history) = history {
-                grants.preopens.push(Preopen { host: history, guest: "/history".into(), writable: false });
-            }
-            call(paths, &component, &call_input, &limits, &grants, json).await
-        }
+        Command::Call(args) => call_command(paths, args).await,
         Command::Archive { command: ArchiveCommand::Verify { json } } => verify(paths, json),
         Command::Demo => demo(paths).await,
-        Command::Run(args) => {
-            let mut config = match &args.config {
-                Some(path) => hyperagent::evolution::config::RunConfig::from_toml(
-                    &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
-                )
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-                None => hyperagent::evolution::config::RunConfig::default(),
-            };
-            if let Some(g) = args.generations {
-                config.generations = g;
-            }
-            if let Some(seed) = args.seed {
-                config.seed = seed;
-            }
-            if let Some(children) = args.children {
-                config.children_per_generation = children;
-            }
-            if let Some(selection) = args.selection {
-                config.selection = selection;
-            }
-            config.fixed_meta |= args.fixed_meta;
-            config.no_archive |= args.no_archive;
-            config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-            cli::flags::check_run_config(&config).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-            let data_dir = args.data_dir.unwrap_or_else(|| paths.default_data_dir());
-            let resume = args.resume.map(|r| if r.is_empty() { None } else { Some(r) });
-            let overrides = args.config.is_some()
-                || args.generations.is_some()
-                || args.seed.is_some()
-                || args.children.is_some()
-                || args.selection.is_some()
-                || args.fixed_meta
-                || args.no_archive;
-            if resume.is_some() && overrides {
-                errln!(
-                    "note: a resumed run keeps the configuration in its log; --config and the run flags are ignored"
-                );
-            }
-            let options = cli::run::RunOptions {
-                config,
-                llm: args.llm,
-                replay_from: args.replay_from,
-                run_id: args.run_id,
-                resume,
-                data_dir,
-            };
-            cli::run::run(paths, options).await?;
-            Ok(Ok(()))
-        }
+        Command::Run(args) => run_command(paths, args).await,
         Command::Data { data_dir } => {
             cli::data::list(&data_dir.unwrap_or_else(|| paths.default_data_dir()));
             Ok(Ok(()))
@@ -348,6 +258,99 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             Ok(if cli::run::replay(paths, node, run, &data_dir).await? { Ok(()) } else { Err(GuestFailure) })
         }
     }
+}
+
+/// `hyperagent call`: the limits, input and grants from the flags, then the call.
+async fn call_command(paths: &Paths, args: CallArgs) -> Result<Result<(), GuestFailure>> {
+    let CallArgs {
+        component,
+        export,
+        input,
+        domain,
+        task_id,
+        fuel,
+        memory_bytes,
+        deadline_ms,
+        seed,
+        repo,
+        history,
+        json,
+    } = args;
+    let limits = CallLimits {
+        fuel: Fuel(fuel),
+        memory_bytes,
+        deadline: Duration::from_millis(deadline_ms),
+        ..CallLimits::default()
+    };
+    let call_input = match export {
+        Export::Task => {
+            serde_json::from_str::<serde_json::Value>(&input).context("--input is not valid JSON")?;
+            CallInput::Task(TaskInput { domain, task_id, payload: input })
+        }
+        Export::Meta => {
+            let value: serde_json::Value = serde_json::from_str(&input).context("--input is not valid JSON")?;
+            let iterations_left = cli::flags::iterations_left(&value).map_err(anyhow::Error::msg)?;
+            CallInput::Meta(MetaInput { iterations_left, repo_dir: "/repo".into(), history_dir: "/history".into() })
+        }
+    };
+    let mut grants = Grants { seed, ..Grants::default() };
+    if let Export::Meta = export {
+        let repo = repo.context("`call ... meta` needs --repo <dir>: the source tree the meta agent may rewrite")?;
+        grants.preopens.push(Preopen { host: repo, guest: "/repo".into(), writable: true });
+    }
+    if let Some(history) = history {
+        grants.preopens.push(Preopen { host: history, guest: "/history".into(), writable: false });
+    }
+    call(paths, &component, &call_input, &limits, &grants, json).await
+}
+
+/// `hyperagent run`: the configuration from the file and the flags, then the run.
+async fn run_command(paths: &Paths, args: RunArgs) -> Result<Result<(), GuestFailure>> {
+    let mut config = match &args.config {
+        Some(path) => hyperagent::evolution::config::RunConfig::from_toml(
+            &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None => hyperagent::evolution::config::RunConfig::default(),
+    };
+    if let Some(g) = args.generations {
+        config.generations = g;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(children) = args.children {
+        config.children_per_generation = children;
+    }
+    if let Some(selection) = args.selection {
+        config.selection = selection;
+    }
+    config.fixed_meta |= args.fixed_meta;
+    config.no_archive |= args.no_archive;
+    config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    cli::flags::check_run_config(&config).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let data_dir = args.data_dir.unwrap_or_else(|| paths.default_data_dir());
+    let resume = args.resume.map(|r| if r.is_empty() { None } else { Some(r) });
+    let overrides = args.config.is_some()
+        || args.generations.is_some()
+        || args.seed.is_some()
+        || args.children.is_some()
+        || args.selection.is_some()
+        || args.fixed_meta
+        || args.no_archive;
+    if resume.is_some() && overrides {
+        errln!("note: a resumed run keeps the configuration in its log; --config and the run flags are ignored");
+    }
+    let options = cli::run::RunOptions {
+        config,
+        llm: args.llm,
+        replay_from: args.replay_from,
+        run_id: args.run_id,
+        resume,
+        data_dir,
+    };
+    cli::run::run(paths, options).await?;
+    Ok(Ok(()))
 }
 
 fn build(paths: &Paths, dir: &Path, json: bool, timeout_secs: u64) -> Result<Result<(), GuestFailure>> {
@@ -519,19 +522,21 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     outln!("  component {} ({:.2} s)", parent_component.short(), duration.as_secs_f64());
     let parent_node = archive.put_node(&Node::new(*parent_tree, Some(parent_component), None).with("generation", 0))?;
 
-    let items: Vec<u64> = (0..200u64).map(|i| 20 + (i * 37 + i * i * 11) % 61).collect();
-    let payload = serde_json::json!({"capacity": 100, "items": items}).to_string();
-    let task = CallInput::Task(TaskInput { domain: "bin_packing".into(), task_id: "demo/0".into(), payload });
-    let limits = CallLimits { fuel: Fuel(500_000_000), ..CallLimits::default() };
+    // The first training task of the registry's first domain.
+    let domain = hyperagent_domains::domain::open(hyperagent_domains::domain::names()[0], &serde_json::Value::Null)
+        .map_err(anyhow::Error::msg)?;
+    let (train, _) = domain.splits(1, 2)?;
+    let sample = train.tasks.first().context("the domain has no training task")?;
+    let task = CallInput::Task(TaskInput {
+        domain: domain.name().into(),
+        task_id: sample.id.clone(),
+        payload: sample.payload.clone(),
+    });
+    let limits = CallLimits { fuel: Fuel(5_000_000_000), ..CallLimits::default() };
     let parent_report = sandbox
         .call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &task, &limits, &Grants::default())
         .await?;
-    outln!(
-        "parent task: {} bins, {}, {} fuel",
-        bins_used(&parent_report),
-        parent_report.outcome,
-        parent_report.fuel_consumed
-    );
+    outln!("parent task ({} {}): {}", domain.name(), sample.id, scored(domain.as_ref(), sample, &parent_report).await);
 
     let scratch = tempfile_dir(&paths.home, "demo-repo")?;
     archive.materialise(parent_tree, &scratch)?;
@@ -549,7 +554,7 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
         return Ok(Err(GuestFailure));
     }
     let child = compiler.build_dir(&scratch, &archive)?;
-    let _ = std::fs::remove_dir_all(&scratch);
+    hyperagent::tree_walk::remove_tree(&scratch)?;
     let Some(child_component) = child.component() else {
         print_outcome(&child);
         return Ok(Err(GuestFailure));
@@ -558,12 +563,7 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     outln!("child built: component {} ({:.2} s)", child_component.short(), duration.as_secs_f64());
     let child_report =
         sandbox.call(&*sandbox.load(&archive.get_blob(&child_component)?)?, &task, &limits, &Grants::default()).await?;
-    outln!(
-        "child task:  {} bins, {}, {} fuel",
-        bins_used(&child_report),
-        child_report.outcome,
-        child_report.fuel_consumed
-    );
+    outln!("child task:  {}", scored(domain.as_ref(), sample, &child_report).await);
     let child_node = archive.put_node(
         &Node::new(*child_tree, Some(child_component), Some(parent_node)).with("generation", 1).with(
             "meta",
@@ -580,21 +580,23 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     Ok(Ok(()))
 }
 
-fn bins_used(report: &CallReport) -> String {
-    report
-        .output
-        .as_deref()
-        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-        .and_then(|v| v["bins"].as_array().map(|b| b.iter().filter_map(|x| x.as_u64()).max().map_or(0, |m| m + 1)))
-        .map_or("?".into(), |n| n.to_string())
+/// A call's outcome with the domain's score of its answer.
+async fn scored(
+    domain: &dyn hyperagent_domains::Domain,
+    task: &hyperagent_domains::Task,
+    report: &CallReport,
+) -> String {
+    let score = match &report.output {
+        Some(answer) if report.outcome.is_ok() => domain.score(task, answer).await,
+        _ => hyperagent_domains::TaskScore::invalid(report.outcome.to_string()),
+    };
+    format!("score {:.5} {}, {}, {} fuel", score.score, score.details, report.outcome, report.fuel_consumed)
 }
 
 /// A fresh, empty scratch directory under the host's home.
 fn tempfile_dir(home: &Path, name: &str) -> Result<PathBuf> {
     let dir = home.join("scratch").join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
+    hyperagent::tree_walk::remove_tree(&dir)?;
     std::fs::create_dir_all(dir.parent().expect("has a parent"))?;
     Ok(dir)
 }

@@ -495,20 +495,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     };
     let log = run_log(paths, &run_id);
     let events = RunLog::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
-    let Some(Event::Started { config, config_hash, .. }) = events.first() else {
-        bail!("{} does not start with the run's configuration", log.display())
-    };
-    // The log may come from another machine: its configuration must be one a run could have had.
-    config.validate().map_err(|e| anyhow::anyhow!("the logged configuration is invalid: {e}"))?;
-    super::flags::check_run_config(config).map_err(|e| anyhow::anyhow!("the logged configuration is invalid: {e}"))?;
-    let mut clean = true;
-    if config.hash() != *config_hash {
-        outln!(
-            "configuration mismatch: the logged configuration does not have its logged hash {}",
-            config_hash.short()
-        );
-        clean = false;
-    }
+    let (config, mut clean) = logged_config(&log, &events)?;
     let compiler = ready_compiler(paths, Duration::from_secs(300))?;
     let sandbox = Arc::new(new_sandbox(paths)?);
     let domains = hyperagent::evolution::run_domains(config)?;
@@ -534,24 +521,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     let mut differences_shown = false;
     for node in nodes {
         let audit = auditor.replay_node(&node, config, &records).await?;
-        let build = match audit.rebuilt_identical {
-            Some(true) => "rebuilt bit for bit",
-            Some(false) => "REBUILT DIFFERENTLY",
-            None => "not built",
-        };
-        outln!(
-            "{} {build}, {} task(s) re-run: {}",
-            node.short(),
-            audit.tasks_checked,
-            if audit.is_clean() { "identical".to_owned() } else { format!("{} mismatch(es)", audit.mismatches.len()) }
-        );
-        for mismatch in &audit.mismatches {
-            outln!("  {mismatch}");
-        }
-        if !audit.provenance_differences.is_empty() && !differences_shown {
-            outln!("  this host differs from the recording one: {}", audit.provenance_differences.join("; "));
-            differences_shown = true;
-        }
+        print_node_audit(&node, &audit, &mut differences_shown);
         clean &= audit.is_clean();
     }
     outln!(
@@ -563,6 +533,45 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
         }
     );
     Ok(clean)
+}
+
+/// The configuration a run's log starts with, checked (the log may come from another machine:
+/// it must be one a run could have had), and whether it has its logged hash.
+fn logged_config<'a>(log: &Path, events: &'a [Event]) -> Result<(&'a RunConfig, bool)> {
+    let Some(Event::Started { config, config_hash, .. }) = events.first() else {
+        bail!("{} does not start with the run's configuration", log.display())
+    };
+    config.validate().map_err(|e| anyhow::anyhow!("the logged configuration is invalid: {e}"))?;
+    super::flags::check_run_config(config).map_err(|e| anyhow::anyhow!("the logged configuration is invalid: {e}"))?;
+    let clean = config.hash() == *config_hash;
+    if !clean {
+        outln!(
+            "configuration mismatch: the logged configuration does not have its logged hash {}",
+            config_hash.short()
+        );
+    }
+    Ok((config, clean))
+}
+
+fn print_node_audit(node: &ContentHash, audit: &hyperagent::audit::NodeAudit, differences_shown: &mut bool) {
+    let build = match audit.rebuilt_identical {
+        Some(true) => "rebuilt bit for bit",
+        Some(false) => "REBUILT DIFFERENTLY",
+        None => "not built",
+    };
+    outln!(
+        "{} {build}, {} task(s) re-run: {}",
+        node.short(),
+        audit.tasks_checked,
+        if audit.is_clean() { "identical".to_owned() } else { format!("{} mismatch(es)", audit.mismatches.len()) }
+    );
+    for mismatch in &audit.mismatches {
+        outln!("  {mismatch}");
+    }
+    if !audit.provenance_differences.is_empty() && !*differences_shown {
+        outln!("  this host differs from the recording one: {}", audit.provenance_differences.join("; "));
+        *differences_shown = true;
+    }
 }
 
 /// `hyperagent export <run> <file>`.

@@ -8,23 +8,25 @@
 //! same configuration gives the same nodes whatever the scheduling, and a resumed run the same
 //! nodes as an uninterrupted one.
 
+mod child;
 pub mod config;
 pub mod evaluate;
 pub mod history;
 pub mod log;
+pub mod records;
 pub mod selection;
 
-use crate::archive::{Archive, ArchiveError, Node};
+use crate::archive::{Archive, ArchiveError};
 use crate::compiler::{BuildOutcome, CompileError, GuestCompiler};
 use crate::hash::ContentHash;
-use crate::llm::record::{CallGateway, Source};
-use crate::sandbox::{CallInput, CallLimits, Fuel, Grants, LlmGateway, MetaInput, Preopen, Sandbox, SandboxError};
+use crate::llm::record::Source;
+use crate::sandbox::{Sandbox, SandboxError};
 use config::RunConfig;
-use evaluate::{EvalPlan, Evaluation, RunDomain, TaskLlm, TaskSettings};
+use evaluate::{EvalPlan, RunDomain, TaskLlm, TaskSettings};
 use hyperagent_domains::{Domain, Split, TestSets};
 use log::{Event, RunLog, TestResult};
+use records::{MetaRecord, NodeMetadata, Provenance, Status};
 use selection::{Candidate, Selection};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,7 +141,7 @@ pub struct Evolution {
     llm: Option<Source>,
     stopped: Option<String>,
     /// This host's provenance (with the configuration's hash), as logged and as stored.
-    provenance: serde_json::Value,
+    provenance: Provenance,
     provenance_hash: ContentHash,
     pub times: Vec<StepTimes>,
 }
@@ -172,17 +174,17 @@ pub fn choose_parents(config: &RunConfig, nodes: &[NodeRecord], generation: u32)
 /// What the loop knows about a node, read from the archive.
 pub fn node_record(archive: &Archive, id: &ContentHash) -> Result<NodeRecord, RunError> {
     let node = archive.get_node(id)?;
-    let meta = &node.metadata;
+    let meta = NodeMetadata::of(&node).map_err(|e| RunError::Invalid(format!("node {id}: {e}")))?;
     Ok(NodeRecord {
         id: *id,
         parent: node.parent,
-        generation: meta.get("generation").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
-        slot: meta.get("slot").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
+        generation: meta.generation,
+        slot: meta.slot,
         tree: node.tree,
         component: node.component,
-        score: meta.get("score").and_then(|v| v.as_f64()),
-        status: meta.get("status").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
-        summary: meta.get("meta").and_then(|m| m.get("summary")).and_then(|v| v.as_str()).unwrap_or("").to_owned(),
+        score: meta.score,
+        status: meta.status.label().to_owned(),
+        summary: meta.meta.summary,
         children: 0,
         exchanges: Vec::new(),
     })
@@ -242,26 +244,27 @@ pub fn provenance(
     compiler: &GuestCompiler,
     data_dir: &Path,
     domains: &[RunDomain],
-) -> Result<serde_json::Value, RunError> {
+) -> Result<Provenance, RunError> {
     let mut data = Vec::new();
     for file in domains.iter().flat_map(|d| d.domain.data_files()) {
         let path = data_dir.join(file.path);
         match std::fs::read(&path) {
-            Ok(bytes) => data.push(json!({"file": file.path, "blake3": ContentHash::of(&bytes)})),
+            Ok(bytes) => data.push(records::DataDigest { file: file.path.to_owned(), blake3: ContentHash::of(&bytes) }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(RunError::Io { path, source }),
         }
     }
-    Ok(json!({
-        "host_version": crate::HOST_VERSION,
-        "wasmtime": crate::WASMTIME_VERSION,
-        "engine": sandbox.engine_fingerprint(),
-        "fuel_costs": crate::sandbox::FUEL_COST_TABLE,
-        "rustc": compiler.toolchain().rustc_version,
-        "sdk_version": compiler.sdk_version(),
-        "build_environment": compiler.environment_key(),
-        "data": data,
-    }))
+    Ok(Provenance {
+        host_version: crate::HOST_VERSION.to_owned(),
+        wasmtime: crate::WASMTIME_VERSION.to_owned(),
+        engine: sandbox.engine_fingerprint(),
+        fuel_costs: crate::sandbox::FUEL_COST_TABLE.to_owned(),
+        rustc: compiler.toolchain().rustc_version.clone(),
+        sdk_version: compiler.sdk_version().to_owned(),
+        build_environment: compiler.environment_key(),
+        data,
+        config_hash: None,
+    })
 }
 
 /// A seed for one purpose of one slot, from the run seed.
@@ -307,7 +310,7 @@ impl Evolution {
         let test_sets = domains.iter().map(|d| d.domain.test_sets(&data_dir)).collect::<Result<Vec<_>, _>>()?;
         // Every node links the provenance of the host that made it, and the configuration's hash.
         let mut recorded = provenance(&sandbox, &compiler, &data_dir, &domains)?;
-        recorded["config_hash"] = json!(config.hash());
+        recorded.config_hash = Some(config.hash());
         let provenance_hash = archive.put_blob(&serde_json::to_vec(&recorded).expect("serialises"))?;
         let mut evolution = Evolution {
             config,
@@ -331,12 +334,12 @@ impl Evolution {
             provenance_hash,
             times: Vec::new(),
         };
-        evolution.replay(&events)?;
+        evolution.restore(&events)?;
         Ok(evolution)
     }
 
     /// Rebuilds the loop's state from the log (and the archive's nodes).
-    fn replay(&mut self, events: &[Event]) -> Result<(), RunError> {
+    fn restore(&mut self, events: &[Event]) -> Result<(), RunError> {
         for event in events {
             match event {
                 Event::Started { .. } => {}
@@ -404,7 +407,7 @@ impl Evolution {
                 schema: log::LOG_SCHEMA.to_owned(),
                 config: Box::new(self.config.clone()),
                 config_hash: self.config.hash(),
-                provenance: self.provenance.clone(),
+                provenance: serde_json::to_value(&self.provenance).expect("provenance serialises"),
             })?;
         }
         if self.completed_generations.is_none() {
@@ -484,14 +487,25 @@ impl Evolution {
         let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
         let evaluation =
             evaluate::evaluate(&self.sandbox, &loaded, &self.plan(call_name("task", 0, 0)), &self.archive).await?;
-        let node = Node::new(tree, Some(component), None)
-            .with("generation", 0)
-            .with("slot", 0)
-            .with("status", "evaluated")
-            .with("score", evaluation.score)
-            .with("evaluation", serde_json::to_value(&evaluation).expect("serialises"))
-            .with("meta", json!({"summary": "initial hyperagent"}))
-            .with("provenance", self.provenance_hash.to_hex());
+        let node = NodeMetadata {
+            generation: 0,
+            slot: 0,
+            status: Status::Evaluated,
+            score: Some(evaluation.score),
+            evaluation: Some(evaluation.clone()),
+            meta: MetaRecord {
+                summary: "initial hyperagent".into(),
+                rationale: None,
+                outcome: None,
+                fuel: None,
+                logs: Vec::new(),
+                component: None,
+            },
+            build: None,
+            llm: Vec::new(),
+            provenance: self.provenance_hash,
+        }
+        .into_node(tree, Some(component), None);
         let id = self.archive.put_node(&node)?;
         Ok(NodeRecord {
             id,
@@ -605,158 +619,6 @@ impl Evolution {
         })?;
         self.enter(record);
         Ok(())
-    }
-
-    async fn make_child(&self, job: ChildJob) -> Result<(NodeRecord, StepTimes), RunError> {
-        let mut times = StepTimes::default();
-        let started = Instant::now();
-        // Left by an interrupted run; whatever a guest built there, it is removed whole.
-        crate::tree_walk::remove_tree(&job.scratch).map_err(io_error(&job.scratch))?;
-        let repo = job.scratch.join("repo");
-        let history = job.scratch.join("history");
-        self.archive.materialise(&job.parent.tree, &repo)?;
-        history::write(&history, &job.history, &job.entries, &self.task_inputs, &job.parent.id)
-            .map_err(io_error(&history))?;
-        times.materialise = started.elapsed();
-
-        let started = Instant::now();
-        let meta_loaded = self.sandbox.load(&self.archive.get_blob(&job.meta_component)?)?;
-        let input = CallInput::Meta(MetaInput {
-            iterations_left: job.iterations_left,
-            repo_dir: "/repo".into(),
-            history_dir: "/history".into(),
-        });
-        let limits = CallLimits {
-            fuel: Fuel(self.config.meta_fuel),
-            memory_bytes: self.config.memory_mib << 20,
-            llm_calls: self.config.meta_llm_calls,
-            ..CallLimits::default()
-        };
-        let gateway = self.llm.as_ref().map(|source| {
-            Arc::new(CallGateway::new(
-                source.clone(),
-                self.archive.clone(),
-                call_name("meta", job.generation, job.slot),
-            ))
-        });
-        let grants = Grants {
-            seed: job.seed,
-            preopens: vec![
-                Preopen { host: repo.clone(), guest: "/repo".into(), writable: true },
-                Preopen { host: history.clone(), guest: "/history".into(), writable: false },
-            ],
-            llm: gateway.clone().map(|g| g as Arc<dyn LlmGateway>),
-        };
-        let meta_report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
-        let mut exchanges = gateway.map(|g| g.records()).unwrap_or_default();
-        times.meta = started.elapsed();
-        let meta_account = match &meta_report.output {
-            Some(output) => serde_json::from_str::<serde_json::Value>(output).unwrap_or(json!({})),
-            None => json!({"summary": format!("meta agent failed: {}", meta_report.outcome)}),
-        };
-        let summary = meta_account.get("summary").and_then(|s| s.as_str()).unwrap_or("").to_owned();
-        let meta_record = json!({
-            "summary": summary,
-            "rationale": meta_account.get("rationale"),
-            "outcome": meta_report.outcome,
-            "fuel": meta_report.fuel_consumed,
-            "logs": meta_report.logs,
-            "component": job.meta_component,
-        });
-
-        let started = Instant::now();
-        let (status, tree, component, build_record) = if !meta_report.outcome.is_ok() {
-            // What the meta agent left behind is kept for inspection, but not built.
-            let tree = match crate::source_tree::SourceTree::read_dir(&repo, self.compiler.tree_limits()) {
-                Ok(tree) => self.archive.put_tree(&tree)?,
-                Err(_) => job.parent.tree,
-            };
-            ("meta-failed".to_owned(), tree, None, json!(null))
-        } else {
-            match self.build_dir(repo.clone()).await? {
-                // Whether the build came from the cache is a fact about this host, not the node:
-                // it stays out of the node so that reruns give identical nodes.
-                BuildOutcome::Built { tree, component, .. } => {
-                    ("built".to_owned(), tree, Some(component), json!({"status": "built"}))
-                }
-                BuildOutcome::Rejected { tree, violations } => (
-                    "rejected".to_owned(),
-                    tree,
-                    None,
-                    json!({"status": "rejected", "violations": violations.iter().map(|v| v.to_string()).collect::<Vec<_>>()}),
-                ),
-                BuildOutcome::Failed { tree, diagnostics, .. } => {
-                    ("build-failed".to_owned(), tree, None, json!({"status": "failed", "diagnostics": diagnostics}))
-                }
-            }
-        };
-        times.compile = started.elapsed();
-
-        let started = Instant::now();
-        // A component the sandbox refuses (imports it does not grant, the wrong world) is the
-        // child's failure, recorded with the reason; it never stops the run.
-        let (loaded, build_record) = match component {
-            Some(component) => match self.sandbox.load(&self.archive.get_blob(&component)?) {
-                Ok(loaded) => (Some(loaded), build_record),
-                Err(refusal) => (None, json!({"status": "built", "load_error": refusal.to_string()})),
-            },
-            None => (None, build_record),
-        };
-        let evaluation: Option<Evaluation> = match &loaded {
-            Some(loaded) => {
-                let plan = self.plan(call_name("task", job.generation, job.slot));
-                Some(evaluate::evaluate(&self.sandbox, loaded, &plan, &self.archive).await?)
-            }
-            None => None,
-        };
-        times.evaluate = started.elapsed();
-
-        let started = Instant::now();
-        let status = match &evaluation {
-            Some(e) if e.passed_gate => "evaluated".to_owned(),
-            Some(_) => "staged-only".to_owned(),
-            None if component.is_some() && loaded.is_none() => "load-failed".to_owned(),
-            None => status,
-        };
-        let score = evaluation.as_ref().map(|e| e.score);
-        // The meta call's exchanges are linked from the node; the task calls' from the
-        // evaluation report. All of them are logged with their latencies.
-        let meta_exchanges: Vec<ContentHash> = exchanges.iter().map(|(record, _)| *record).collect();
-        if let Some(evaluation) = &evaluation {
-            exchanges.extend(evaluation.exchanges.iter().copied());
-        }
-        let mut node = Node::new(tree, component, Some(job.parent.id))
-            .with("generation", job.generation)
-            .with("slot", job.slot)
-            .with("status", status.clone())
-            .with("meta", meta_record)
-            .with("build", build_record)
-            .with("provenance", self.provenance_hash.to_hex());
-        if let Some(evaluation) = &evaluation {
-            node = node
-                .with("score", evaluation.score)
-                .with("evaluation", serde_json::to_value(evaluation).expect("serialises"));
-        }
-        if !meta_exchanges.is_empty() {
-            node = node.with("llm", meta_exchanges.iter().map(|record| json!(record)).collect::<Vec<_>>());
-        }
-        let id = self.archive.put_node(&node)?;
-        crate::tree_walk::remove_tree(&job.scratch).map_err(io_error(&job.scratch))?;
-        times.archive = started.elapsed();
-        let record = NodeRecord {
-            id,
-            parent: Some(job.parent.id),
-            generation: job.generation,
-            slot: job.slot,
-            tree,
-            component,
-            score,
-            status,
-            summary,
-            children: 0,
-            exchanges,
-        };
-        Ok((record, times))
     }
 
     /// Evaluates the initial and the best node on the test sets (once each; logged).
