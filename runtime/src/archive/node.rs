@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The schema tag written in every node; bumped on any incompatible change.
-pub const NODE_SCHEMA: &str = "hyperagent.node/1";
+pub const NODE_SCHEMA: &str = "hyperagent.node/2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
