@@ -454,3 +454,43 @@ pub fn system_read_paths() -> Vec<PathBuf> {
 pub fn system_device_paths() -> Vec<PathBuf> {
     ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"].into_iter().map(PathBuf::from).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_shows_what_is_bound_at_fixed_paths_and_hides_the_host_tmp() {
+        let jail = Jail::detect(&ConfinementSettings::default()).unwrap();
+        assert!(jail.has_fixed_view(), "this host cannot make mount namespaces: {}", jail.describe());
+        // Under the host's /tmp as a rule, which the view then covers: the staging step matters.
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["staging", "data"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(dir.path().join("data/f.txt"), "bound").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "host").unwrap();
+        let view = FixedView {
+            staging: dir.path().join("staging"),
+            binds: vec![(dir.path().join("data"), "/tmp/data".into())],
+            cwd: "/tmp/data".into(),
+        };
+        let mut read = system_read_paths();
+        read.push(dir.path().join("data"));
+        let paths = JailPaths { read, read_write: system_device_paths() };
+        let secret = dir.path().join("secret.txt");
+        let script = format!("pwd; cat f.txt; echo; test -e {} && echo visible || echo hidden", secret.display());
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", &script]).env_clear();
+        jail.apply_with_view(&mut command, &paths, Some(&view)).unwrap();
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(stdout, "/tmp/data\nbound\nhidden\n", "{}", String::from_utf8_lossy(&output.stderr));
+        // The control: without the view, the same jail lets the shell see the file exists.
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", &script]).env_clear().current_dir("/");
+        jail.apply(&mut command, &paths).unwrap();
+        let output = command.output().unwrap();
+        assert!(String::from_utf8_lossy(&output.stdout).ends_with("visible\n"));
+    }
+}
