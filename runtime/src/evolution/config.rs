@@ -80,7 +80,7 @@ impl RunConfig {
         // Checked before the initial node is evaluated: the engine refuses larger caps per call.
         let max_mib = crate::sandbox::EngineSettings::default().max_memory_bytes >> 20;
         if self.memory_mib == 0 || self.memory_mib > max_mib {
-            return Err(format!("memory_mib must be in 1..={max_mib} (the sandbox's maximum)"));
+            return Err(format!("memory_mib must be in 1..={max_mib}: the sandbox's maximum is {max_mib} MiB"));
         }
         Ok(())
     }
