@@ -44,11 +44,14 @@ pub struct Auditor<'a> {
     /// This host's provenance, to compare with the node's.
     pub provenance: Provenance,
     /// The run's evaluation tasks by (domain, task id), from [`tasks_by_id`].
-    pub tasks: HashMap<(String, String), (Arc<dyn Domain>, Task)>,
+    pub tasks: TasksById,
 }
 
+/// A run's evaluation tasks, by (domain name, task id), with their domain.
+pub type TasksById = HashMap<(String, String), (Arc<dyn Domain>, Task)>;
+
 /// A run's training and validation tasks by (domain, task id), generated once.
-pub fn tasks_by_id(config: &RunConfig) -> Result<HashMap<(String, String), (Arc<dyn Domain>, Task)>, RunError> {
+pub fn tasks_by_id(config: &RunConfig) -> Result<TasksById, RunError> {
     let mut tasks = HashMap::new();
     for run in run_domains(config)? {
         for task in run.train.tasks.iter().chain(&run.validation.tasks) {
