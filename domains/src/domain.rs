@@ -33,6 +33,17 @@ pub struct SetReport {
     pub score: f64,
     /// Tasks whose answer was refused.
     pub invalid: usize,
+    /// Further figures of the same answers, e.g. a points error beside an accuracy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<Figure>,
+}
+
+/// One more figure of a split, in its own metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub metric: String,
+    pub value: f64,
+    pub lower_is_better: bool,
 }
 
 /// The test sets of a domain, and what the user should hear about them once.
@@ -71,7 +82,7 @@ pub enum ReplayCheck {
 /// The future of one score.
 pub type ScoreFuture<'a> = Pin<Box<dyn Future<Output = TaskScore> + Send + 'a>>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read {path}: {reason}")]
     Io { path: String, reason: String },
@@ -103,6 +114,7 @@ pub trait Domain: Send + Sync {
             lower_is_better: false,
             score: mean_score(scores),
             invalid: scores.iter().filter(|s| s.invalid.is_some()).count(),
+            figures: Vec::new(),
         }
     }
 
@@ -149,7 +161,11 @@ pub fn mean_score(scores: &[TaskScore]) -> f64 {
 pub type Constructor = fn(&serde_json::Value) -> Result<Arc<dyn Domain>, String>;
 
 /// Every domain this host knows, by name.
-pub const REGISTRY: &[(&str, Constructor)] = &[(crate::bin_packing::DOMAIN, crate::bin_packing::BinPacking::open)];
+pub const REGISTRY: &[(&str, Constructor)] = &[
+    (crate::bin_packing::DOMAIN, crate::bin_packing::BinPacking::open),
+    (crate::paper_review::DOMAIN, crate::paper_review::PaperReview::open),
+    (crate::imo_grading::DOMAIN, crate::imo_grading::ImoGrading::open),
+];
 
 /// The names in [`REGISTRY`].
 pub fn names() -> Vec<&'static str> {

@@ -4,9 +4,13 @@
 
 pub mod bin_packing;
 pub mod domain;
+pub mod imo_grading;
 pub mod json;
+pub mod judgement;
+pub mod paper_review;
+pub mod text;
 
-pub use domain::{DataError, DataFile, Domain, ReplayCheck, SetReport, Split, Staging, TestSets};
+pub use domain::{DataError, DataFile, Domain, Figure, ReplayCheck, SetReport, Split, Staging, TestSets};
 
 /// One task as the sandbox hands it to a task agent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -174,6 +174,7 @@ impl Domain for BinPacking {
             lower_is_better: true,
             score: crate::domain::mean_score(scores),
             invalid: scores.iter().filter(|s| s.invalid.is_some()).count(),
+            figures: Vec::new(),
         }
     }
 
