@@ -404,11 +404,8 @@ impl Judgement {
     pub fn feedback(&self, task: &Task, score: &TaskScore) -> Value {
         let expected = task.id.starts_with("train/").then(|| self.expected(task)).flatten();
         match expected {
-            Some(label) => json!({
-                "expected": self.spec.labels[label],
-                "answered": score.details.get("label").cloned().unwrap_or(Value::Null),
-                "correct": score.score >= 1.0,
-            }),
+            // Only the label: the answer and its score are beside it already, and a node's file is capped.
+            Some(label) => json!({"expected": self.spec.labels[label]}),
             None => Value::Null,
         }
     }

@@ -7,7 +7,7 @@
 //! of the settings below, so the way it searches evolves with what it searches.
 //!
 //! When the host offers an LLM, it asks for a rewrite of `src/priority.rs` instead, and falls back
-//! to mutation when the answer is unusable.
+//! to mutation when the answer is unusable. A run with a judgement domain goes to `judging.rs`.
 
 use agent_sdk::history::History;
 use agent_sdk::repo::Repo;
@@ -26,7 +26,7 @@ pub const CREDIT_WEIGHT: f64 = 50.0; // evolve 0.0..500.0
 /// Probability of also mutating one of these settings.
 pub const SELF_MUTATION_RATE: f64 = 0.2; // evolve 0.0..0.5
 
-const TASK_FILE: &str = "src/priority.rs";
+pub(crate) const TASK_FILE: &str = "src/priority.rs";
 const META_FILE: &str = "src/meta.rs";
 const NOTES: &str = "NOTES.md";
 /// Bounds on `NOTES.md`: the longest line kept, and the size the file is kept under.
@@ -35,7 +35,7 @@ const MAX_NOTES_BYTES: usize = 16 * 1024;
 
 /// One evolvable constant found in a source file.
 #[derive(Debug, Clone)]
-struct Gene {
+pub(crate) struct Gene {
     file: &'static str,
     line: usize,
     name: String,
@@ -46,7 +46,7 @@ struct Gene {
 
 /// One change, as written in a meta report's summary: `file NAME: old -> new`.
 #[derive(Debug, Clone, PartialEq)]
-struct Change {
+pub(crate) struct Change {
     file: String,
     name: String,
     old: f64,
@@ -58,6 +58,9 @@ pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
     let history = History::open(&request.history_dir);
     let mut rng = Rng::derive(request.seed, "meta");
     let lineage = read_lineage(&history);
+    if crate::judging::applies(&history) {
+        return crate::judging::improve(request, &repo, &history, &lineage);
+    }
 
     if llm::available() {
         match llm_rewrite(&repo, &lineage) {
@@ -97,7 +100,7 @@ fn read_lineage(history: &History) -> Vec<(String, Option<f64>)> {
 }
 
 /// For each gene, the summed score change its mutations caused and the direction that helped.
-fn credit_genes(lineage: &[(String, Option<f64>)]) -> Vec<(String, f64, f64)> {
+pub(crate) fn credit_genes(lineage: &[(String, Option<f64>)]) -> Vec<(String, f64, f64)> {
     let mut credit: Vec<(String, f64, f64)> = Vec::new();
     for pair in lineage.windows(2) {
         let (Some(before), Some(after)) = (pair[0].1, pair[1].1) else { continue };
@@ -133,11 +136,11 @@ fn parse_changes(summary: &str) -> Vec<Change> {
         .collect()
 }
 
-fn render_change(change: &Change) -> String {
+pub(crate) fn render_change(change: &Change) -> String {
     format!("{} {}: {:?} -> {:?}", change.file, change.name, change.old, change.new)
 }
 
-fn genes(repo: &Repo, file: &'static str) -> Result<Vec<Gene>, AgentError> {
+pub(crate) fn genes(repo: &Repo, file: &'static str) -> Result<Vec<Gene>, AgentError> {
     let source = repo.read(file).map_err(|e| AgentError::Failed(format!("cannot read {file}: {e}")))?;
     let genes: Vec<Gene> = source
         .lines()
@@ -165,7 +168,12 @@ fn genes(repo: &Repo, file: &'static str) -> Result<Vec<Gene>, AgentError> {
 }
 
 /// Mutates one gene of a file (chosen by credit) and writes the file back.
-fn mutate_one(repo: &Repo, genes: &[Gene], credit: &[(String, f64, f64)], rng: &mut Rng) -> Result<Change, AgentError> {
+pub(crate) fn mutate_one(
+    repo: &Repo,
+    genes: &[Gene],
+    credit: &[(String, f64, f64)],
+    rng: &mut Rng,
+) -> Result<Change, AgentError> {
     let credit_of = |name: &str| credit.iter().find(|(n, _, _)| n == name);
     let weights: Vec<f64> =
         genes.iter().map(|g| 1.0 + CREDIT_WEIGHT * credit_of(&g.name).map_or(0.0, |c| c.1.max(0.0))).collect();
@@ -212,7 +220,7 @@ fn mutate_one(repo: &Repo, genes: &[Gene], credit: &[(String, f64, f64)], rng: &
 /// Appends a line to `NOTES.md`, which every child inherits and the LLM prompt quotes: each line is
 /// cut to [`MAX_NOTE_LINE_CHARS`] (it may quote an LLM's answer) and the oldest lines go once the
 /// file would pass [`MAX_NOTES_BYTES`], so a long lineage keeps its notes and prompts bounded.
-fn append_note(repo: &Repo, line: &str) -> std::io::Result<()> {
+pub(crate) fn append_note(repo: &Repo, line: &str) -> std::io::Result<()> {
     let notes = repo.read(NOTES).unwrap_or_default();
     let mut lines: Vec<&str> = notes.lines().collect();
     let line = format!("- {}", line.chars().take(MAX_NOTE_LINE_CHARS).collect::<String>());
