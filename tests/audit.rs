@@ -69,24 +69,23 @@ fn replay_confirms_a_run_and_catches_tampering() {
     assert_eq!(text.matches("rebuilt bit for bit").count(), 5, "{text}");
     assert!(text.contains("everything checked agrees"), "{text}");
 
-    // A log that names the wrong parent is caught.
+    // A log that names the wrong parent (re-chained, as anyone can) is caught.
     let log = home.path().join("runs/audited/log.jsonl");
-    let original = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<serde_json::Value> = original.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let nodes: Vec<&serde_json::Value> = lines.iter().filter(|e| e["event"] == "node").collect();
+    let original = log_events(&log);
+    let nodes: Vec<&serde_json::Value> = original.iter().filter(|e| e["event"] == "node").collect();
     let victim: serde_json::Value = (*nodes.last().unwrap()).clone();
     let wrong_parent = victim["node"].clone();
-    let tampered: Vec<String> = lines
+    let tampered: Vec<serde_json::Value> = original
         .iter()
         .map(|e| {
             let mut e = e.clone();
             if e == victim {
                 e["parent"] = wrong_parent.clone();
             }
-            e.to_string()
+            e
         })
         .collect();
-    std::fs::write(&log, tampered.join("\n") + "\n").unwrap();
+    write_chained_log(&log, &tampered);
     let replay = hyperagent(home.path(), &["replay", "--run", "audited"]);
     assert_eq!(replay.status.code(), Some(1));
     assert!(
@@ -96,17 +95,17 @@ fn replay_confirms_a_run_and_catches_tampering() {
     );
 
     // A configuration rewritten after the fact (less fuel per task) no longer reproduces the scores.
-    let tampered: Vec<String> = original
-        .lines()
-        .map(|l| {
-            let mut e: serde_json::Value = serde_json::from_str(l).unwrap();
+    let tampered: Vec<serde_json::Value> = original
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
             if e["event"] == "started" {
                 e["config"]["task_fuel"] = serde_json::json!(1000);
             }
-            e.to_string()
+            e
         })
         .collect();
-    std::fs::write(&log, tampered.join("\n") + "\n").unwrap();
+    write_chained_log(&log, &tampered);
     let node = nodes[0]["node"].as_str().unwrap()[..12].to_owned();
     let replay = hyperagent(home.path(), &["replay", &node]);
     let text = String::from_utf8_lossy(&replay.stdout);
@@ -197,4 +196,109 @@ fn an_exported_run_imports_elsewhere_and_replays_offline() {
     assert!(!out.status.success());
     let message = String::from_utf8_lossy(&out.stderr);
     assert!(message.contains("altered") || message.contains("damaged"), "{message}");
+}
+
+/// Where an archive keeps an object's bytes.
+fn object_path(home: &Path, hash: &str) -> std::path::PathBuf {
+    home.join("archive/objects").join(&hash[..2]).join(&hash[2..])
+}
+
+#[test]
+fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let key = h.join("lab.key");
+    assert!(hyperagent(h, &["keygen", "--out", key.to_str().unwrap()]).status.success());
+    let public = h.join("lab.key.pub");
+    let config = h.join("run.toml");
+    std::fs::write(&config, toml::to_string(&small_config()).unwrap()).unwrap();
+    let out = hyperagent(
+        h,
+        &["run", "--config", config.to_str().unwrap(), "--run-id", "signed", "--sign-key", key.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let verify = |with_key: bool| {
+        let mut args = vec!["verify"];
+        if with_key {
+            args.extend(["--key", public.to_str().unwrap()]);
+        }
+        let out = hyperagent(h, &args);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert_eq!(verify(true).0, Some(0), "{}", verify(true).1);
+    let log = h.join("runs/signed/log.jsonl");
+    let original = std::fs::read(&log).unwrap();
+    let events = log_events(&log);
+    let last_node = events.iter().rposition(|e| e["event"] == "node").unwrap();
+
+    // 1. A score edited in the log, the chain left as it was: the chain breaks there, and
+    //    `status` says so instead of showing the forged table.
+    let text = String::from_utf8(original.clone()).unwrap();
+    let line = text.lines().nth(last_node).unwrap();
+    let forged_line = line.replacen("\"score\":", "\"score\":0.99,\"was\":", 1);
+    std::fs::write(&log, text.replacen(line, &forged_line, 1)).unwrap();
+    let (code, said) = verify(false);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("the chain is broken"), "{said}");
+    let status = hyperagent(h, &["status", "signed"]);
+    assert_eq!(status.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&status.stderr).contains("the chain is broken"));
+
+    // 2. The same edit with the chain recomputed: the node event no longer says what its node
+    //    says, and the log no longer matches its run object.
+    let mut edited = events.clone();
+    edited[last_node]["score"] = serde_json::json!(0.99);
+    write_chained_log(&log, &edited);
+    let (code, said) = verify(false);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("the log says generation") && said.contains("does not match the log"), "{said}");
+
+    // 3. A consistent forgery: the leaf node rewritten with a higher score under its new hash (the
+    //    old one deleted), the log re-chained to name it, every run object replaced by one that
+    //    matches. Without the key nothing in the archive contradicts it; the signature does, and
+    //    so does a replay, which recomputes the claimed score from the node's records.
+    let archive = hyperagent::archive::Archive::open(h.join("archive")).unwrap();
+    let old_id: hyperagent::hash::ContentHash = events[last_node]["node"].as_str().unwrap().parse().unwrap();
+    let mut node = archive.get_node(&old_id).unwrap();
+    node.metadata.insert("score".into(), serde_json::json!(0.99));
+    let new_id = archive.put_node(&node).unwrap();
+    std::fs::remove_file(object_path(h, &old_id.to_hex())).unwrap();
+    std::fs::remove_file(h.join("archive/nodes").join(old_id.to_hex())).unwrap();
+    let mut forged = events.clone();
+    forged[last_node]["node"] = serde_json::json!(new_id);
+    forged[last_node]["score"] = serde_json::json!(0.99);
+    for event in forged.iter_mut().filter(|e| e["event"] == "finished" && e["best"] == serde_json::json!(old_id)) {
+        event["best"] = serde_json::json!(new_id);
+    }
+    write_chained_log(&log, &forged);
+    for marker in std::fs::read_dir(h.join("archive/runs")).unwrap() {
+        let marker = marker.unwrap();
+        std::fs::remove_file(object_path(h, &marker.file_name().to_string_lossy())).unwrap();
+        std::fs::remove_file(marker.path()).unwrap();
+    }
+    let contents = hyperagent::evolution::log::RunLog::read_chain(&log).unwrap();
+    let object = hyperagent::run_object::RunObject::from_log("signed", &contents, contents.events.len()).unwrap();
+    let head = archive.put_run_object(&object).unwrap();
+    std::fs::write(h.join("runs/signed/head"), head.to_hex()).unwrap();
+    let (code, said) = verify(false);
+    assert_eq!(code, Some(0), "without the key the forgery is consistent: {said}");
+    let (code, said) = verify(true);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("the signature is of run object"), "{said}");
+    let replay = hyperagent(h, &["replay", &new_id.to_hex()[..12], "--run", "signed"]);
+    let said = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(1), "{said}");
+    assert!(said.contains("claimed score 0.99") || said.contains("(metadata Some(0.99))"), "{said}");
+
+    // 4. A bundle altered in transit is the bundle's failure: exit 1, nothing imported.
+    std::fs::write(&log, &original).unwrap();
+    let bundle = h.join("run.bundle");
+    hyperagent(h, &["export", "signed", bundle.to_str().unwrap()]);
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let import = hyperagent(elsewhere.path(), &["import", bundle.to_str().unwrap()]);
+    assert_eq!(import.status.code(), Some(1), "{}", String::from_utf8_lossy(&import.stderr));
 }

@@ -45,6 +45,8 @@ pub struct Auditor<'a> {
     pub provenance: Provenance,
     /// The run's evaluation tasks by (domain, task id), from [`tasks_by_id`].
     pub tasks: TasksById,
+    /// The run's domains with their splits, to recompute what a node may claim.
+    pub domains: Vec<crate::evolution::evaluate::RunDomain>,
 }
 
 /// A run's evaluation tasks, by (domain name, task id), with their domain.
@@ -141,6 +143,7 @@ impl Auditor<'_> {
         let loaded = self.sandbox.load(&self.archive.get_blob(component)?)?;
         let recorded: Vec<TaskRecord> = serde_json::from_slice(&self.archive.get_blob(report)?)
             .map_err(|e| RunError::Invalid(format!("evaluation report {report}: {e}")))?;
+        self.check_claims(meta, &recorded, audit);
         for record in &recorded {
             let Some((domain, task)) = self.tasks.get(&(record.domain.clone(), record.id.clone())) else {
                 audit.mismatches.push(format!("task {} of {} is not in the run's splits", record.id, record.domain));
@@ -174,6 +177,37 @@ impl Auditor<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Auditor<'_> {
+    /// Every score the node claims (per domain and split, the gate, the selection score, the
+    /// fuel) must follow from its records; a claim that does not fails the audit.
+    fn check_claims(&self, meta: &NodeMetadata, records: &[TaskRecord], audit: &mut NodeAudit) {
+        let Some(claimed) = &meta.evaluation else { return };
+        let implied = match crate::evolution::evaluate::implied_by(&self.domains, records) {
+            Ok(implied) => implied,
+            Err(why) => return audit.mismatches.push(format!("the records cannot support the node's claims: {why}")),
+        };
+        let passed = implied.iter().all(|d| d.validation.is_some());
+        let score = implied.iter().map(|d| d.score).sum::<f64>() / implied.len().max(1) as f64;
+        let fuel: u64 = records.iter().map(|r| r.fuel).sum();
+        let mut wrong = Vec::new();
+        if claimed.domains != implied {
+            wrong.push(format!("per-domain scores {:?}, the records give {:?}", claimed.domains, implied));
+        }
+        if claimed.passed_gate != passed {
+            wrong.push(format!("passed_gate {}, the records give {passed}", claimed.passed_gate));
+        }
+        if claimed.score.to_bits() != score.to_bits() || meta.score.map(f64::to_bits) != Some(score.to_bits()) {
+            wrong.push(format!("score {} (metadata {:?}), the records give {score}", claimed.score, meta.score));
+        }
+        if claimed.fuel != fuel {
+            wrong.push(format!("fuel {}, the records give {fuel}", claimed.fuel));
+        }
+        for claim in wrong {
+            audit.mismatches.push(format!("claimed {claim}"));
+        }
     }
 }
 
@@ -221,4 +255,111 @@ pub fn check_parent_choices(archive: &Archive, config: &RunConfig, events: &[Eve
         }
     }
     Ok(problems)
+}
+
+/// What `verify` found of one run: problems, and facts worth saying (a signature not checked).
+#[derive(Debug, Default)]
+pub struct RunCheck {
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Checks a run directory against the archive: the log's hash chain; every `node` event against
+/// its node object; the run's head against the run object the log implies; with `key`, the head's
+/// signature. A consistent forgery (log, nodes and run object rewritten together) passes all but
+/// the signature: that is what signing is for.
+pub fn verify_run(archive: &Archive, run_dir: &std::path::Path, key: Option<&ed25519_dalek::VerifyingKey>) -> RunCheck {
+    let mut check = RunCheck::default();
+    let run = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let contents = match crate::evolution::log::RunLog::read_chain(&run_dir.join("log.jsonl")) {
+        Ok(contents) => contents,
+        Err(e) => {
+            check.problems.push(format!("run {run}: {e}"));
+            return check;
+        }
+    };
+    for event in &contents.events {
+        if let Event::Node { node, .. } = event
+            && let Err(why) = node_event_agrees(archive, event)
+        {
+            check.problems.push(format!("run {run}: the node event of {}: {why}", node.short()));
+        }
+    }
+    check_head(archive, run_dir, &run, &contents, key, &mut check);
+    check
+}
+
+/// A `node` event says what its node object says.
+fn node_event_agrees(archive: &Archive, event: &Event) -> Result<(), String> {
+    let Event::Node { generation, slot, node, parent, score, status } = event else { return Ok(()) };
+    let object = archive.get_node(node).map_err(|e| e.to_string())?;
+    let meta = NodeMetadata::of(&object)?;
+    let logged = (*generation, *slot, *parent, score.map(f64::to_bits), status.as_str());
+    let stored = (meta.generation, meta.slot, object.parent, meta.score.map(f64::to_bits), meta.status.label());
+    if logged != stored {
+        return Err(format!(
+            "the log says generation {generation} slot {slot} parent {parent:?} score {score:?} status {status}; \
+             the node says generation {} slot {} parent {:?} score {:?} status {}",
+            meta.generation,
+            meta.slot,
+            object.parent,
+            meta.score,
+            meta.status.label()
+        ));
+    }
+    Ok(())
+}
+
+/// The head names a run object in the archive that is exactly what the log implies (and, for a
+/// finished run, covers all of it); with a key, its signature holds.
+fn check_head(
+    archive: &Archive,
+    run_dir: &std::path::Path,
+    run: &str,
+    contents: &crate::evolution::log::LogContents,
+    key: Option<&ed25519_dalek::VerifyingKey>,
+    check: &mut RunCheck,
+) {
+    use crate::run_object::{RunObject, RunSignature, check_signature};
+    let head = match std::fs::read_to_string(run_dir.join("head")).map(|t| t.trim().parse::<ContentHash>()) {
+        Ok(Ok(head)) => head,
+        _ => return check.problems.push(format!("run {run}: no readable head: nothing anchors its log")),
+    };
+    let object = match archive.get_run_object(&head) {
+        Ok(object) => object,
+        Err(e) => return check.problems.push(format!("run {run}: its head {}: {e}", head.short())),
+    };
+    match RunObject::from_log(run, contents, object.log_lines as usize) {
+        Some(implied) if implied == object => {}
+        _ => check.problems.push(format!(
+            "run {run}: the run object {} does not match the log's first {} lines",
+            head.short(),
+            object.log_lines
+        )),
+    }
+    let finished = contents.events.iter().any(|e| matches!(e, Event::Finished { .. }));
+    if finished && object.log_lines != contents.events.len() as u64 {
+        check.problems.push(format!(
+            "run {run}: the log has {} lines after its run finished at line {}",
+            contents.events.len(),
+            object.log_lines
+        ));
+    }
+    let signature = std::fs::read(run_dir.join("head.sig"))
+        .ok()
+        .map(|bytes| serde_json::from_slice::<RunSignature>(&bytes).map_err(|e| e.to_string()));
+    match (key, signature) {
+        (Some(key), Some(Ok(signature))) => {
+            if let Err(why) = check_signature(&signature, &head, key) {
+                check.problems.push(format!("run {run}: {why}"));
+            }
+        }
+        (Some(_), Some(Err(why))) => check.problems.push(format!("run {run}: head.sig is unreadable: {why}")),
+        (Some(_), None) => check.problems.push(format!("run {run}: not signed, and a key was given")),
+        (None, Some(Ok(signature))) => {
+            check.notes.push(format!("run {run}: signed by {}; give --key to check the signature", signature.key))
+        }
+        (None, Some(Err(why))) => check.problems.push(format!("run {run}: head.sig is unreadable: {why}")),
+        (None, None) => {}
+    }
 }

@@ -7,11 +7,13 @@
 
 pub mod archive;
 pub mod audit;
+pub mod canonical;
 pub mod compiler;
 pub mod evolution;
 pub mod fsutil;
 pub mod hash;
 pub mod llm;
+pub mod run_object;
 pub mod sandbox;
 pub mod settings;
 pub mod source_tree;

@@ -106,6 +106,17 @@ enum Command {
     Verify {
         #[arg(long)]
         json: bool,
+        /// The lab's public key (from `hyperagent keygen`): every run must carry a signature of
+        /// its run object by this key.
+        #[arg(long, value_name = "PUBLIC_KEY_FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Make a key pair for signing runs: the private key (kept on this machine, never sent
+    /// anywhere, readable by its owner only) and the public key to give auditors.
+    Keygen {
+        /// Where to write the private key; the public key goes beside it with `.pub` appended.
+        #[arg(long, default_value = "run-signing.key")]
+        out: PathBuf,
     },
     /// Pack a run's whole closure (nodes, trees, components, reports, LLM records, run log) into
     /// one file.
@@ -168,6 +179,10 @@ struct RunArgs {
     /// Name of a new run (default: its start time).
     #[arg(long)]
     run_id: Option<String>,
+    /// Sign every run object with this private key (from `hyperagent keygen`); the key stays on
+    /// this machine and is never sent anywhere.
+    #[arg(long, env = "HYPERAGENT_SIGN_KEY", value_name = "PRIVATE_KEY_FILE")]
+    sign_key: Option<PathBuf>,
     /// Directory with the benchmark data (bin_packing/...).
     #[arg(long, env = "HYPERAGENT_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -240,7 +255,7 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
     match command {
         Command::Build { dir, json, timeout_secs } => build(paths, &dir, json, timeout_secs),
         Command::Call(args) => call_command(paths, args).await,
-        Command::Archive { command: ArchiveCommand::Verify { json } } => verify(paths, json),
+        Command::Archive { command: ArchiveCommand::Verify { json } } => verify(paths, json, None),
         Command::Demo => demo(paths).await,
         Command::Run(args) => run_command(paths, args).await,
         Command::Data { data_dir } => {
@@ -250,9 +265,10 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         Command::Status { run } => cli::run::status(paths, run).map(Ok),
         Command::Show { node } => cli::run::show(paths, &node).map(Ok),
         Command::Lineage { node } => cli::run::lineage(paths, &node).map(Ok),
-        Command::Verify { json } => verify(paths, json),
+        Command::Verify { json, key } => verify(paths, json, key.as_deref()),
+        Command::Keygen { out } => cli::evidence::keygen(&out).map(Ok),
         Command::Export { run, file } => cli::run::export(paths, &run, &file).map(Ok),
-        Command::Import { file } => cli::run::import(paths, &file).map(Ok),
+        Command::Import { file } => Ok(if cli::run::import(paths, &file)? { Ok(()) } else { Err(GuestFailure) }),
         Command::Replay { node, run, data_dir } => {
             let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
             Ok(if cli::run::replay(paths, node, run, &data_dir).await? { Ok(()) } else { Err(GuestFailure) })
@@ -348,6 +364,7 @@ async fn run_command(paths: &Paths, args: RunArgs) -> Result<Result<(), GuestFai
         run_id: args.run_id,
         resume,
         data_dir,
+        signing_key: args.sign_key.as_deref().map(cli::evidence::read_signing_key).transpose()?,
     };
     cli::run::run(paths, options).await?;
     Ok(Ok(()))
@@ -476,12 +493,14 @@ fn print_report(report: &CallReport) {
     }
 }
 
-fn verify(paths: &Paths, json: bool) -> Result<Result<(), GuestFailure>> {
+fn verify(paths: &Paths, json: bool, key: Option<&Path>) -> Result<Result<(), GuestFailure>> {
     if !paths.archive().join("FORMAT").is_file() {
         bail!("no archive at {}", paths.archive().display());
     }
     let archive = open_archive(paths)?;
-    let report = archive.verify()?;
+    let mut report = archive.verify()?;
+    let runs = cli::evidence::check_runs(paths, &archive, key)?;
+    report.problems.extend(runs.problems.iter().cloned().map(hyperagent::archive::Problem::Run));
     if json {
         println!(
             "{}",
@@ -489,6 +508,8 @@ fn verify(paths: &Paths, json: bool) -> Result<Result<(), GuestFailure>> {
                 "objects_checked": report.objects_checked,
                 "nodes_checked": report.nodes_checked,
                 "stray_temp_files": report.stray_temp_files,
+                "runs_checked": runs.runs_checked,
+                "notes": runs.notes,
                 "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             }))?
         );
@@ -496,10 +517,14 @@ fn verify(paths: &Paths, json: bool) -> Result<Result<(), GuestFailure>> {
         for problem in &report.problems {
             outln!("{problem}");
         }
+        for note in &runs.notes {
+            outln!("note: {note}");
+        }
         outln!(
-            "{} objects and {} nodes checked: {}",
+            "{} objects, {} nodes and {} runs checked: {}",
             report.objects_checked,
             report.nodes_checked,
+            runs.runs_checked,
             if report.is_clean() { "no problems".to_owned() } else { format!("{} problem(s)", report.problems.len()) }
         );
     }

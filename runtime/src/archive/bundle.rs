@@ -3,8 +3,10 @@
 //!
 //! Format (bytes): the line `hyperagent-export 1\n`, then entries, each a header line and a body:
 //! `run <id> <length>\n` + the run log, `object <hash> <length>\n` + the object's bytes,
-//! `node <hash>\n` (a node marker, no body), and finally `end\n`. Import re-hashes every object
-//! before storing it, so a bundle cannot smuggle in content under a wrong name.
+//! `node <hash>\n` (a node marker, no body), `head <hash>\n` (the run's latest run object, held
+//! as an object; its signature follows as `signature <length>\n` + the bytes of `head.sig` when
+//! the run was signed), and finally `end\n`. Import re-hashes every object before storing it, so
+//! a bundle cannot smuggle in content under a wrong name.
 
 use super::{Archive, ArchiveError};
 use crate::hash::ContentHash;
@@ -30,11 +32,28 @@ pub struct Bundle {
     pub log: Vec<u8>,
     pub objects: Vec<ContentHash>,
     pub nodes: Vec<ContentHash>,
+    /// The run's latest run object, and its signature file.
+    pub head: Option<ContentHash>,
+    pub signature: Option<Vec<u8>>,
+}
+
+/// The run's anchor as exported: its latest run object and the signature of it, if any.
+pub struct Head<'a> {
+    pub object: ContentHash,
+    pub signature: Option<&'a [u8]>,
 }
 
 /// Writes the bundle of a run: its log and every object reachable from its nodes and records.
-pub fn export(archive: &Archive, run_id: &str, log: &[u8], roots: &[ContentHash]) -> Result<Vec<u8>, BundleError> {
-    let closure = archive.closure(roots)?;
+pub fn export(
+    archive: &Archive,
+    run_id: &str,
+    log: &[u8],
+    roots: &[ContentHash],
+    head: Option<Head<'_>>,
+) -> Result<Vec<u8>, BundleError> {
+    let mut roots = roots.to_vec();
+    roots.extend(head.as_ref().map(|h| h.object));
+    let closure = archive.closure(&roots)?;
     let node_ids: std::collections::BTreeSet<ContentHash> = archive.node_ids()?.into_iter().collect();
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC.as_bytes());
@@ -47,6 +66,13 @@ pub fn export(archive: &Archive, run_id: &str, log: &[u8], roots: &[ContentHash]
     }
     for hash in closure.iter().filter(|h| node_ids.contains(h)) {
         out.extend_from_slice(format!("node {hash}\n").as_bytes());
+    }
+    if let Some(head) = head {
+        out.extend_from_slice(format!("head {}\n", head.object).as_bytes());
+        if let Some(signature) = head.signature {
+            out.extend_from_slice(format!("signature {}\n", signature.len()).as_bytes());
+            out.extend_from_slice(signature);
+        }
     }
     out.extend_from_slice(b"end\n");
     Ok(out)
@@ -61,7 +87,14 @@ pub fn import(archive: &Archive, bytes: &[u8]) -> Result<Bundle, BundleError> {
         return Err(BundleError::Format("the first line is not `hyperagent-export 1`".into()));
     }
     let mut held = std::collections::HashSet::new();
-    let mut bundle = Bundle { run_id: String::new(), log: Vec::new(), objects: Vec::new(), nodes: Vec::new() };
+    let mut bundle = Bundle {
+        run_id: String::new(),
+        log: Vec::new(),
+        objects: Vec::new(),
+        nodes: Vec::new(),
+        head: None,
+        signature: None,
+    };
     let body = |reader: &mut std::io::Cursor<&[u8]>, length: &str| -> Result<Vec<u8>, BundleError> {
         let length: u64 = length.parse().map_err(|_| BundleError::Format(format!("`{length}` is not a length")))?;
         // The bundle is in memory already: an entry can claim no more than what is left of it.
@@ -113,6 +146,16 @@ pub fn import(archive: &Archive, bytes: &[u8]) -> Result<Bundle, BundleError> {
                 archive.put_node(&node)?;
                 bundle.nodes.push(id);
             }
+            ["head", hash] => {
+                let id: ContentHash =
+                    hash.parse().map_err(|e: crate::hash::BadHash| BundleError::Format(e.to_string()))?;
+                if !held.contains(&id) {
+                    return Err(BundleError::Format(format!("the head names {id}, which the bundle does not hold")));
+                }
+                archive.put_run_object(&archive.get_run_object(&id)?)?;
+                bundle.head = Some(id);
+            }
+            ["signature", length] => bundle.signature = Some(body(&mut reader, length)?),
             _ => return Err(BundleError::Format(format!("unexpected entry `{}`", line.trim_end()))),
         }
     }

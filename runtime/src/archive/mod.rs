@@ -61,6 +61,7 @@ impl Archive {
         let root = root.into();
         fs::create_dir_all(root.join("objects")).map_err(io_error(&root))?;
         fs::create_dir_all(root.join("nodes")).map_err(io_error(&root))?;
+        fs::create_dir_all(root.join("runs")).map_err(io_error(&root))?;
         let format = root.join("FORMAT");
         match fs::read_to_string(&format) {
             Ok(found) if found == FORMAT_LINE => {}
@@ -169,9 +170,37 @@ impl Archive {
         Node::parse(&bytes).map_err(|reason| ArchiveError::BadNode { hash: *id, reason })
     }
 
+    /// Stores a run object (see [`crate::run_object`]) and its marker; returns its hash.
+    pub fn put_run_object(&self, object: &crate::run_object::RunObject) -> Result<ContentHash, ArchiveError> {
+        let id = self.put_blob(&object.canonical_json())?;
+        let marker = self.root.join("runs").join(id.to_hex());
+        if !marker.is_file() {
+            write_atomic(&marker, b"").map_err(io_error(&marker))?;
+        }
+        Ok(id)
+    }
+
+    pub fn get_run_object(&self, id: &ContentHash) -> Result<crate::run_object::RunObject, ArchiveError> {
+        let bytes = self.get_blob(id)?;
+        crate::run_object::RunObject::parse(&bytes).map_err(|reason| ArchiveError::BadNode { hash: *id, reason })
+    }
+
+    /// Every run object's hash, sorted.
+    pub fn run_object_ids(&self) -> Result<Vec<ContentHash>, ArchiveError> {
+        self.markers("runs")
+    }
+
     /// Every node id, sorted.
     pub fn node_ids(&self) -> Result<Vec<ContentHash>, ArchiveError> {
-        let dir = self.root.join("nodes");
+        self.markers("nodes")
+    }
+
+    /// The hashes named by the marker files in `kind` (`nodes`, `runs`), sorted.
+    fn markers(&self, kind: &str) -> Result<Vec<ContentHash>, ArchiveError> {
+        let dir = self.root.join(kind);
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
         let mut ids = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
             let entry = entry.map_err(io_error(&dir))?;
@@ -192,9 +221,18 @@ impl Archive {
     /// unreadable objects are skipped; `verify` reports them.
     pub fn closure(&self, roots: &[ContentHash]) -> Result<std::collections::BTreeSet<ContentHash>, ArchiveError> {
         let nodes: std::collections::BTreeSet<ContentHash> = self.node_ids()?.into_iter().collect();
+        let runs: std::collections::BTreeSet<ContentHash> = self.run_object_ids()?.into_iter().collect();
         let mut seen = std::collections::BTreeSet::new();
-        let mut queue: Vec<(ContentHash, Reference)> =
-            roots.iter().map(|h| (*h, if nodes.contains(h) { Reference::Node } else { Reference::Leaf })).collect();
+        let kind_of = |h: &ContentHash| {
+            if nodes.contains(h) {
+                Reference::Node
+            } else if runs.contains(h) {
+                Reference::Run
+            } else {
+                Reference::Leaf
+            }
+        };
+        let mut queue: Vec<(ContentHash, Reference)> = roots.iter().map(|h| (*h, kind_of(h))).collect();
         while let Some((hash, kind)) = queue.pop() {
             if !self.contains(&hash) || !seen.insert(hash) {
                 continue;
@@ -217,6 +255,11 @@ impl Archive {
                         for record in &records {
                             queue.extend(hashes(record.get("llm")).map(|h| (h, Reference::Leaf)));
                         }
+                    }
+                }
+                Reference::Run => {
+                    if let Ok(object) = self.get_run_object(&hash) {
+                        queue.extend(object.nodes.iter().map(|h| (*h, Reference::Node)));
                     }
                 }
                 Reference::Leaf => {}
@@ -268,8 +311,26 @@ impl Archive {
             report.nodes_checked += 1;
             self.check_node(id, &mut report.problems);
         }
+        let run_ids = self.run_object_ids()?;
+        for id in &run_ids {
+            match self.get_run_object(id) {
+                Ok(object) => {
+                    for node in object.nodes.iter().filter(|n| !node_ids.contains(n)) {
+                        report.problems.push(Problem::Missing { object: *node, needed_by: format!("run object {id}") });
+                    }
+                }
+                Err(ArchiveError::Missing(_)) => {
+                    report.problems.push(Problem::Missing { object: *id, needed_by: "run marker".into() })
+                }
+                Err(ArchiveError::BadNode { reason, .. }) => {
+                    report.problems.push(Problem::Malformed { object: *id, reason })
+                }
+                Err(_) => {}
+            }
+        }
         // Objects nothing refers to: left by an interrupted run or a build outside any node.
-        let reachable = self.closure(&node_ids)?;
+        let roots: Vec<ContentHash> = node_ids.iter().chain(&run_ids).copied().collect();
+        let reachable = self.closure(&roots)?;
         for object in all_objects {
             if !reachable.contains(&object) {
                 report.problems.push(Problem::Orphaned { object });
@@ -358,6 +419,8 @@ pub enum Problem {
     Unexpected { path: PathBuf },
     /// An object no node refers to, directly or through its tree, reports or records.
     Orphaned { object: ContentHash },
+    /// A run's log, head or signature does not hold (see `audit::verify_run`).
+    Run(String),
 }
 
 impl std::fmt::Display for Problem {
@@ -368,6 +431,7 @@ impl std::fmt::Display for Problem {
             Problem::Malformed { object, reason } => write!(f, "malformed: object {object}: {reason}"),
             Problem::Unexpected { path } => write!(f, "unexpected file in the object store: {}", path.display()),
             Problem::Orphaned { object } => write!(f, "orphaned: object {object} is referred to by no node"),
+            Problem::Run(problem) => write!(f, "run: {problem}"),
         }
     }
 }
@@ -377,6 +441,8 @@ impl std::fmt::Display for Problem {
 #[derive(Debug, Clone, Copy)]
 enum Reference {
     Node,
+    /// A run object: it names the run's nodes.
+    Run,
     Tree,
     /// An evaluation report: its records name LLM exchanges.
     Report,

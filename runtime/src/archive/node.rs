@@ -2,8 +2,8 @@
 //!
 //! A node names its source tree, its compiled component (absent when the build failed), its
 //! parent, and free-form metadata (scores, build log hash, meta agent's account, ...). It is
-//! stored as canonical JSON: fields in a fixed order, metadata keys sorted, no insignificant
-//! whitespace, so that the same node always hashes the same.
+//! stored in the canonical form of RFC 8785 (see [`crate::canonical`]), so that the same node
+//! always hashes the same and anyone can recompute the hash.
 
 use crate::hash::ContentHash;
 use serde::{Deserialize, Serialize};
@@ -34,8 +34,7 @@ impl Node {
 
     /// The canonical bytes whose blake3 is the node's id.
     pub fn canonical_json(&self) -> Vec<u8> {
-        // serde_json's maps are BTreeMaps (no `preserve_order`), so nested keys are sorted too.
-        serde_json::to_vec(self).expect("a node always serialises")
+        crate::canonical::to_vec(self)
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Node, String> {

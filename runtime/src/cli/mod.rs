@@ -1,6 +1,7 @@
 //! The parts of the CLI beyond `main.rs`: the run commands, and the set-up every command shares.
 
 pub mod data;
+pub mod evidence;
 pub mod flags;
 pub mod run;
 pub mod terminal;

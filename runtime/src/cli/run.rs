@@ -34,6 +34,8 @@ pub struct RunOptions {
     /// `Some(None)`: resume the latest run; `Some(Some(id))`: that run.
     pub resume: Option<Option<String>>,
     pub data_dir: PathBuf,
+    /// The lab's key, to sign every run object with.
+    pub signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
 pub fn runs_dir(paths: &Paths) -> PathBuf {
@@ -115,6 +117,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
     let mut evolution = Evolution::open(options.config, run_dir.clone(), resume, setup)?;
     if let Some(source) = source {
         evolution = evolution.with_llm(source);
+    }
+    if let Some(key) = options.signing_key {
+        evolution = evolution.with_signing_key(key);
     }
     if evolution.is_finished() {
         errln!("run {run_id} is already complete");
@@ -502,7 +507,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir, &domains)?;
     let records = Arc::new(replay_index(&archive, &events)?);
     let tasks = tasks_by_id(config)?;
-    let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance, tasks };
+    let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance, tasks, domains };
     if only.is_none() {
         let problems = check_parent_choices(&archive, config, &events)?;
         if problems.is_empty() {
@@ -588,17 +593,31 @@ pub fn export(paths: &Paths, run: &str, file: &Path) -> Result<()> {
             _ => {}
         }
     }
-    let bundle = hyperagent::archive::bundle::export(&archive, run, &log, &roots)?;
+    let run_dir = runs_dir(paths).join(run);
+    let head = std::fs::read_to_string(run_dir.join("head")).ok().and_then(|t| t.trim().parse().ok());
+    let signature = std::fs::read(run_dir.join("head.sig")).ok();
+    let head = head.map(|object| hyperagent::archive::bundle::Head { object, signature: signature.as_deref() });
+    let bundle = hyperagent::archive::bundle::export(&archive, run, &log, &roots, head)?;
     hyperagent::fsutil::write_atomic(file, &bundle).with_context(|| format!("cannot write {}", file.display()))?;
     outln!("exported run {run}: {} bytes to {}", bundle.len(), file.display());
     Ok(())
 }
 
 /// `hyperagent import <file>`.
-pub fn import(paths: &Paths, file: &Path) -> Result<()> {
+/// `hyperagent import <file>`. A damaged or altered bundle is the bundle's failure (exit 1),
+/// refused before anything of it is trusted; `Ok(false)` says so.
+pub fn import(paths: &Paths, file: &Path) -> Result<bool> {
+    use hyperagent::archive::bundle::BundleError;
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let archive = open_archive(paths)?;
-    let bundle = hyperagent::archive::bundle::import(&archive, &bytes)?;
+    let bundle = match hyperagent::archive::bundle::import(&archive, &bytes) {
+        Ok(bundle) => bundle,
+        Err(e @ (BundleError::Tampered { .. } | BundleError::Format(_))) => {
+            errln!("error: {e}");
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let log_path = run_log(paths, &bundle.run_id);
     if log_path.exists() {
         if std::fs::read(&log_path)? != bundle.log {
@@ -607,6 +626,13 @@ pub fn import(paths: &Paths, file: &Path) -> Result<()> {
     } else {
         hyperagent::fsutil::write_atomic(&log_path, &bundle.log)?;
     }
+    let run_dir = runs_dir(paths).join(&bundle.run_id);
+    if let Some(head) = bundle.head {
+        hyperagent::fsutil::write_atomic(&run_dir.join("head"), head.to_hex().as_bytes())?;
+    }
+    if let Some(signature) = &bundle.signature {
+        hyperagent::fsutil::write_atomic(&run_dir.join("head.sig"), signature)?;
+    }
     outln!(
         "imported run {}: {} objects, {} nodes; replay it with `hyperagent replay --run {}`",
         bundle.run_id,
@@ -614,5 +640,5 @@ pub fn import(paths: &Paths, file: &Path) -> Result<()> {
         bundle.nodes.len(),
         bundle.run_id
     );
-    Ok(())
+    Ok(true)
 }

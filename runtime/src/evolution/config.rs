@@ -77,6 +77,13 @@ impl RunConfig {
         if self.children_per_generation == 0 || self.children_per_generation > 64 {
             return Err("children_per_generation must be in 1..=64".into());
         }
+        // The configuration is hashed in canonical JSON, whose numbers are doubles.
+        let exact = crate::canonical::MAX_EXACT_INTEGER;
+        for (name, value) in [("seed", self.seed), ("task_fuel", self.task_fuel), ("meta_fuel", self.meta_fuel)] {
+            if value > exact {
+                return Err(format!("{name} must be at most {exact} (2^53 - 1, what JSON carries exactly)"));
+            }
+        }
         // Checked before the initial node is evaluated: the engine refuses larger caps per call.
         let max_mib = crate::sandbox::EngineSettings::default().max_memory_bytes >> 20;
         if self.memory_mib == 0 || self.memory_mib > max_mib {
@@ -108,9 +115,10 @@ impl RunConfig {
         Ok(opened)
     }
 
-    /// The canonical hash of the configuration, recorded with the run.
+    /// The hash of the configuration's canonical JSON (RFC 8785), recorded with the run; anyone
+    /// can recompute it from the configuration in the log.
     pub fn hash(&self) -> crate::hash::ContentHash {
-        crate::hash::ContentHash::of(&serde_json::to_vec(self).expect("a config serialises"))
+        crate::hash::ContentHash::of(&crate::canonical::to_vec(self))
     }
 }
 
@@ -128,6 +136,7 @@ mod tests {
         assert!(refused(RunConfig { domains: vec![], ..RunConfig::default() }).contains("at least one domain"));
         assert!(refused(RunConfig { children_per_generation: 65, ..RunConfig::default() }).contains("1..=64"));
         assert!(refused(RunConfig { memory_mib: 1 << 44, ..RunConfig::default() }).contains("1..=1024"));
+        assert!(refused(RunConfig { seed: 1 << 53, ..RunConfig::default() }).contains("2^53"));
         let with = |settings: &str| RunConfig::from_toml(&format!("[domain.bin_packing]\n{settings}\n")).unwrap_err();
         assert!(with("staged_tasks = 11").contains("staged_tasks"));
         assert!(with("train_items = 200001").contains("200000"));

@@ -178,7 +178,7 @@ pub async fn run_task(
     }
 }
 
-fn split_score(records: &[TaskRecord]) -> SplitScore {
+pub fn split_score(records: &[TaskRecord]) -> SplitScore {
     let mean =
         if records.is_empty() { 0.0 } else { records.iter().map(|r| r.score).sum::<f64>() / records.len() as f64 };
     SplitScore { mean, tasks: records.len(), invalid: records.iter().filter(|r| r.invalid.is_some()).count() }
@@ -274,9 +274,47 @@ pub async fn evaluate(
     }
     let score = domains.iter().map(|d| d.score).sum::<f64>() / domains.len().max(1) as f64;
     let fuel = records.iter().map(|r| r.fuel).sum();
-    let report = archive.put_blob(&serde_json::to_vec(&records).expect("records serialise"))?;
+    let report = archive.put_blob(&crate::canonical::to_vec(&records))?;
     let exchanges = records.iter().flat_map(|r| r.llm.iter().copied().zip(r.llm_wall_ms.iter().copied())).collect();
     Ok(Evaluation { domains, passed_gate, score, fuel, report, exchanges })
+}
+
+/// The evaluation a report's records imply, computed the way [`evaluate`] computes it: what a
+/// node may claim given its records. The audit compares this with what the node does claim.
+pub fn implied_by(domains: &[RunDomain], records: &[TaskRecord]) -> Result<Vec<DomainEvaluation>, String> {
+    let mut parts = Vec::new();
+    for run in domains {
+        let name = run.domain.name();
+        let of = |split: &Split| -> Vec<TaskRecord> {
+            let ids: std::collections::HashSet<&str> = split.tasks.iter().map(|t| t.id.as_str()).collect();
+            records.iter().filter(|r| r.domain == name && ids.contains(r.id.as_str())).cloned().collect()
+        };
+        let (train, validation) = (of(&run.train), of(&run.validation));
+        let sample = run.domain.staging().tasks.min(run.train.tasks.len());
+        if train.len() < sample {
+            return Err(format!(
+                "{name}: the report holds {} training records, fewer than the staged {sample}",
+                train.len()
+            ));
+        }
+        let staged = split_score(&train[..sample]);
+        let full = !validation.is_empty() || train.len() > sample;
+        let mut part = DomainEvaluation {
+            domain: name.to_owned(),
+            score: staged.mean * staged.tasks as f64 / run.train.tasks.len().max(1) as f64,
+            staged,
+            train: None,
+            validation: None,
+        };
+        if full {
+            let scored = split_score(&validation);
+            part.train = Some(split_score(&train));
+            part.score = scored.mean;
+            part.validation = Some(scored);
+        }
+        parts.push(part);
+    }
+    Ok(parts)
 }
 
 #[cfg(test)]

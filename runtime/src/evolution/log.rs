@@ -60,66 +60,100 @@ pub struct TestResult {
 pub struct RunLog {
     path: PathBuf,
     file: File,
+    /// The hash of the last line, which the next line names as its `prev`.
+    head: Option<ContentHash>,
+    lines: u64,
+}
+
+/// A log read back: its events, and where its chain ends.
+pub struct LogContents {
+    pub events: Vec<Event>,
+    /// The hash of the last complete line (`None` for an empty log).
+    pub head: Option<ContentHash>,
+    /// The hash of each complete line, in order (`line_hashes[n - 1]` ends the first n events).
+    pub line_hashes: Vec<ContentHash>,
+    /// Bytes of complete lines.
+    complete: u64,
 }
 
 impl RunLog {
     /// Opens (creating) the log for appending.
     pub fn open(path: &Path) -> io::Result<RunLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(RunLog { path: path.to_path_buf(), file })
+        Ok(RunLog { path: path.to_path_buf(), file, head: None, lines: 0 })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Appends an event and makes it durable before returning.
-    pub fn append(&mut self, event: &Event) -> io::Result<()> {
-        let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
-        line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()
+    /// The hash of the last line written, and how many lines there are.
+    pub fn head(&self) -> (Option<ContentHash>, u64) {
+        (self.head, self.lines)
     }
 
-    /// Reads every complete event. A last line cut short by a crash is ignored (it was never
-    /// acknowledged); any other unreadable line is an error.
+    /// Appends an event, chained to the line before it, and makes it durable before returning.
+    pub fn append(&mut self, event: &Event) -> io::Result<()> {
+        let mut value = serde_json::to_value(event).map_err(io::Error::other)?;
+        value["prev"] = serde_json::json!(self.head);
+        let mut line = crate::canonical::to_vec(&value);
+        let hash = ContentHash::of(&line);
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()?;
+        self.head = Some(hash);
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Reads every complete event, checking the chain. A last line cut short by a crash is
+    /// ignored (it was never acknowledged); any other unreadable line, or a line whose `prev` is
+    /// not the hash of the line before it, is an error naming the line.
     pub fn read(path: &Path) -> io::Result<Vec<Event>> {
-        Ok(Self::read_with_length(path)?.0)
+        Ok(Self::read_chain(path)?.events)
     }
 
     /// Opens the log of an interrupted run for appending: a last line cut short by a crash is cut
     /// off first, so that new events start on a line of their own.
     pub fn reopen(path: &Path) -> io::Result<(RunLog, Vec<Event>)> {
-        let (events, complete_bytes) = Self::read_with_length(path)?;
+        let contents = Self::read_chain(path)?;
         let file = OpenOptions::new().append(true).open(path)?;
-        file.set_len(complete_bytes)?;
+        file.set_len(contents.complete)?;
         file.sync_data()?;
-        Ok((RunLog { path: path.to_path_buf(), file }, events))
+        let log =
+            RunLog { path: path.to_path_buf(), file, head: contents.head, lines: contents.line_hashes.len() as u64 };
+        Ok((log, contents.events))
     }
 
-    fn read_with_length(path: &Path) -> io::Result<(Vec<Event>, u64)> {
+    /// Reads the log with its chain of line hashes.
+    pub fn read_chain(path: &Path) -> io::Result<LogContents> {
         let bytes = std::fs::read(path)?;
         check_schema(path, &bytes)?;
-        let mut events = Vec::new();
-        let mut complete = 0usize;
+        let bad = |index: usize, why: String| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{} line {}: {why}", path.display(), index + 1))
+        };
+        let mut contents = LogContents { events: Vec::new(), head: None, line_hashes: Vec::new(), complete: 0 };
         for (index, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
-            let is_last = complete + line.len() == bytes.len();
-            match serde_json::from_slice::<Event>(line.strip_suffix(b"\n").unwrap_or(line)) {
-                Ok(event) if line.ends_with(b"\n") => {
-                    events.push(event);
-                    complete += line.len();
-                }
-                _ if is_last => break,
-                Ok(_) => unreachable!("only the last line can lack a newline"),
-                Err(e) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{} line {}: {e}", path.display(), index + 1),
-                    ));
-                }
+            let Some(body) = line.strip_suffix(b"\n") else { break }; // cut short by a crash
+            let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(index, e.to_string()))?;
+            let prev = value.as_object_mut().and_then(|o| o.remove("prev")).unwrap_or(serde_json::Value::Null);
+            if prev != serde_json::json!(contents.head) {
+                return Err(bad(
+                    index,
+                    format!(
+                        "the chain is broken: it names {prev} as the line before it, which hashes to {}",
+                        contents.head.map_or("nothing (the first line)".into(), |h| h.to_hex())
+                    ),
+                ));
             }
+            let event: Event = serde_json::from_value(value).map_err(|e| bad(index, e.to_string()))?;
+            let hash = ContentHash::of(body);
+            contents.events.push(event);
+            contents.line_hashes.push(hash);
+            contents.head = Some(hash);
+            contents.complete += line.len() as u64;
         }
-        Ok((events, complete as u64))
+        Ok(contents)
     }
 }
 

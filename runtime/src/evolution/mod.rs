@@ -143,6 +143,8 @@ pub struct Evolution {
     /// This host's provenance (with the configuration's hash), as logged and as stored.
     provenance: Provenance,
     provenance_hash: ContentHash,
+    /// The lab's key: when present, every run object is signed with it.
+    signing_key: Option<ed25519_dalek::SigningKey>,
     pub times: Vec<StepTimes>,
 }
 
@@ -311,7 +313,7 @@ impl Evolution {
         // Every node links the provenance of the host that made it, and the configuration's hash.
         let mut recorded = provenance(&sandbox, &compiler, &data_dir, &domains)?;
         recorded.config_hash = Some(config.hash());
-        let provenance_hash = archive.put_blob(&serde_json::to_vec(&recorded).expect("serialises"))?;
+        let provenance_hash = archive.put_blob(&crate::canonical::to_vec(&recorded))?;
         let mut evolution = Evolution {
             config,
             run_dir,
@@ -332,6 +334,7 @@ impl Evolution {
             stopped: None,
             provenance: recorded,
             provenance_hash,
+            signing_key: None,
             times: Vec::new(),
         };
         evolution.restore(&events)?;
@@ -360,6 +363,26 @@ impl Evolution {
     /// Adds a node to the in-memory archive view and counts it as its parent's child.
     fn enter(&mut self, record: NodeRecord) {
         enter_node(&mut self.nodes, record);
+    }
+
+    /// Signs every run object this run writes with `key`.
+    pub fn with_signing_key(mut self, key: ed25519_dalek::SigningKey) -> Evolution {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// Writes the run object for the log as it stands and points the run's head at it (signed
+    /// when a key was given): the log's state, anchored in the archive.
+    fn seal(&mut self) -> Result<(), RunError> {
+        let path = self.log.path().to_path_buf();
+        let contents = RunLog::read_chain(&path).map_err(io_error(&path))?;
+        let (_, lines) = self.log.head();
+        let run = self.run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let object = crate::run_object::RunObject::from_log(&run, &contents, lines as usize).ok_or_else(|| {
+            RunError::Invalid(format!("{} does not start with the run's configuration", path.display()))
+        })?;
+        let id = self.archive.put_run_object(&object)?;
+        crate::run_object::write_head(&self.run_dir, &id, self.signing_key.as_ref()).map_err(io_error(&self.run_dir))
     }
 
     /// Lets meta agents ask for completions (`meta_llm_calls` per call), live from a backend or
@@ -418,6 +441,7 @@ impl Evolution {
             }
             self.append(&Event::Generation { generation: 0 })?;
             self.completed_generations = Some(0);
+            self.seal()?;
         }
         while let Some(done) = self.completed_generations.filter(|g| *g < self.config.generations) {
             if self.stopped.is_some() {
@@ -428,6 +452,7 @@ impl Evolution {
             self.run_generation(generation, progress).await?;
             self.append(&Event::Generation { generation })?;
             self.completed_generations = Some(generation);
+            self.seal()?;
             // A spent LLM budget ends the run cleanly: what is archived stays, and the log says why.
             // A replay stops where the recorded run stopped.
             let exhausted = match &self.llm {
@@ -444,6 +469,7 @@ impl Evolution {
         let best = self.best().map(|b| b.id).ok_or_else(|| RunError::Invalid("no node could be evaluated".into()))?;
         self.append(&Event::Finished { best })?;
         self.finished = true;
+        self.seal()?;
         Ok(())
     }
 

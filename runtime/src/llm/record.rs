@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub const EXCHANGE_SCHEMA: &str = "hyperagent.llm-exchange/1";
+pub const EXCHANGE_SCHEMA: &str = "hyperagent.llm-exchange/2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,9 +33,9 @@ pub struct Exchange {
     pub backend: String,
 }
 
-/// The hash that names a request: blake3 of its canonical JSON (fields in a fixed order).
+/// The hash that names a request: blake3 of its canonical JSON (RFC 8785).
 pub fn request_hash(request: &ChatRequest) -> ContentHash {
-    ContentHash::of(&serde_json::to_vec(request).expect("requests serialise"))
+    ContentHash::of(&crate::canonical::to_vec(request))
 }
 
 /// Recorded exchanges by (call, request hash, sequence number), and where the recorded run's LLM
@@ -151,7 +151,7 @@ impl CallGateway {
                 };
                 let record = self
                     .archive
-                    .put_blob(&serde_json::to_vec(&exchange).expect("exchanges serialise"))
+                    .put_blob(&crate::canonical::to_vec(&exchange))
                     .map_err(|e| ChatFailure::BackendFailed(format!("cannot record the exchange: {e}")))?;
                 self.state.lock().unwrap_or_else(|p| p.into_inner()).records.push((record, latency));
                 Ok(response)
