@@ -401,7 +401,7 @@ impl Judgement {
 
     /// What a meta agent learns about a training answer: the expected label. Only training
     /// tasks are shown (the host shows no others), and this says nothing of any other task.
-    pub fn feedback(&self, task: &Task, score: &TaskScore) -> Value {
+    pub fn feedback(&self, task: &Task, _score: &TaskScore) -> Value {
         let expected = task.id.starts_with("train/").then(|| self.expected(task)).flatten();
         match expected {
             // Only the label: the answer and its score are beside it already, and a node's file is capped.
