@@ -534,3 +534,24 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[test]
+fn a_replay_that_makes_other_nodes_stops_and_names_the_first_divergence() {
+    let home = tempfile::tempdir().unwrap();
+    let (server, config, _live) = llm_run(home.path(), 100, 1, "recorded");
+    server.stop();
+    // The same records, another seed: other training tasks, so the initial node already differs.
+    let replay = hyperagent_run(
+        home.path(),
+        &config,
+        &["--run-id", "other", "--llm", "replay", "--replay-from", "recorded", "--seed", "99"],
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&replay.stderr);
+    assert_eq!(replay.status.code(), Some(1), "{said}");
+    assert!(said.contains("the replay diverged at generation 0 slot 0"), "{said}");
+    // Nothing after the divergence was logged.
+    let events = node_events(&home.path().join("runs/other/log.jsonl"));
+    assert!(events.is_empty(), "{events:?}");
+}

@@ -366,8 +366,16 @@ async fn run_command(paths: &Paths, args: RunArgs) -> Result<Result<(), GuestFai
         data_dir,
         signing_key: args.sign_key.as_deref().map(cli::evidence::read_signing_key).transpose()?,
     };
-    cli::run::run(paths, options).await?;
-    Ok(Ok(()))
+    match cli::run::run(paths, options).await {
+        Ok(()) => Ok(Ok(())),
+        // A replay that makes other nodes than the run it replays has found a disagreement: the
+        // guest side's verdict, exit 1.
+        Err(e) if matches!(e.downcast_ref(), Some(hyperagent::evolution::RunError::Diverged { .. })) => {
+            errln!("error: {e:#}");
+            Ok(Err(GuestFailure))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn build(paths: &Paths, dir: &Path, json: bool, timeout_secs: u64) -> Result<Result<(), GuestFailure>> {

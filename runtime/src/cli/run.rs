@@ -95,6 +95,8 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         initial_agent,
     };
     let llm_config = options.config.llm.clone();
+    // A replay must make the nodes the replayed run made; these are they.
+    let mut expected = Vec::new();
     let mode = options.llm.unwrap_or(if llm_config.is_some() { LlmMode::Live } else { LlmMode::Off });
     let source = match mode {
         LlmMode::Off => None,
@@ -110,6 +112,13 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
             let log = run_log(paths, &from);
             let events = RunLog::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
             let index = replay_index(&setup.archive, &events)?;
+            expected = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Node { generation, slot, node, .. } => Some((*generation, *slot, *node)),
+                    _ => None,
+                })
+                .collect();
             errln!("replaying {} recorded LLM exchanges of run {from}; the network is not used", index.len());
             Some(Source::Replay(Arc::new(index)))
         }
@@ -120,6 +129,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
     }
     if let Some(key) = options.signing_key {
         evolution = evolution.with_signing_key(key);
+    }
+    if !expected.is_empty() {
+        evolution = evolution.expecting(expected);
     }
     if evolution.is_finished() {
         errln!("run {run_id} is already complete");

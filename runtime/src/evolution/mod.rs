@@ -45,6 +45,10 @@ pub enum RunError {
     Invalid(String),
     #[error(transparent)]
     Data(#[from] hyperagent_domains::DataError),
+    #[error(
+        "the replay diverged at generation {generation} slot {slot}: it made node {made}, the replayed run made {recorded}"
+    )]
+    Diverged { generation: u32, slot: u32, made: ContentHash, recorded: ContentHash },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -145,6 +149,8 @@ pub struct Evolution {
     provenance_hash: ContentHash,
     /// The lab's key: when present, every run object is signed with it.
     signing_key: Option<ed25519_dalek::SigningKey>,
+    /// In a replay, the nodes the replayed run made, by (generation, slot).
+    expected: Vec<(u32, u32, ContentHash)>,
     pub times: Vec<StepTimes>,
 }
 
@@ -335,6 +341,7 @@ impl Evolution {
             provenance: recorded,
             provenance_hash,
             signing_key: None,
+            expected: Vec::new(),
             times: Vec::new(),
         };
         evolution.restore(&events)?;
@@ -363,6 +370,35 @@ impl Evolution {
     /// Adds a node to the in-memory archive view and counts it as its parent's child.
     fn enter(&mut self, record: NodeRecord) {
         enter_node(&mut self.nodes, record);
+    }
+
+    /// Makes this run a replay that must make `nodes` ((generation, slot, node), as the replayed
+    /// run's log has them): the first node that differs stops it with [`RunError::Diverged`].
+    pub fn expecting(mut self, nodes: Vec<(u32, u32, ContentHash)>) -> Evolution {
+        self.expected = nodes;
+        self
+    }
+
+    /// In a replay, the node made at a (generation, slot) must be the one the replayed run made
+    /// there: the same node, or (on a host whose provenance differs) the same tree, status and
+    /// score.
+    fn check_replayed(&self, made: &NodeRecord) -> Result<(), RunError> {
+        let Some(&(generation, slot, recorded)) =
+            self.expected.iter().find(|(g, s, _)| (*g, *s) == (made.generation, made.slot))
+        else {
+            return Ok(());
+        };
+        if recorded == made.id {
+            return Ok(());
+        }
+        let same = node_record(&self.archive, &recorded).is_ok_and(|r| {
+            (r.tree, r.status.as_str(), r.score.map(f64::to_bits))
+                == (made.tree, made.status.as_str(), made.score.map(f64::to_bits))
+        });
+        if same {
+            return Ok(());
+        }
+        Err(RunError::Diverged { generation, slot, made: made.id, recorded })
     }
 
     /// Signs every run object this run writes with `key`.
@@ -625,6 +661,7 @@ impl Evolution {
 
     /// Logs a finished node (its LLM exchanges first, then the node) and enters it in the archive view.
     fn record_node(&mut self, record: NodeRecord, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
+        self.check_replayed(&record)?;
         progress(Progress::Child {
             generation: record.generation,
             slot: record.slot,
