@@ -265,16 +265,14 @@ pub fn print_test_table(events: &[Event]) {
             metric.insert(result.domain.clone(), (result.report.metric.clone(), result.report.lower_is_better));
         }
     }
-    let value_of = |wanted: &str, domain: &str, set: &str| {
+    let report_of = |wanted: &str, domain: &str, set: &str| {
         events.iter().find_map(|e| {
             let (name, results) = match e {
                 Event::Test { role, sets, .. } => (role, sets),
                 Event::Baseline { domain: d, baseline, sets } if d == domain => (baseline, sets),
                 _ => return None,
             };
-            (name == wanted)
-                .then(|| results.iter().find(|r| r.domain == domain && r.set == set).map(|r| r.report.value))
-                .flatten()
+            (name == wanted).then(|| results.iter().find(|r| r.domain == domain && r.set == set)).flatten()
         })
     };
     for (domain, (metric, lower_is_better)) in &metric {
@@ -287,19 +285,31 @@ pub fn print_test_table(events: &[Event]) {
         }
         outln!("{header}");
         for (_, set, generated) in sets.iter().filter(|(d, ..)| d == domain) {
-            let label = if *generated && !set.contains("generated") && !set.starts_with("Weibull 1") {
-                format!("{set} (generated)")
-            } else {
-                set.clone()
-            };
-            let mut row = format!("  {label:<24}");
-            for name in &baselines {
-                row.push_str(&format!(" {:>10}", percent(value_of(name, domain, set))));
+            let label =
+                if *generated && !set.contains("generated") { format!("{set} (generated)") } else { set.clone() };
+            // The domain's metric, then its further figures (e.g. a points error), one row each.
+            let figure_names: Vec<String> = report_of("best", domain, set)
+                .map(|r| r.report.figures.iter().map(|f| f.metric.clone()).collect())
+                .unwrap_or_default();
+            for figure in std::iter::once(None).chain(figure_names.iter().map(Some)) {
+                let value = |name: &str| {
+                    report_of(name, domain, set).and_then(|r| match figure {
+                        None => Some(r.report.value),
+                        Some(f) => r.report.figures.iter().find(|x| &x.metric == f).map(|x| x.value),
+                    })
+                };
+                let mut row = match figure {
+                    None => format!("  {label:<24}"),
+                    Some(f) => format!("  {:<24}", format!("  · {f}")),
+                };
+                for name in &baselines {
+                    row.push_str(&format!(" {:>10}", percent(value(name))));
+                }
+                // When the best node is the initial one, it was tested once, as "best".
+                let initial = value("initial").or_else(|| value("best"));
+                row.push_str(&format!(" {:>10} {:>10}", percent(initial), percent(value("best"))));
+                outln!("{row}");
             }
-            // When the best node is the initial one, it was tested once, as "best".
-            let initial = value_of("initial", domain, set).or_else(|| value_of("best", domain, set));
-            row.push_str(&format!(" {:>10} {:>10}", percent(initial), percent(value_of("best", domain, set))));
-            outln!("{row}");
         }
     }
 }
