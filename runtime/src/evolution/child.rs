@@ -81,6 +81,7 @@ impl Evolution {
             fuel: Fuel(self.config.meta_fuel),
             memory_bytes: self.config.memory_mib << 20,
             llm_calls: self.config.meta_llm_calls,
+            deadline: self.config.meta_deadline(),
             ..CallLimits::default()
         };
         let gateway = self.llm.as_ref().map(|source| {

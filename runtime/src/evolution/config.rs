@@ -35,6 +35,10 @@ pub struct RunConfig {
     pub memory_mib: u64,
     /// Completions a meta call may request when an LLM is configured.
     pub meta_llm_calls: u32,
+    /// Wall-clock deadline of a meta call, in seconds. Absent: 60 s, or with an LLM long enough
+    /// for `meta_llm_calls` completions at their worst (every attempt to its timeout, the longest
+    /// backoffs) plus a minute, so that a healthy slow backend never kills a meta call.
+    pub meta_deadline_secs: Option<u64>,
     /// Completions each task call may request (0: task agents work without the LLM).
     pub task_llm_calls: u32,
     /// The initial hyperagent's source (default: guest-agents/initial of the checkout).
@@ -58,6 +62,7 @@ impl Default for RunConfig {
             meta_fuel: 2_000_000_000,
             memory_mib: 256,
             meta_llm_calls: 4,
+            meta_deadline_secs: None,
             task_llm_calls: 0,
             initial_agent: None,
             llm: None,
@@ -84,12 +89,40 @@ impl RunConfig {
                 return Err(format!("{name} must be at most {exact} (2^53 - 1, what JSON carries exactly)"));
             }
         }
+        if let (Some(deadline), Some(llm)) = (self.meta_deadline_secs, &self.llm) {
+            let needed = self.llm_time(llm);
+            if std::time::Duration::from_secs(deadline) < needed {
+                return Err(format!(
+                    "meta_deadline_secs = {deadline} is shorter than {} s, what {} completion(s) may take at worst \
+                     with [llm] timeout_ms = {} and max_retries = {}: a slow backend would kill meta calls \
+                     whose answers then arrive unrecorded",
+                    needed.as_secs(),
+                    self.meta_llm_calls,
+                    llm.timeout_ms,
+                    llm.max_retries
+                ));
+            }
+        }
         // Checked before the initial node is evaluated: the engine refuses larger caps per call.
         let max_mib = crate::sandbox::EngineSettings::default().max_memory_bytes >> 20;
         if self.memory_mib == 0 || self.memory_mib > max_mib {
             return Err(format!("memory_mib must be in 1..={max_mib}: the sandbox's maximum is {max_mib} MiB"));
         }
         Ok(())
+    }
+
+    /// The wall-clock deadline of a meta call (see `meta_deadline_secs`).
+    pub fn meta_deadline(&self) -> std::time::Duration {
+        match (self.meta_deadline_secs, &self.llm) {
+            (Some(secs), _) => std::time::Duration::from_secs(secs),
+            (None, Some(llm)) => self.llm_time(llm) + std::time::Duration::from_secs(60),
+            (None, None) => std::time::Duration::from_secs(60),
+        }
+    }
+
+    /// The longest the meta call's completions may take at worst.
+    fn llm_time(&self, llm: &crate::llm::LlmConfig) -> std::time::Duration {
+        llm.worst_completion() * self.meta_llm_calls
     }
 
     /// The run's domains, each built from its settings; refuses unknown, repeated or missing
@@ -137,6 +170,17 @@ mod tests {
         assert!(refused(RunConfig { children_per_generation: 65, ..RunConfig::default() }).contains("1..=64"));
         assert!(refused(RunConfig { memory_mib: 1 << 44, ..RunConfig::default() }).contains("1..=1024"));
         assert!(refused(RunConfig { seed: 1 << 53, ..RunConfig::default() }).contains("2^53"));
+        let llm = crate::llm::LlmConfig { timeout_ms: 120_000, max_retries: 0, ..Default::default() };
+        let slow = RunConfig {
+            llm: Some(llm.clone()),
+            meta_llm_calls: 2,
+            meta_deadline_secs: Some(60),
+            ..RunConfig::default()
+        };
+        assert!(refused(slow).contains("shorter than 240 s"));
+        let derived = RunConfig { llm: Some(llm), meta_llm_calls: 2, ..RunConfig::default() };
+        assert_eq!(derived.meta_deadline().as_secs(), 300);
+        assert_eq!(RunConfig::default().meta_deadline().as_secs(), 60);
         let with = |settings: &str| RunConfig::from_toml(&format!("[domain.bin_packing]\n{settings}\n")).unwrap_err();
         assert!(with("staged_tasks = 11").contains("staged_tasks"));
         assert!(with("train_items = 200001").contains("200000"));

@@ -39,6 +39,17 @@ pub struct LlmBudget {
     pub max_cost_usd: f64,
 }
 
+impl LlmConfig {
+    /// The longest one completion can take with this configuration: every attempt running to its
+    /// timeout, and the longest backoff between them.
+    pub fn worst_completion(&self) -> std::time::Duration {
+        let attempts = u64::from(self.max_retries) + 1;
+        let waiting = self.timeout_ms.saturating_mul(attempts);
+        let backing_off = self.max_backoff_ms.saturating_mul(u64::from(self.max_retries));
+        std::time::Duration::from_millis(waiting.saturating_add(backing_off))
+    }
+}
+
 impl Default for LlmBudget {
     fn default() -> Self {
         LlmBudget { max_calls: 200, max_input_tokens: 2_000_000, max_output_tokens: 400_000, max_cost_usd: 5.0 }
