@@ -555,3 +555,39 @@ fn a_replay_that_makes_other_nodes_stops_and_names_the_first_divergence() {
     let events = node_events(&home.path().join("runs/other/log.jsonl"));
     assert!(events.is_empty(), "{events:?}");
 }
+
+#[test]
+fn a_meta_call_that_dies_at_its_deadline_with_a_request_in_flight_replays_identically() {
+    let home = tempfile::tempdir().unwrap();
+    // A backend slower than the meta call's deadline: the answer comes after the call has ended.
+    let server = common::http::Server::start(|_, _| {
+        let mut reply = common::http::Reply::json(200, common::http::openai_reply("too late"));
+        reply.delay = Duration::from_secs(6);
+        reply
+    });
+    let config =
+        RunConfig { generations: 1, children_per_generation: 1, meta_deadline_secs: Some(2), ..small_config() };
+    let toml = format!(
+        "{}\n[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\ntimeout_ms = 60000\nmax_retries = 0\n",
+        toml::to_string(&config).unwrap(),
+        server.base_url
+    );
+    let path = home.path().join("slow.toml");
+    std::fs::write(&path, toml).unwrap();
+    let live = hyperagent_run(home.path(), &path, &["--run-id", "slow"]).output().unwrap();
+    let said = String::from_utf8_lossy(&live.stderr);
+    assert!(live.status.success(), "{said}");
+    assert!(said.contains("warning: meta_deadline_secs = 2 is shorter"), "{said}");
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let child = node_events(&home.path().join("runs/slow/log.jsonl"))[1].2;
+    let node = archive.get_node(&child).unwrap();
+    assert_eq!(node.metadata["status"], "meta-failed", "{:?}", node.metadata);
+    assert_eq!(node.metadata["meta"]["outcome"]["kind"], "deadline");
+    // The request in flight is recorded as ended by the deadline.
+    let record: hyperagent::hash::ContentHash = node.metadata["llm"][0].as_str().unwrap().parse().unwrap();
+    let exchange: hyperagent::llm::Exchange = serde_json::from_slice(&archive.get_blob(&record).unwrap()).unwrap();
+    assert_eq!((exchange.response, exchange.failure), (None, Some(hyperagent::llm::record::Failure::CallEnded)));
+    // Replayed with the server stopped, the call ends at the same request the same way: the same
+    // node, not a child made from a fallback (which is what racing the clock again gave).
+    replay_alike(home.path(), &path, &server, "slow", "slow-again");
+}

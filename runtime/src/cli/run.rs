@@ -94,6 +94,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         data_dir: options.data_dir.clone(),
         initial_agent,
     };
+    for warning in options.config.warnings() {
+        errln!("warning: {warning}");
+    }
     let llm_config = options.config.llm.clone();
     // A replay must make the nodes the replayed run made; these are they.
     let mut expected = Vec::new();
@@ -427,17 +430,25 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
         outln!("LLM conversation ({} exchange(s)):", records.len());
         for record in records.iter().filter_map(|r| r.as_str()).filter_map(|r| r.parse::<ContentHash>().ok()) {
             let exchange: hyperagent::llm::Exchange = serde_json::from_slice(&archive.get_blob(&record)?)?;
-            outln!("  exchange {} ({}, model {})", record.short(), exchange.backend, exchange.response.model);
+            let model = exchange.response.as_ref().map_or("-", |r| r.model.as_str());
+            outln!("  exchange {} ({}, model {model})", record.short(), exchange.backend);
             for message in &exchange.request.messages {
                 outln!("  [{}]", message.role);
                 println!("{}", terminal::block(&message.content, "    "));
             }
-            outln!(
-                "  [answer, {} in / {} out tokens]",
-                exchange.response.input_tokens,
-                exchange.response.output_tokens
-            );
-            println!("{}", terminal::block(&exchange.response.content, "    "));
+            match (&exchange.response, &exchange.failure) {
+                (Some(response), _) => {
+                    outln!("  [answer, {} in / {} out tokens]", response.input_tokens, response.output_tokens);
+                    println!("{}", terminal::block(&response.content, "    "));
+                }
+                (None, Some(hyperagent::llm::record::Failure::CallEnded)) => {
+                    outln!("  [no answer: the call reached its deadline while this request was in flight]")
+                }
+                (None, Some(hyperagent::llm::record::Failure::Backend { message })) => {
+                    outln!("  [no answer: the backend failed: {}]", terminal::line(message))
+                }
+                (None, None) => outln!("  [no answer]"),
+            }
         }
     }
     if let Some(parent) = node.parent {

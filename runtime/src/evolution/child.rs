@@ -100,6 +100,9 @@ impl Evolution {
             llm: gateway.clone().map(|g| g as Arc<dyn LlmGateway>),
         };
         let report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
+        if let Some(gateway) = &gateway {
+            gateway.close().map_err(RunError::Invalid)?;
+        }
         let exchanges = gateway.map(|g| g.records()).unwrap_or_default();
         Ok(MetaCall { record: meta_record(&report, job.meta_component), ok: report.outcome.is_ok(), exchanges })
     }

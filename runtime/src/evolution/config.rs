@@ -37,7 +37,8 @@ pub struct RunConfig {
     pub meta_llm_calls: u32,
     /// Wall-clock deadline of a meta call, in seconds. Absent: 60 s, or with an LLM long enough
     /// for `meta_llm_calls` completions at their worst (every attempt to its timeout, the longest
-    /// backoffs) plus a minute, so that a healthy slow backend never kills a meta call.
+    /// backoffs) plus a minute, so that a healthy slow backend never kills a meta call. A shorter
+    /// one is allowed, with a warning.
     pub meta_deadline_secs: Option<u64>,
     /// Completions each task call may request (0: task agents work without the LLM).
     pub task_llm_calls: u32,
@@ -89,13 +90,24 @@ impl RunConfig {
                 return Err(format!("{name} must be at most {exact} (2^53 - 1, what JSON carries exactly)"));
             }
         }
+        // Checked before the initial node is evaluated: the engine refuses larger caps per call.
+        let max_mib = crate::sandbox::EngineSettings::default().max_memory_bytes >> 20;
+        if self.memory_mib == 0 || self.memory_mib > max_mib {
+            return Err(format!("memory_mib must be in 1..={max_mib}: the sandbox's maximum is {max_mib} MiB"));
+        }
+        Ok(())
+    }
+
+    /// What is allowed but likely a mistake, for the CLI to say before the run starts.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
         if let (Some(deadline), Some(llm)) = (self.meta_deadline_secs, &self.llm) {
             let needed = self.llm_time(llm);
             if std::time::Duration::from_secs(deadline) < needed {
-                return Err(format!(
+                warnings.push(format!(
                     "meta_deadline_secs = {deadline} is shorter than {} s, what {} completion(s) may take at worst \
-                     with [llm] timeout_ms = {} and max_retries = {}: a slow backend would kill meta calls \
-                     whose answers then arrive unrecorded",
+                     with [llm] timeout_ms = {} and max_retries = {}: a slow backend will end meta calls at their \
+                     deadline (recorded, so replays end them alike)",
                     needed.as_secs(),
                     self.meta_llm_calls,
                     llm.timeout_ms,
@@ -103,12 +115,7 @@ impl RunConfig {
                 ));
             }
         }
-        // Checked before the initial node is evaluated: the engine refuses larger caps per call.
-        let max_mib = crate::sandbox::EngineSettings::default().max_memory_bytes >> 20;
-        if self.memory_mib == 0 || self.memory_mib > max_mib {
-            return Err(format!("memory_mib must be in 1..={max_mib}: the sandbox's maximum is {max_mib} MiB"));
-        }
-        Ok(())
+        warnings
     }
 
     /// The wall-clock deadline of a meta call (see `meta_deadline_secs`).
@@ -177,7 +184,8 @@ mod tests {
             meta_deadline_secs: Some(60),
             ..RunConfig::default()
         };
-        assert!(refused(slow).contains("shorter than 240 s"));
+        assert!(slow.validate().is_ok());
+        assert!(slow.warnings()[0].contains("shorter than 240 s"), "{:?}", slow.warnings());
         let derived = RunConfig { llm: Some(llm), meta_llm_calls: 2, ..RunConfig::default() };
         assert_eq!(derived.meta_deadline().as_secs(), 300);
         assert_eq!(RunConfig::default().meta_deadline().as_secs(), 60);

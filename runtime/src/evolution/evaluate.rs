@@ -147,9 +147,15 @@ pub async fn run_task(
         ..Grants::default()
     };
     let result = sandbox.call(component, &input, &limits, &grants).await;
+    let closed = gateway.as_ref().map_or(Ok(()), |g| g.close());
     let exchanges = gateway.map(|g| g.records()).unwrap_or_default();
     let (llm, llm_wall_ms) = exchanges.into_iter().unzip();
     match result {
+        Ok(_) if closed.is_err() => TaskRecord {
+            llm,
+            llm_wall_ms,
+            ..TaskRecord::host_error(domain.name(), id, closed.err().unwrap_or_default())
+        },
         Ok(report) => {
             let scored = match &report.output {
                 Some(output) if report.outcome.is_ok() => domain.score(task, output).await,

@@ -6,6 +6,11 @@
 //! is reported beside the record (in the run log), never inside it. Replay answers each request
 //! from the record with the same (call, request hash, sequence number) and never touches the
 //! network; a request that was not recorded fails with a message naming it.
+//!
+//! What ended a request without an answer is recorded too, so that a replay ends it the same way
+//! instead of racing a clock again: the backend's failure after its retries (replayed as that
+//! failure), or the call reaching its deadline while the request was in flight (replayed by
+//! ending the call there, as its deadline).
 
 use super::backend::Backend;
 use crate::archive::Archive;
@@ -29,8 +34,23 @@ pub struct Exchange {
     pub request_hash: ContentHash,
     pub seq: u32,
     pub request: ChatRequest,
-    pub response: ChatResponse,
+    /// The answer; absent when the request failed or the call ended first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ChatResponse>,
+    /// Why there is no answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
     pub backend: String,
+}
+
+/// What ended a request without an answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Failure {
+    /// The backend failed after its retries.
+    Backend { message: String },
+    /// The call reached its deadline while the request was in flight.
+    CallEnded,
 }
 
 /// The hash that names a request: blake3 of its canonical JSON (RFC 8785).
@@ -43,7 +63,7 @@ pub fn request_hash(request: &ChatRequest) -> ContentHash {
 #[derive(Debug, Default)]
 pub struct ReplayIndex {
     /// Each record's hash and its response, read and checked once when the index is built.
-    entries: HashMap<(String, ContentHash, u32), (ContentHash, ChatResponse)>,
+    entries: HashMap<(String, ContentHash, u32), (ContentHash, Result<ChatResponse, Failure>)>,
     /// The generation after which the recorded run stopped, and why. Once the budget was spent
     /// every further request was refused, unrecorded: replay refuses it alike.
     budget_stop: Option<(u32, String)>,
@@ -56,7 +76,12 @@ impl ReplayIndex {
         for hash in records {
             let bytes = archive.get_blob(hash).map_err(|e| e.to_string())?;
             let exchange: Exchange = serde_json::from_slice(&bytes).map_err(|e| format!("record {hash}: {e}"))?;
-            entries.insert((exchange.call, exchange.request_hash, exchange.seq), (*hash, exchange.response));
+            let answer = match (exchange.response, exchange.failure) {
+                (Some(response), None) => Ok(response),
+                (None, Some(failure)) => Err(failure),
+                _ => return Err(format!("record {hash}: it must hold a response or a failure, not both or neither")),
+            };
+            entries.insert((exchange.call, exchange.request_hash, exchange.seq), (*hash, answer));
         }
         Ok(ReplayIndex { entries, budget_stop: None })
     }
@@ -101,6 +126,8 @@ pub struct CallGateway {
 struct CallState {
     seen: HashMap<ContentHash, u32>,
     records: Vec<(ContentHash, u64)>,
+    /// A live request sent and not yet answered: if the call ends now, this is what was in flight.
+    in_flight: Option<(ContentHash, u32, ChatRequest)>,
 }
 
 impl CallGateway {
@@ -111,6 +138,49 @@ impl CallGateway {
     /// The records this call made, in order, with their latency in milliseconds (0 on replay).
     pub fn records(&self) -> Vec<(ContentHash, u64)> {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).records.clone()
+    }
+
+    /// Called when the sandbox call has ended: a live request still in flight then (the call hit
+    /// its deadline while waiting) is recorded as such, so that a replay ends the call there too.
+    pub fn close(&self) -> Result<(), String> {
+        let Source::Live(backend) = &self.source else { return Ok(()) };
+        let pending = self.state.lock().unwrap_or_else(|p| p.into_inner()).in_flight.take();
+        if let Some((hash, seq, request)) = pending {
+            self.record(backend, hash, seq, request, Err(Failure::CallEnded), 0)?;
+        }
+        Ok(())
+    }
+
+    /// Stores one exchange and remembers its record.
+    fn record(
+        &self,
+        backend: &Backend,
+        request_hash: ContentHash,
+        seq: u32,
+        request: ChatRequest,
+        answer: Result<ChatResponse, Failure>,
+        latency: u64,
+    ) -> Result<ContentHash, String> {
+        let (response, failure) = match answer {
+            Ok(response) => (Some(response), None),
+            Err(failure) => (None, Some(failure)),
+        };
+        let exchange = Exchange {
+            schema: EXCHANGE_SCHEMA.into(),
+            call: self.call.clone(),
+            request_hash,
+            seq,
+            request,
+            response,
+            failure,
+            backend: format!("{:?} {}", backend.config.provider, backend.config.base_url),
+        };
+        let record = self
+            .archive
+            .put_blob(&crate::canonical::to_vec(&exchange))
+            .map_err(|e| format!("cannot record the exchange: {e}"))?;
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).records.push((record, latency));
+        Ok(record)
     }
 
     async fn answer(&self, request: ChatRequest) -> Result<ChatResponse, ChatFailure> {
@@ -124,7 +194,7 @@ impl CallGateway {
         };
         match &self.source {
             Source::Replay(index) => {
-                let Some((record, response)) = index.entries.get(&(self.call.clone(), hash, seq)) else {
+                let Some((record, answer)) = index.entries.get(&(self.call.clone(), hash, seq)) else {
                     if let Some((_, reason)) = &index.budget_stop {
                         return Err(ChatFailure::BudgetExhausted(reason.clone()));
                     }
@@ -134,27 +204,35 @@ impl CallGateway {
                     )));
                 };
                 self.state.lock().unwrap_or_else(|p| p.into_inner()).records.push((*record, 0));
-                Ok(response.clone())
+                match answer {
+                    Ok(response) => Ok(response.clone()),
+                    Err(Failure::Backend { message }) => Err(ChatFailure::BackendFailed(message.clone())),
+                    Err(Failure::CallEnded) => Err(ChatFailure::CallEnded),
+                }
             }
             Source::Live(backend) => {
+                self.state.lock().unwrap_or_else(|p| p.into_inner()).in_flight = Some((hash, seq, request.clone()));
                 let started = Instant::now();
-                let response = backend.complete(&request).await?;
+                let answer = backend.complete(&request).await;
                 let latency = started.elapsed().as_millis() as u64;
-                let exchange = Exchange {
-                    schema: EXCHANGE_SCHEMA.into(),
-                    call: self.call.clone(),
-                    request_hash: hash,
-                    seq,
-                    request,
-                    response: response.clone(),
-                    backend: format!("{:?} {}", backend.config.provider, backend.config.base_url),
-                };
-                let record = self
-                    .archive
-                    .put_blob(&crate::canonical::to_vec(&exchange))
-                    .map_err(|e| ChatFailure::BackendFailed(format!("cannot record the exchange: {e}")))?;
-                self.state.lock().unwrap_or_else(|p| p.into_inner()).records.push((record, latency));
-                Ok(response)
+                self.state.lock().unwrap_or_else(|p| p.into_inner()).in_flight = None;
+                match answer {
+                    Ok(response) => {
+                        self.record(backend, hash, seq, request, Ok(response.clone()), latency)
+                            .map_err(ChatFailure::BackendFailed)?;
+                        Ok(response)
+                    }
+                    // A failure after the retries is part of what the guest saw: recorded, replayed.
+                    Err(ChatFailure::BackendFailed(message)) => {
+                        let failure = Failure::Backend { message: message.clone() };
+                        self.record(backend, hash, seq, request, Err(failure), latency)
+                            .map_err(ChatFailure::BackendFailed)?;
+                        Err(ChatFailure::BackendFailed(message))
+                    }
+                    // Refused before anything was sent (budget, invalid request): the run log's
+                    // budget stop, or the request itself, says so on replay.
+                    Err(other) => Err(other),
+                }
             }
         }
     }

@@ -43,7 +43,22 @@ pub enum ChatFailure {
     BudgetExhausted(String),
     InvalidRequest(String),
     BackendFailed(String),
+    /// Replay only: in the recorded run the call ended (at its deadline) while this request was
+    /// in flight. The call ends here the same way, instead of racing a clock again.
+    CallEnded,
 }
+
+/// The trap that ends a replayed call where the recorded call ended, reported as its deadline.
+#[derive(Debug)]
+pub struct RecordedDeadline;
+
+impl std::fmt::Display for RecordedDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the recorded call reached its deadline while this LLM request was in flight")
+    }
+}
+
+impl std::error::Error for RecordedDeadline {}
 
 /// The seam where LLM backends plug in. The sandbox meters calls; the gateway talks to models,
 /// records exchanges and enforces token and cost budgets.
@@ -211,20 +226,22 @@ impl host::Host for CallState {
             max_output_tokens: request.max_output_tokens,
             temperature_milli: request.temperature_milli,
         };
-        let answer = gateway.complete(chat).await;
-        if let Ok(r) = &answer {
-            self.meter.moved(r.content.len() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
-        }
-        Ok(match answer {
-            Ok(r) => Ok(LlmResponse {
-                content: r.content,
-                model: r.model,
-                input_tokens: r.input_tokens,
-                output_tokens: r.output_tokens,
-            }),
+        Ok(match gateway.complete(chat).await {
+            Ok(r) => {
+                self.meter.moved(r.content.len() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+                Ok(LlmResponse {
+                    content: r.content,
+                    model: r.model,
+                    input_tokens: r.input_tokens,
+                    output_tokens: r.output_tokens,
+                })
+            }
             Err(ChatFailure::BudgetExhausted(why)) => Err(LlmError::BudgetExhausted(why)),
             Err(ChatFailure::InvalidRequest(why)) => Err(LlmError::InvalidRequest(why)),
             Err(ChatFailure::BackendFailed(why)) => Err(LlmError::BackendFailed(why)),
+            // The request's bytes stay owed, as live: there the cancelled host call unwinds
+            // through the same return, which charges them.
+            Err(ChatFailure::CallEnded) => return Err(wasmtime::Error::new(RecordedDeadline)),
         })
     }
 

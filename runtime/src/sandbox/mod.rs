@@ -475,6 +475,9 @@ fn classify_trap(error: &wasmtime::Error, limiter: &MemoryLimiter) -> Outcome {
         Some(Trap::StackOverflow) => return Outcome::StackOverflow,
         _ => {}
     }
+    if error.downcast_ref::<host::RecordedDeadline>().is_some() {
+        return Outcome::Deadline;
+    }
     if let Some(requested) = limiter.denied_bytes {
         return Outcome::OutOfMemory { requested_bytes: requested as u64, limit_bytes: limiter.cap_bytes as u64 };
     }
