@@ -235,7 +235,10 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
     //    `status` says so instead of showing the forged table.
     let text = String::from_utf8(original.clone()).unwrap();
     let line = text.lines().nth(last_node).unwrap();
-    let forged_line = line.replacen("\"score\":", "\"score\":0.99,\"was\":", 1);
+    // The score's digits replaced in place: still canonical, but no longer what the next line chains to.
+    let at = line.find("\"score\":").unwrap() + "\"score\":".len();
+    let end = at + line[at..].find(',').unwrap();
+    let forged_line = format!("{}0.99{}", &line[..at], &line[end..]);
     std::fs::write(&log, text.replacen(line, &forged_line, 1)).unwrap();
     let (code, said) = verify(false);
     assert_eq!(code, Some(1), "{said}");
@@ -261,6 +264,10 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
     let old_id: hyperagent::hash::ContentHash = events[last_node]["node"].as_str().unwrap().parse().unwrap();
     let mut node = archive.get_node(&old_id).unwrap();
     node.metadata.insert("score".into(), serde_json::json!(0.99));
+    // Consistently: the evaluation's score too, as the metadata's rules demand.
+    if let Some(evaluation) = node.metadata.get_mut("evaluation") {
+        evaluation["score"] = serde_json::json!(0.99);
+    }
     let new_id = archive.put_node(&node).unwrap();
     std::fs::remove_file(object_path(h, &old_id.to_hex())).unwrap();
     std::fs::remove_file(h.join("archive/nodes").join(old_id.to_hex())).unwrap();

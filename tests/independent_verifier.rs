@@ -149,6 +149,10 @@ fn consistent_forgery(home: &Path) {
     let old_id: hyperagent::hash::ContentHash = events[at]["node"].as_str().unwrap().parse().unwrap();
     let mut node = archive.get_node(&old_id).unwrap();
     node.metadata.insert("score".into(), serde_json::json!(0.99));
+    // Consistently: the evaluation's score too, as the metadata's rules demand.
+    if let Some(evaluation) = node.metadata.get_mut("evaluation") {
+        evaluation["score"] = serde_json::json!(0.99);
+    }
     let new_id = archive.put_node(&node).unwrap();
     std::fs::remove_file(object_path(home, &old_id.to_hex())).unwrap();
     std::fs::remove_file(home.join("archive/nodes").join(old_id.to_hex())).unwrap();

@@ -321,7 +321,7 @@ fn check_head(
     check: &mut RunCheck,
 ) {
     use crate::run_object::{RunObject, RunSignature, check_signature};
-    let head = match std::fs::read_to_string(run_dir.join("head")).map(|t| t.trim().parse::<ContentHash>()) {
+    let head = match std::fs::read_to_string(run_dir.join("head")).map(|t| t.trim_end().parse::<ContentHash>()) {
         Ok(Ok(head)) => head,
         _ => return check.problems.push(format!("run {run}: no readable head: nothing anchors its log")),
     };
@@ -336,6 +336,20 @@ fn check_head(
             head.short(),
             object.log_lines
         )),
+    }
+    // Every run object of this run, not only the head's, says what its log prefix says: a stale
+    // one left behind by a rewrite contradicts the log.
+    for id in archive.run_object_ids().unwrap_or_default().into_iter().filter(|id| *id != head) {
+        if let Ok(other) = archive.get_run_object(&id)
+            && other.run == run
+            && RunObject::from_log(run, contents, other.log_lines as usize).as_ref() != Some(&other)
+        {
+            check.problems.push(format!(
+                "run {run}: run object {} does not match the log's first {} lines",
+                id.short(),
+                other.log_lines
+            ));
+        }
     }
     let finished = contents.events.iter().any(|e| matches!(e, Event::Finished { .. }));
     if finished && object.log_lines != contents.events.len() as u64 {

@@ -135,7 +135,13 @@ impl RunLog {
         let mut contents = LogContents { events: Vec::new(), head: None, line_hashes: Vec::new(), complete: 0 };
         for (index, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
             let Some(body) = line.strip_suffix(b"\n") else { break }; // cut short by a crash
-            let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(index, e.to_string()))?;
+            // One reading only: a duplicated member, or any other form than the canonical one,
+            // could let two readers see two events under one chain.
+            let text = std::str::from_utf8(body).map_err(|e| bad(index, e.to_string()))?;
+            let mut value = hyperagent_domains::json::parse_strict(text).map_err(|e| bad(index, e))?;
+            if crate::canonical::to_vec(&value) != body {
+                return Err(bad(index, "the line is not in canonical form".into()));
+            }
             let prev = value.as_object_mut().and_then(|o| o.remove("prev")).unwrap_or(serde_json::Value::Null);
             if prev != serde_json::json!(contents.head) {
                 return Err(bad(

@@ -100,8 +100,45 @@ impl NodeMetadata {
     pub fn of(node: &Node) -> Result<NodeMetadata, String> {
         let object: serde_json::Map<String, serde_json::Value> =
             node.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(|e| format!("the node's metadata is not the loop's ({}): {e}", crate::archive::node::NODE_SCHEMA))
+        let meta: NodeMetadata = serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| {
+            format!("the node's metadata is not the loop's ({}): {e}", crate::archive::node::NODE_SCHEMA)
+        })?;
+        meta.check(node).map_err(|e| format!("the node's metadata contradicts itself: {e}"))?;
+        Ok(meta)
+    }
+
+    /// The rules ARCHIVE.md gives per status: what must be present with what.
+    fn check(&self, node: &Node) -> Result<(), String> {
+        if self.score.is_some() != self.evaluation.is_some() {
+            return Err("a score is present exactly when an evaluation is".into());
+        }
+        if let (Some(score), Some(evaluation)) = (self.score, &self.evaluation)
+            && score.to_bits() != evaluation.score.to_bits()
+        {
+            return Err(format!("score {score} is not the evaluation's score {}", evaluation.score));
+        }
+        let passed = self.evaluation.as_ref().map(|e| e.passed_gate);
+        let initial = node.parent.is_none();
+        let built = |load_error: bool| {
+            matches!(&self.build, Some(BuildRecord::Built { load_error: e }) if e.is_some() == load_error)
+                || (initial && self.build.is_none() && !load_error)
+        };
+        let consistent = match self.status {
+            Status::Evaluated => passed == Some(true) && node.component.is_some() && built(false),
+            Status::StagedOnly => passed == Some(false) && node.component.is_some() && built(false),
+            Status::LoadFailed => passed.is_none() && node.component.is_some() && built(true),
+            Status::Rejected => {
+                passed.is_none() && node.component.is_none() && matches!(self.build, Some(BuildRecord::Rejected { .. }))
+            }
+            Status::BuildFailed => {
+                passed.is_none() && node.component.is_none() && matches!(self.build, Some(BuildRecord::Failed { .. }))
+            }
+            Status::MetaFailed => passed.is_none() && node.component.is_none() && self.build.is_none(),
+        };
+        if !consistent {
+            return Err(format!("status `{}` does not fit its component, build and evaluation", self.status.label()));
+        }
+        Ok(())
     }
 
     /// The node holding this metadata.
