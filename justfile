@@ -19,6 +19,7 @@ test:
 bench: setup
     cargo bench --bench runtime
     cargo bench --bench generation
+    cargo bench --bench evidence
 
 lint:
     cargo fmt --all --check
