@@ -363,6 +363,17 @@ fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
 
     // Replay with the server gone: the same nodes, the same records, no network.
     replay_alike(home.path(), &config, &server, "live", "replayed");
+    // The audit makes every meta call again from its recorded answers: the same children.
+    let audit = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+        .args(["replay", "--run", "live", "--data-dir"])
+        .arg(data_dir())
+        .env("HYPERAGENT_HOME", home.path())
+        .env("HYPERAGENT_GUEST_TARGET", guest_target_dir())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "{said}{}", String::from_utf8_lossy(&audit.stderr));
+    assert_eq!(said.matches("meta call made again").count(), 2, "{said}");
     let records = |log: &str| -> Vec<ContentHash> {
         RunLog::read(&home.path().join(log))
             .unwrap()

@@ -556,9 +556,27 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
         .filter_map(|e| if let Event::Node { node, .. } = e { Some(*node) } else { None })
         .filter(|n| only.is_none_or(|o| o == *n))
         .collect();
+    // Every node of the run as the loop entered them, for the meta calls made again.
+    let mut entered = Vec::new();
+    for event in &events {
+        if let Event::Node { node, .. } = event {
+            hyperagent::evolution::enter_node(&mut entered, hyperagent::evolution::node_record(&archive, node)?);
+        }
+    }
+    let view = hyperagent::audit::meta::RunView {
+        config,
+        domains: &auditor.domains,
+        nodes: &entered,
+        tree_limits: compiler.tree_limits(),
+    };
     let mut differences_shown = false;
     for node in nodes {
-        let audit = auditor.replay_node(&node, config, &records).await?;
+        let mut audit = auditor.replay_node(&node, config, &records).await?;
+        if let Some(record) = entered.iter().find(|n| n.id == node) {
+            let remade = hyperagent::audit::remake_child(&archive, &sandbox, &view, record, &records).await?;
+            audit.mismatches.extend(remade.into_iter().map(|d| format!("meta call made again: {d}")));
+            audit.meta_remade = record.parent.is_some();
+        }
         print_node_audit(&node, &audit, &mut differences_shown);
         clean &= audit.is_clean();
     }
@@ -597,8 +615,9 @@ fn print_node_audit(node: &ContentHash, audit: &hyperagent::audit::NodeAudit, di
         Some(false) => "REBUILT DIFFERENTLY",
         None => "not built",
     };
+    let meta = if audit.meta_remade { ", meta call made again" } else { "" };
     outln!(
-        "{} {build}, {} task(s) re-run: {}",
+        "{} {build}{meta}, {} task(s) re-run: {}",
         node.short(),
         audit.tasks_checked,
         if audit.is_clean() { "identical".to_owned() } else { format!("{} mismatch(es)", audit.mismatches.len()) }

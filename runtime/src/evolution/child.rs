@@ -72,18 +72,7 @@ impl Evolution {
     /// Runs the meta agent on `/repo` with `/history` and, when configured, the LLM.
     async fn run_meta(&self, job: &ChildJob, repo: &Path, history: &Path) -> Result<MetaCall, RunError> {
         let meta_loaded = self.sandbox.load(&self.archive.get_blob(&job.meta_component)?)?;
-        let input = CallInput::Meta(MetaInput {
-            iterations_left: job.iterations_left,
-            repo_dir: "/repo".into(),
-            history_dir: "/history".into(),
-        });
-        let limits = CallLimits {
-            fuel: Fuel(self.config.meta_fuel),
-            memory_bytes: self.config.memory_mib << 20,
-            llm_calls: self.config.meta_llm_calls,
-            deadline: self.config.meta_deadline(),
-            ..CallLimits::default()
-        };
+        let (input, limits) = meta_call(&self.config, job.iterations_left);
         let gateway = self.llm.as_ref().map(|source| {
             Arc::new(CallGateway::new(
                 source.clone(),
@@ -91,14 +80,7 @@ impl Evolution {
                 call_name("meta", job.generation, job.slot),
             ))
         });
-        let grants = Grants {
-            seed: job.seed,
-            preopens: vec![
-                Preopen { host: repo.to_path_buf(), guest: "/repo".into(), writable: true },
-                Preopen { host: history.to_path_buf(), guest: "/history".into(), writable: false },
-            ],
-            llm: gateway.clone().map(|g| g as Arc<dyn LlmGateway>),
-        };
+        let grants = meta_grants(job.seed, repo, history, gateway.clone().map(|g| g as Arc<dyn LlmGateway>));
         let report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
         if let Some(gateway) = &gateway {
             gateway.close().map_err(RunError::Invalid)?;
@@ -224,5 +206,32 @@ fn meta_record(report: &CallReport, component: ContentHash) -> MetaRecord {
         fuel: Some(report.fuel_consumed),
         logs: report.logs.clone(),
         component: Some(component),
+    }
+}
+
+/// A meta call's input and limits under `config`: the same for the loop and for an audit that
+/// makes the call again.
+pub fn meta_call(config: &super::config::RunConfig, iterations_left: u32) -> (CallInput, CallLimits) {
+    let input =
+        CallInput::Meta(MetaInput { iterations_left, repo_dir: "/repo".into(), history_dir: "/history".into() });
+    let limits = CallLimits {
+        fuel: Fuel(config.meta_fuel),
+        memory_bytes: config.memory_mib << 20,
+        llm_calls: config.meta_llm_calls,
+        deadline: config.meta_deadline(),
+        ..CallLimits::default()
+    };
+    (input, limits)
+}
+
+/// What a meta call is granted: its seed, `/repo` read-write, `/history` read-only, the LLM.
+pub fn meta_grants(seed: u64, repo: &Path, history: &Path, llm: Option<Arc<dyn LlmGateway>>) -> Grants {
+    Grants {
+        seed,
+        preopens: vec![
+            Preopen { host: repo.to_path_buf(), guest: "/repo".into(), writable: true },
+            Preopen { host: history.to_path_buf(), guest: "/history".into(), writable: false },
+        ],
+        llm,
     }
 }

@@ -8,7 +8,7 @@
 //! same configuration gives the same nodes whatever the scheduling, and a resumed run the same
 //! nodes as an uninterrupted one.
 
-mod child;
+pub mod child;
 pub mod config;
 pub mod evaluate;
 pub mod history;
