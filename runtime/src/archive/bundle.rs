@@ -3,9 +3,9 @@
 //!
 //! Format (bytes): the line `hyperagent-export 1\n`, then entries, each a header line and a body:
 //! `run <id> <length>\n` + the run log, `object <hash> <length>\n` + the object's bytes,
-//! `node <hash>\n` (a node marker, no body), `head <hash>\n` (the run's latest run object, held
-//! as an object; its signature follows as `signature <length>\n` + the bytes of `head.sig` when
-//! the run was signed), and finally `end\n`. Import re-hashes every object before storing it, so
+//! `node <hash>\n` (a node marker, no body), `run-object <hash>\n` (a run object marker, no body),
+//! `head <hash>\n` (the run's latest run object; its signature follows as `signature <length>\n` +
+//! the bytes of `head.sig` when the run was signed), and finally `end\n`. Import re-hashes every object before storing it, so
 //! a bundle cannot smuggle in content under a wrong name.
 
 use super::{Archive, ArchiveError};
@@ -41,6 +41,8 @@ pub struct Bundle {
 pub struct Head<'a> {
     pub object: ContentHash,
     pub signature: Option<&'a [u8]>,
+    /// Every run object of the run (the head's among them), by ascending hash.
+    pub run_objects: Vec<ContentHash>,
 }
 
 /// Writes the bundle of a run: its log and every object reachable from its nodes and records.
@@ -53,6 +55,7 @@ pub fn export(
 ) -> Result<Vec<u8>, BundleError> {
     let mut roots = roots.to_vec();
     roots.extend(head.as_ref().map(|h| h.object));
+    roots.extend(head.iter().flat_map(|h| h.run_objects.iter().copied()));
     let closure = archive.closure(&roots)?;
     let node_ids: std::collections::BTreeSet<ContentHash> = archive.node_ids()?.into_iter().collect();
     let mut out = Vec::new();
@@ -68,6 +71,9 @@ pub fn export(
         out.extend_from_slice(format!("node {hash}\n").as_bytes());
     }
     if let Some(head) = head {
+        for object in &head.run_objects {
+            out.extend_from_slice(format!("run-object {object}\n").as_bytes());
+        }
         out.extend_from_slice(format!("head {}\n", head.object).as_bytes());
         if let Some(signature) = head.signature {
             out.extend_from_slice(format!("signature {}\n", signature.len()).as_bytes());
@@ -145,6 +151,16 @@ pub fn import(archive: &Archive, bytes: &[u8]) -> Result<Bundle, BundleError> {
                 let node = archive.get_node(&id)?;
                 archive.put_node(&node)?;
                 bundle.nodes.push(id);
+            }
+            ["run-object", hash] => {
+                let id: ContentHash =
+                    hash.parse().map_err(|e: crate::hash::BadHash| BundleError::Format(e.to_string()))?;
+                if !held.contains(&id) {
+                    return Err(BundleError::Format(format!(
+                        "a run object marker names {id}, which the bundle does not hold"
+                    )));
+                }
+                archive.put_run_object(&archive.get_run_object(&id)?)?;
             }
             ["head", hash] => {
                 let id: ContentHash =

@@ -648,7 +648,18 @@ pub fn export(paths: &Paths, run: &str, file: &Path) -> Result<()> {
     let run_dir = runs_dir(paths).join(run);
     let head = std::fs::read_to_string(run_dir.join("head")).ok().and_then(|t| t.trim().parse().ok());
     let signature = std::fs::read(run_dir.join("head.sig")).ok();
-    let head = head.map(|object| hyperagent::archive::bundle::Head { object, signature: signature.as_deref() });
+    // Every run object of this run travels with it (they anchor its log's prefixes).
+    let mut run_objects = Vec::new();
+    for id in archive.run_object_ids()? {
+        if archive.get_run_object(&id).is_ok_and(|o| o.run == run) {
+            run_objects.push(id);
+        }
+    }
+    let head = head.map(|object| hyperagent::archive::bundle::Head {
+        object,
+        signature: signature.as_deref(),
+        run_objects: run_objects.clone(),
+    });
     let bundle = hyperagent::archive::bundle::export(&archive, run, &log, &roots, head)?;
     hyperagent::fsutil::write_atomic(file, &bundle).with_context(|| format!("cannot write {}", file.display()))?;
     outln!("exported run {run}: {} bytes to {}", bundle.len(), file.display());
