@@ -53,6 +53,11 @@ pub enum Failure {
     CallEnded,
 }
 
+/// A request within a call: the call, the request's hash, its sequence number.
+type RequestKey = (String, ContentHash, u32);
+/// What a recorded request got: its response, or what ended it without one.
+type Answer = Result<ChatResponse, Failure>;
+
 /// The hash that names a request: blake3 of its canonical JSON (RFC 8785).
 pub fn request_hash(request: &ChatRequest) -> ContentHash {
     ContentHash::of(&crate::canonical::to_vec(request))
@@ -63,7 +68,7 @@ pub fn request_hash(request: &ChatRequest) -> ContentHash {
 #[derive(Debug, Default)]
 pub struct ReplayIndex {
     /// Each record's hash and its response, read and checked once when the index is built.
-    entries: HashMap<(String, ContentHash, u32), (ContentHash, Result<ChatResponse, Failure>)>,
+    entries: HashMap<RequestKey, (ContentHash, Answer)>,
     /// The generation after which the recorded run stopped, and why. Once the budget was spent
     /// every further request was refused, unrecorded: replay refuses it alike.
     budget_stop: Option<(u32, String)>,
