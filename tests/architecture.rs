@@ -38,7 +38,7 @@ fn the_loop_the_audit_and_the_cli_name_no_concrete_domain() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = rust_files(&src.join("evolution"));
     files.extend(rust_files(&src.join("cli")));
-    files.push(src.join("audit.rs"));
+    files.extend(rust_files(&src.join("audit")));
     let mut found = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();

@@ -1,0 +1,148 @@
+//! The loop's view of a run, as pure functions an auditor can call too: choosing parents from
+//! the archive as it stood, reading node records, the run's domains and splits, provenance, seeds.
+
+use super::config::RunConfig;
+use super::evaluate::RunDomain;
+use super::records::{self, NodeMetadata, Provenance};
+use super::selection::{self, Candidate, Selection};
+use super::{NodeRecord, RunError};
+use crate::archive::Archive;
+use crate::compiler::GuestCompiler;
+use crate::hash::ContentHash;
+use crate::sandbox::Sandbox;
+use std::path::Path;
+
+/// The parent of each slot of `generation`, from the archive `nodes` (oldest first) as it stood
+/// when the generation began. A pure function of its arguments, so an auditor can re-derive it.
+/// Empty when no node can be a parent.
+pub fn choose_parents(config: &RunConfig, nodes: &[NodeRecord], generation: u32) -> Vec<NodeRecord> {
+    let before = archive_before(nodes, generation);
+    let candidates: Vec<&NodeRecord> = before.iter().filter(|n| n.can_be_parent()).collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let rule = if config.no_archive { Selection::Latest } else { config.selection };
+    let probabilities = selection::probabilities(
+        rule,
+        &candidates
+            .iter()
+            .map(|n| Candidate { score: n.score.unwrap_or(0.0), children: n.children })
+            .collect::<Vec<_>>(),
+    );
+    (0..config.children_per_generation)
+        .map(|slot| {
+            let unit = unit_from_seed(derive_seed(config.seed, "select", generation, slot));
+            candidates[selection::draw(&probabilities, unit)].clone()
+        })
+        .collect()
+}
+
+/// What the loop knows about a node, read from the archive.
+pub fn node_record(archive: &Archive, id: &ContentHash) -> Result<NodeRecord, RunError> {
+    let node = archive.get_node(id)?;
+    let meta = NodeMetadata::of(&node).map_err(|e| RunError::Invalid(format!("node {id}: {e}")))?;
+    Ok(NodeRecord {
+        id: *id,
+        parent: node.parent,
+        generation: meta.generation,
+        slot: meta.slot,
+        tree: node.tree,
+        component: node.component,
+        score: meta.score,
+        status: meta.status.label().to_owned(),
+        summary: meta.meta.summary,
+        children: 0,
+        exchanges: Vec::new(),
+    })
+}
+
+/// Adds a node to an archive view, counting it as its parent's child when it has a component.
+pub fn enter_node(nodes: &mut Vec<NodeRecord>, record: NodeRecord) {
+    if record.component.is_some()
+        && let Some(parent) = nodes.iter_mut().find(|n| Some(n.id) == record.parent)
+    {
+        parent.children += 1;
+    }
+    nodes.push(record);
+}
+
+/// The archive as it stood when `generation` began: the nodes of earlier generations, each counting
+/// only its children from earlier generations. A generation resumed after a crash may already hold
+/// some of its own children; its remaining slots must still see what the first attempt saw.
+pub fn archive_before(nodes: &[NodeRecord], generation: u32) -> Vec<NodeRecord> {
+    let mut before = Vec::new();
+    for node in nodes.iter().filter(|n| n.generation < generation) {
+        enter_node(&mut before, NodeRecord { children: 0, ..node.clone() });
+    }
+    before
+}
+
+/// The name under which a node's `kind` calls (`meta`, `task`) record their LLM exchanges, e.g.
+/// `task g0003-s01`; a replay finds the records by it.
+pub fn call_name(kind: &str, generation: u32, slot: u32) -> String {
+    format!("{kind} g{generation:04}-s{slot:02}")
+}
+
+/// The run's domains with their training and validation splits. The first domain draws its
+/// splits from the seeds a single-domain run has always used; the others from seeds named after
+/// them, so adding a domain leaves the first one's tasks as they were.
+pub fn run_domains(config: &RunConfig) -> Result<Vec<RunDomain>, RunError> {
+    let domains = config.open_domains().map_err(RunError::Invalid)?;
+    domains
+        .into_iter()
+        .enumerate()
+        .map(|(index, domain)| {
+            let purpose =
+                |split: &str| if index == 0 { split.to_owned() } else { format!("{}/{split}", domain.name()) };
+            let (train, validation) = domain.splits(
+                derive_seed(config.seed, &purpose("train"), 0, 0),
+                derive_seed(config.seed, &purpose("validation"), 0, 0),
+            )?;
+            Ok(RunDomain { domain, train, validation })
+        })
+        .collect()
+}
+
+/// What a host's results depend on: versions, engine, fuel cost table, toolchain, SDK, and the
+/// blake3 of every data file the run's domains read that is present.
+pub fn provenance(
+    sandbox: &Sandbox,
+    compiler: &GuestCompiler,
+    data_dir: &Path,
+    domains: &[RunDomain],
+) -> Result<Provenance, RunError> {
+    let mut data = Vec::new();
+    for file in domains.iter().flat_map(|d| d.domain.data_files()) {
+        let path = data_dir.join(file.path);
+        match std::fs::read(&path) {
+            Ok(bytes) => data.push(records::DataDigest { file: file.path.to_owned(), blake3: ContentHash::of(&bytes) }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RunError::Io { path, source }),
+        }
+    }
+    Ok(Provenance {
+        host_version: crate::HOST_VERSION.to_owned(),
+        wasmtime: crate::WASMTIME_VERSION.to_owned(),
+        engine: sandbox.engine_fingerprint(),
+        fuel_costs: crate::sandbox::FUEL_COST_TABLE.to_owned(),
+        rustc: compiler.toolchain().rustc_version.clone(),
+        sdk_version: compiler.sdk_version().to_owned(),
+        build_environment: compiler.environment_key(),
+        data,
+        config_hash: None,
+    })
+}
+
+/// A seed for one purpose of one slot, from the run seed.
+pub fn derive_seed(run_seed: u64, purpose: &str, generation: u32, slot: u32) -> u64 {
+    let mut hasher = blake3::Hasher::new_derive_key("hyperagent run seed v1");
+    hasher.update(&run_seed.to_le_bytes());
+    hasher.update(purpose.as_bytes());
+    hasher.update(&generation.to_le_bytes());
+    hasher.update(&slot.to_le_bytes());
+    u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+fn unit_from_seed(seed: u64) -> f64 {
+    (seed >> 11) as f64 / (1u64 << 53) as f64
+}
