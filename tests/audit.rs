@@ -255,6 +255,9 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
     let (code, said) = verify(false);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("the log says generation") && said.contains("does not match the log"), "{said}");
+    let status = hyperagent(h, &["status", "signed"]);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(shown.contains("WARNING: the log and the archive disagree about node"), "{shown}");
 
     // 3. A consistent forgery: the leaf node rewritten with a higher score under its new hash (the
     //    old one deleted), the log re-chained to name it, every run object replaced by one that

@@ -9,7 +9,7 @@ pub mod meta;
 mod runs;
 
 pub use meta::remake_child;
-pub use runs::{RunCheck, verify_run};
+pub use runs::{RunCheck, node_event_agrees, verify_run};
 
 use crate::archive::Archive;
 use crate::compiler::{BuildOutcome, GuestCompiler};

@@ -39,7 +39,7 @@ pub fn verify_run(archive: &Archive, run_dir: &std::path::Path, key: Option<&ed2
 }
 
 /// A `node` event says what its node object says.
-fn node_event_agrees(archive: &Archive, event: &Event) -> Result<(), String> {
+pub fn node_event_agrees(archive: &Archive, event: &Event) -> Result<(), String> {
     let Event::Node { generation, slot, node, parent, score, status } = event else { return Ok(()) };
     let object = archive.get_node(node).map_err(|e| e.to_string())?;
     let meta = NodeMetadata::of(&object)?;

@@ -342,18 +342,37 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
         "score",
         "eval fuel"
     );
+    let mut disagreements = Vec::new();
     for event in &events {
         let Event::Node { generation, slot, node, parent, score, status } = event else { continue };
-        let metadata = archive.get_node(node)?.metadata;
+        // The table shows what the log says only where the node says the same; otherwise loudly.
+        let mark = match hyperagent::audit::node_event_agrees(&archive, event) {
+            Ok(()) => "",
+            Err(why) => {
+                disagreements.push(format!("{}: {why}", node.short()));
+                " !"
+            }
+        };
+        let metadata = archive.get_node(node).map(|n| n.metadata).unwrap_or_default();
         let evaluation = metadata.get("evaluation");
+        let domains = evaluation.and_then(|e| e["domains"].as_array()).cloned().unwrap_or_default();
         // The staged sample's mean, over the domains.
-        let staged = evaluation.and_then(|e| e["domains"].as_array()).map(|domains| {
-            domains.iter().filter_map(|d| d["staged"]["mean"].as_f64()).sum::<f64>() / domains.len().max(1) as f64
-        });
+        let staged = (!domains.is_empty())
+            .then(|| domains.iter().filter_map(|d| d["staged"]["mean"].as_f64()).sum::<f64>() / domains.len() as f64);
         let fuel = evaluation.and_then(|e| e["fuel"].as_u64());
         let summary = metadata.get("meta").and_then(|m| m["summary"].as_str()).unwrap_or("");
+        // With several domains, each one's score before the change.
+        let per_domain: String = if domains.len() > 1 {
+            let parts: Vec<String> = domains
+                .iter()
+                .map(|d| format!("{} {:.3}", d["domain"].as_str().unwrap_or("?"), d["score"].as_f64().unwrap_or(0.0)))
+                .collect();
+            format!("[{}] ", parts.join(", "))
+        } else {
+            String::new()
+        };
         outln!(
-            "{:<13} {:<13} {generation:>4} {slot:>4} {status:<12} {:>9} {:>9} {:>14}  {}",
+            "{:<13} {:<13} {generation:>4} {slot:>4} {status:<12} {:>9} {:>9} {:>14}  {per_domain}{}{mark}",
             node.short(),
             parent.map_or("-".to_owned(), |p| p.short()),
             staged.map_or("-".to_owned(), |s| format!("{s:.5}")),
@@ -361,6 +380,9 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
             fuel.map_or("-".to_owned(), |f| f.to_string()),
             summary.chars().take(80).collect::<String>()
         );
+    }
+    for disagreement in &disagreements {
+        outln!("WARNING: the log and the archive disagree about node {disagreement}");
     }
     for event in &events {
         match event {
