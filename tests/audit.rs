@@ -6,26 +6,15 @@ mod common;
 use common::*;
 use hyperagent::evolution::config::RunConfig;
 use std::path::Path;
-use std::process::{Command, Output};
 
 fn small_config() -> RunConfig {
     RunConfig { generations: 2, seed: 5, ..common::small_config() }
 }
 
-fn hyperagent(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(args)
-        .env("HYPERAGENT_DATA_DIR", data_dir())
-        .env("HYPERAGENT_HOME", home)
-        .env("HYPERAGENT_GUEST_TARGET", guest_target_dir())
-        .output()
-        .unwrap()
-}
-
 fn run(home: &Path, id: &str) {
     let config = home.join("run.toml");
     std::fs::write(&config, toml::to_string(&small_config()).unwrap()).unwrap();
-    let out = hyperagent(home, &["run", "--config", config.to_str().unwrap(), "--run-id", id]);
+    let out = hyperagent_cli(home, &["run", "--config", config.to_str().unwrap(), "--run-id", id]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -62,7 +51,7 @@ fn two_runs_of_one_configuration_give_byte_identical_archives() {
 fn replay_confirms_a_run_and_catches_tampering() {
     let home = tempfile::tempdir().unwrap();
     run(home.path(), "audited");
-    let replay = hyperagent(home.path(), &["replay", "--run", "audited"]);
+    let replay = hyperagent_cli(home.path(), &["replay", "--run", "audited"]);
     let text = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success(), "{text}{}", String::from_utf8_lossy(&replay.stderr));
     assert!(text.contains("parent choices: every one re-derived"), "{text}");
@@ -86,7 +75,7 @@ fn replay_confirms_a_run_and_catches_tampering() {
         })
         .collect();
     write_chained_log(&log, &tampered);
-    let replay = hyperagent(home.path(), &["replay", "--run", "audited"]);
+    let replay = hyperagent_cli(home.path(), &["replay", "--run", "audited"]);
     assert_eq!(replay.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&replay.stdout).contains("parent choice mismatch"),
@@ -107,7 +96,7 @@ fn replay_confirms_a_run_and_catches_tampering() {
         .collect();
     write_chained_log(&log, &tampered);
     let node = nodes[0]["node"].as_str().unwrap()[..12].to_owned();
-    let replay = hyperagent(home.path(), &["replay", &node]);
+    let replay = hyperagent_cli(home.path(), &["replay", &node]);
     let text = String::from_utf8_lossy(&replay.stdout);
     assert_eq!(replay.status.code(), Some(1), "{text}");
     assert!(text.contains("recorded ok") && text.contains("replayed out-of-fuel"), "{text}");
@@ -142,7 +131,7 @@ fn one_of_each_kind(home: &Path) -> Vec<(&'static str, String)> {
 fn verify_catches_a_flipped_byte_in_every_kind_of_object_and_orphans() {
     let home = tempfile::tempdir().unwrap();
     run(home.path(), "kinds");
-    let verify = || hyperagent(home.path(), &["verify"]);
+    let verify = || hyperagent_cli(home.path(), &["verify"]);
     let clean = verify();
     assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stdout));
     for (kind, hash) in one_of_each_kind(home.path()) {
@@ -171,17 +160,17 @@ fn an_exported_run_imports_elsewhere_and_replays_offline() {
     let home = tempfile::tempdir().unwrap();
     run(home.path(), "shipped");
     let bundle = home.path().join("shipped.bundle");
-    let out = hyperagent(home.path(), &["export", "shipped", bundle.to_str().unwrap()]);
+    let out = hyperagent_cli(home.path(), &["export", "shipped", bundle.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = hyperagent(elsewhere.path(), &["import", bundle.to_str().unwrap()]);
+    let out = hyperagent_cli(elsewhere.path(), &["import", bundle.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        hyperagent(elsewhere.path(), &["verify"]).status.success(),
+        hyperagent_cli(elsewhere.path(), &["verify"]).status.success(),
         "the imported archive is whole, with no orphans"
     );
-    let replay = hyperagent(elsewhere.path(), &["replay", "--run", "shipped"]);
+    let replay = hyperagent_cli(elsewhere.path(), &["replay", "--run", "shipped"]);
     let text = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success() && text.contains("everything checked agrees"), "{text}");
     assert!(object_names(&elsewhere.path().join("archive")).len() <= object_names(&home.path().join("archive")).len());
@@ -192,15 +181,10 @@ fn an_exported_run_imports_elsewhere_and_replays_offline() {
     bytes[at] ^= 0x01;
     std::fs::write(&bundle, &bytes).unwrap();
     let third = tempfile::tempdir().unwrap();
-    let out = hyperagent(third.path(), &["import", bundle.to_str().unwrap()]);
+    let out = hyperagent_cli(third.path(), &["import", bundle.to_str().unwrap()]);
     assert!(!out.status.success());
     let message = String::from_utf8_lossy(&out.stderr);
     assert!(message.contains("altered") || message.contains("damaged"), "{message}");
-}
-
-/// Where an archive keeps an object's bytes.
-fn object_path(home: &Path, hash: &str) -> std::path::PathBuf {
-    home.join("archive/objects").join(&hash[..2]).join(&hash[2..])
 }
 
 #[test]
@@ -208,11 +192,11 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let key = h.join("lab.key");
-    assert!(hyperagent(h, &["keygen", "--out", key.to_str().unwrap()]).status.success());
+    assert!(hyperagent_cli(h, &["keygen", "--out", key.to_str().unwrap()]).status.success());
     let public = h.join("lab.key.pub");
     let config = h.join("run.toml");
     std::fs::write(&config, toml::to_string(&small_config()).unwrap()).unwrap();
-    let out = hyperagent(
+    let out = hyperagent_cli(
         h,
         &["run", "--config", config.to_str().unwrap(), "--run-id", "signed", "--sign-key", key.to_str().unwrap()],
     );
@@ -222,7 +206,7 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
         if with_key {
             args.extend(["--key", public.to_str().unwrap()]);
         }
-        let out = hyperagent(h, &args);
+        let out = hyperagent_cli(h, &args);
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
     };
     assert_eq!(verify(true).0, Some(0), "{}", verify(true).1);
@@ -243,7 +227,7 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
     let (code, said) = verify(false);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("the chain is broken"), "{said}");
-    let status = hyperagent(h, &["status", "signed"]);
+    let status = hyperagent_cli(h, &["status", "signed"]);
     assert_eq!(status.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&status.stderr).contains("the chain is broken"));
 
@@ -255,7 +239,7 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
     let (code, said) = verify(false);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("the log says generation") && said.contains("does not match the log"), "{said}");
-    let status = hyperagent(h, &["status", "signed"]);
+    let status = hyperagent_cli(h, &["status", "signed"]);
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(shown.contains("WARNING: the log and the archive disagree about node"), "{shown}");
 
@@ -263,39 +247,13 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
     //    old one deleted), the log re-chained to name it, every run object replaced by one that
     //    matches. Without the key nothing in the archive contradicts it; the signature does, and
     //    so does a replay, which recomputes the claimed score from the node's records.
-    let archive = hyperagent::archive::Archive::open(h.join("archive")).unwrap();
-    let old_id: hyperagent::hash::ContentHash = events[last_node]["node"].as_str().unwrap().parse().unwrap();
-    let mut node = archive.get_node(&old_id).unwrap();
-    node.metadata.insert("score".into(), serde_json::json!(0.99));
-    // Consistently: the evaluation's score too, as the metadata's rules demand.
-    if let Some(evaluation) = node.metadata.get_mut("evaluation") {
-        evaluation["score"] = serde_json::json!(0.99);
-    }
-    let new_id = archive.put_node(&node).unwrap();
-    std::fs::remove_file(object_path(h, &old_id.to_hex())).unwrap();
-    std::fs::remove_file(h.join("archive/nodes").join(old_id.to_hex())).unwrap();
-    let mut forged = events.clone();
-    forged[last_node]["node"] = serde_json::json!(new_id);
-    forged[last_node]["score"] = serde_json::json!(0.99);
-    for event in forged.iter_mut().filter(|e| e["event"] == "finished" && e["best"] == serde_json::json!(old_id)) {
-        event["best"] = serde_json::json!(new_id);
-    }
-    write_chained_log(&log, &forged);
-    for marker in std::fs::read_dir(h.join("archive/runs")).unwrap() {
-        let marker = marker.unwrap();
-        std::fs::remove_file(object_path(h, &marker.file_name().to_string_lossy())).unwrap();
-        std::fs::remove_file(marker.path()).unwrap();
-    }
-    let contents = hyperagent::evolution::log::RunLog::read_chain(&log).unwrap();
-    let object = hyperagent::run_object::RunObject::from_log("signed", &contents, contents.events.len()).unwrap();
-    let head = archive.put_run_object(&object).unwrap();
-    std::fs::write(h.join("runs/signed/head"), head.to_hex()).unwrap();
+    let new_id = consistent_forgery(h, "signed");
     let (code, said) = verify(false);
     assert_eq!(code, Some(0), "without the key the forgery is consistent: {said}");
     let (code, said) = verify(true);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("the signature is of run object"), "{said}");
-    let replay = hyperagent(h, &["replay", &new_id.to_hex()[..12], "--run", "signed"]);
+    let replay = hyperagent_cli(h, &["replay", &new_id.to_hex()[..12], "--run", "signed"]);
     let said = String::from_utf8_lossy(&replay.stdout);
     assert_eq!(replay.status.code(), Some(1), "{said}");
     assert!(said.contains("claimed score 0.99") || said.contains("(metadata Some(0.99))"), "{said}");
@@ -303,12 +261,12 @@ fn the_tamper_table_log_edits_forged_nodes_and_signatures() {
     // 4. A bundle altered in transit is the bundle's failure: exit 1, nothing imported.
     std::fs::write(&log, &original).unwrap();
     let bundle = h.join("run.bundle");
-    hyperagent(h, &["export", "signed", bundle.to_str().unwrap()]);
+    hyperagent_cli(h, &["export", "signed", bundle.to_str().unwrap()]);
     let mut bytes = std::fs::read(&bundle).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x01;
     std::fs::write(&bundle, &bytes).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    let import = hyperagent(elsewhere.path(), &["import", bundle.to_str().unwrap()]);
+    let import = hyperagent_cli(elsewhere.path(), &["import", bundle.to_str().unwrap()]);
     assert_eq!(import.status.code(), Some(1), "{}", String::from_utf8_lossy(&import.stderr));
 }

@@ -14,16 +14,6 @@ fn small_config() -> RunConfig {
     RunConfig { generations: 2, ..common::small_config() }
 }
 
-fn hyperagent(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(args)
-        .env("HYPERAGENT_DATA_DIR", data_dir())
-        .env("HYPERAGENT_HOME", home)
-        .env("HYPERAGENT_GUEST_TARGET", guest_target_dir())
-        .output()
-        .unwrap()
-}
-
 fn verifier_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/verify_archive.py")
 }
@@ -60,10 +50,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
-}
-
-fn object_path(home: &Path, hash: &str) -> PathBuf {
-    home.join("archive/objects").join(&hash[..2]).join(&hash[2..])
 }
 
 fn read_json(home: &Path, hash: &str) -> Value {
@@ -138,42 +124,6 @@ fn edit_score_rechained(home: &Path) {
     write_chained_log(&log, &events);
 }
 
-/// What anyone can do without the key: the leaf node rewritten with a higher score under its new
-/// hash (the old object and marker deleted), the log re-chained to name it, every run object
-/// replaced by one that matches the new log, and the head pointed at the last of them.
-fn consistent_forgery(home: &Path) {
-    let log = home.join("runs/r/log.jsonl");
-    let events = log_events(&log);
-    let at = last_node_event(&events);
-    let archive = hyperagent::archive::Archive::open(home.join("archive")).unwrap();
-    let old_id: hyperagent::hash::ContentHash = events[at]["node"].as_str().unwrap().parse().unwrap();
-    let mut node = archive.get_node(&old_id).unwrap();
-    node.metadata.insert("score".into(), serde_json::json!(0.99));
-    // Consistently: the evaluation's score too, as the metadata's rules demand.
-    if let Some(evaluation) = node.metadata.get_mut("evaluation") {
-        evaluation["score"] = serde_json::json!(0.99);
-    }
-    let new_id = archive.put_node(&node).unwrap();
-    std::fs::remove_file(object_path(home, &old_id.to_hex())).unwrap();
-    std::fs::remove_file(home.join("archive/nodes").join(old_id.to_hex())).unwrap();
-    let mut forged = events.clone();
-    forged[at]["node"] = serde_json::json!(new_id);
-    forged[at]["score"] = serde_json::json!(0.99);
-    for event in forged.iter_mut().filter(|e| e["event"] == "finished" && e["best"] == serde_json::json!(old_id)) {
-        event["best"] = serde_json::json!(new_id);
-    }
-    write_chained_log(&log, &forged);
-    for marker in std::fs::read_dir(home.join("archive/runs")).unwrap() {
-        let marker = marker.unwrap();
-        std::fs::remove_file(object_path(home, &marker.file_name().to_string_lossy())).unwrap();
-        std::fs::remove_file(marker.path()).unwrap();
-    }
-    let contents = hyperagent::evolution::log::RunLog::read_chain(&log).unwrap();
-    let object = hyperagent::run_object::RunObject::from_log("r", &contents, contents.events.len()).unwrap();
-    let head = archive.put_run_object(&object).unwrap();
-    std::fs::write(home.join("runs/r/head"), head.to_hex()).unwrap();
-}
-
 struct Verdicts {
     hyperagent: bool,
     python: bool,
@@ -190,7 +140,7 @@ fn verify_both(home: &Path, key: Option<&Path>) -> Verdicts {
         py.arg("--key").arg(key);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let ours = hyperagent(home, &args);
+    let ours = hyperagent_cli(home, &args);
     let theirs = py.output().unwrap();
     let code = |out: &Output, who: &str| match out.status.code() {
         Some(0) => true,
@@ -218,12 +168,12 @@ fn the_independent_verifier_agrees_with_verify_on_every_tamper_case() {
     let made = base.path().join("made");
     std::fs::create_dir_all(&made).unwrap();
     let key = made.join("lab.key");
-    let out = hyperagent(&made, &["keygen", "--out", key.to_str().unwrap()]);
+    let out = hyperagent_cli(&made, &["keygen", "--out", key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let public = made.join("lab.key.pub");
     let config = made.join("run.toml");
     std::fs::write(&config, toml::to_string(&small_config()).unwrap()).unwrap();
-    let out = hyperagent(
+    let out = hyperagent_cli(
         &made,
         &["run", "--config", config.to_str().unwrap(), "--run-id", "r", "--sign-key", key.to_str().unwrap()],
     );
@@ -277,8 +227,22 @@ fn the_independent_verifier_agrees_with_verify_on_every_tamper_case() {
         ),
         ("node event score edited, chain left".into(), false, false, Box::new(edit_score_raw)),
         ("node event score edited, re-chained".into(), false, false, Box::new(edit_score_rechained)),
-        ("consistent forgery".into(), false, true, Box::new(consistent_forgery)),
-        ("consistent forgery".into(), true, false, Box::new(consistent_forgery)),
+        (
+            "consistent forgery".into(),
+            false,
+            true,
+            Box::new(|home: &Path| {
+                consistent_forgery(home, "r");
+            }),
+        ),
+        (
+            "consistent forgery".into(),
+            true,
+            false,
+            Box::new(|home: &Path| {
+                consistent_forgery(home, "r");
+            }),
+        ),
         (
             "head.sig deleted".into(),
             true,

@@ -190,3 +190,57 @@ pub fn write_chained_log(path: &std::path::Path, events: &[serde_json::Value]) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+/// Runs the `hyperagent` CLI with `home` and this checkout's data and guest build directories.
+pub fn hyperagent_cli(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+        .args(args)
+        .env("HYPERAGENT_DATA_DIR", data_dir())
+        .env("HYPERAGENT_HOME", home)
+        .env("HYPERAGENT_GUEST_TARGET", guest_target_dir())
+        .output()
+        .unwrap()
+}
+
+/// Where an archive keeps an object's bytes.
+pub fn object_path(home: &std::path::Path, hash: &str) -> PathBuf {
+    home.join("archive/objects").join(&hash[..2]).join(&hash[2..])
+}
+
+/// What anyone can do without the key, to run `run` in `home`: its last node rewritten with a
+/// higher score under its new hash (the old object and marker deleted), the log re-chained to
+/// name it, every run object replaced by one that matches the new log, and the head pointed at
+/// the last of them. Returns the forged node.
+pub fn consistent_forgery(home: &std::path::Path, run: &str) -> ContentHash {
+    let log = home.join("runs").join(run).join("log.jsonl");
+    let events = log_events(&log);
+    let at = events.iter().rposition(|e| e["event"] == "node").unwrap();
+    let archive = Archive::open(home.join("archive")).unwrap();
+    let old_id: ContentHash = events[at]["node"].as_str().unwrap().parse().unwrap();
+    let mut node = archive.get_node(&old_id).unwrap();
+    node.metadata.insert("score".into(), serde_json::json!(0.99));
+    // Consistently: the evaluation's score too, as the metadata's rules demand.
+    if let Some(evaluation) = node.metadata.get_mut("evaluation") {
+        evaluation["score"] = serde_json::json!(0.99);
+    }
+    let new_id = archive.put_node(&node).unwrap();
+    std::fs::remove_file(object_path(home, &old_id.to_hex())).unwrap();
+    std::fs::remove_file(home.join("archive/nodes").join(old_id.to_hex())).unwrap();
+    let mut forged = events.clone();
+    forged[at]["node"] = serde_json::json!(new_id);
+    forged[at]["score"] = serde_json::json!(0.99);
+    for event in forged.iter_mut().filter(|e| e["event"] == "finished" && e["best"] == serde_json::json!(old_id)) {
+        event["best"] = serde_json::json!(new_id);
+    }
+    write_chained_log(&log, &forged);
+    for marker in std::fs::read_dir(home.join("archive/runs")).unwrap() {
+        let marker = marker.unwrap();
+        std::fs::remove_file(object_path(home, &marker.file_name().to_string_lossy())).unwrap();
+        std::fs::remove_file(marker.path()).unwrap();
+    }
+    let contents = hyperagent::evolution::log::RunLog::read_chain(&log).unwrap();
+    let object = hyperagent::run_object::RunObject::from_log(run, &contents, contents.events.len()).unwrap();
+    let head = archive.put_run_object(&object).unwrap();
+    std::fs::write(home.join("runs").join(run).join("head"), head.to_hex()).unwrap();
+    new_id
+}

@@ -19,6 +19,8 @@ pub struct RunView<'a> {
     /// Every node of the run, entered in log order.
     pub nodes: &'a [NodeRecord],
     pub tree_limits: &'a TreeLimits,
+    /// Each node's `/history` entry, made once: it does not depend on the generation shown.
+    pub entries: std::sync::Mutex<std::collections::HashMap<crate::hash::ContentHash, Arc<serde_json::Value>>>,
 }
 
 /// Makes `node` again from its parent and compares; returns what differs (nothing for the initial
@@ -113,11 +115,16 @@ fn write_history(
     let before = archive_before(run.nodes, node.generation);
     let training = history::training_tasks(run.domains);
     let mut entries = Vec::with_capacity(before.len());
+    let mut cache = run.entries.lock().unwrap_or_else(|p| p.into_inner());
     for earlier in &before {
-        let parent_tree = earlier.parent.and_then(|p| before.iter().find(|n| n.id == p)).map(|p| p.tree);
-        entries
-            .push((earlier.id, Arc::new(history::node_entry(archive, earlier, parent_tree, run.domains, &training)?)));
+        if !cache.contains_key(&earlier.id) {
+            let parent_tree = earlier.parent.and_then(|p| before.iter().find(|n| n.id == p)).map(|p| p.tree);
+            let entry = history::node_entry(archive, earlier, parent_tree, run.domains, &training)?;
+            cache.insert(earlier.id, Arc::new(entry));
+        }
+        entries.push((earlier.id, cache[&earlier.id].clone()));
     }
+    drop(cache);
     history::write(dir, &history::archive_list(&before), &entries, &history::task_inputs(run.domains), parent)
         .map_err(|source| RunError::Io { path: dir.to_path_buf(), source })
 }

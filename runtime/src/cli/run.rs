@@ -590,6 +590,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
         domains: &auditor.domains,
         nodes: &entered,
         tree_limits: compiler.tree_limits(),
+        entries: Default::default(),
     };
     let mut differences_shown = false;
     for node in nodes {

@@ -217,3 +217,52 @@ pub fn task_inputs(domains: &[RunDomain]) -> Vec<(String, Value)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn big_entry(i: u64) -> Value {
+        let training: Vec<Value> =
+            (0..2000).map(|t| json!({"task": format!("train/{t}"), "answer": "a".repeat(100), "score": 1.0})).collect();
+        json!({"node": i, "change": "+".repeat(200_000), "training": training})
+    }
+
+    #[test]
+    fn a_node_over_its_cap_loses_its_diff_then_its_answers_then_results() {
+        let mut entry = big_entry(1);
+        fit(&mut entry);
+        let size = serde_json::to_vec(&entry).unwrap().len();
+        assert!(size <= MAX_NODE_BYTES, "{size}");
+        assert!(entry["change"].as_str().unwrap().starts_with("[diff cut"));
+        assert_eq!(entry["training"][0]["answer"], "[cut]");
+        assert_eq!(entry["training_cut"], true, "2,000 results do not fit even without their answers");
+        let mut small = json!({"change": "+x", "training": []});
+        fit(&mut small);
+        assert_eq!(small["change"], "+x");
+    }
+
+    #[test]
+    fn the_nodes_over_the_total_cap_are_the_oldest_and_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        // Entries of about 60 KiB each: 4 MiB holds about 68 of 100.
+        let entries: Vec<(ContentHash, Arc<Value>)> = (0..100u64)
+            .map(|i| (ContentHash::of(&i.to_le_bytes()), Arc::new(json!({"node": i, "change": "+".repeat(60_000)}))))
+            .collect();
+        let parent = entries[99].0;
+        write(dir.path(), &[], &entries, &[], &parent).unwrap();
+        let written = std::fs::read_dir(dir.path().join("nodes")).unwrap().count();
+        assert!(written > 50 && written < 100, "{written}");
+        let total: u64 =
+            std::fs::read_dir(dir.path().join("nodes")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+        assert!(total <= MAX_NODES_BYTES as u64, "{total}");
+        assert!(
+            dir.path().join("nodes").join(format!("{}.json", entries[99].0.to_hex())).is_file(),
+            "the newest is kept"
+        );
+        let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+        assert!(readme.contains(&entries[0].0.to_hex()), "the oldest is named as cut");
+        assert!(!readme.contains(&entries[99].0.to_hex()));
+    }
+}

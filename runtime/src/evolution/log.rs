@@ -60,12 +60,12 @@ pub struct TestResult {
 pub struct RunLog {
     path: PathBuf,
     file: File,
-    /// The hash of the last line, which the next line names as its `prev`.
-    head: Option<ContentHash>,
-    lines: u64,
+    /// What the log holds, kept as it is written (the next line names `head` as its `prev`).
+    contents: LogContents,
 }
 
 /// A log read back: its events, and where its chain ends.
+#[derive(Default)]
 pub struct LogContents {
     pub events: Vec<Event>,
     /// The hash of the last complete line (`None` for an empty log).
@@ -80,29 +80,31 @@ impl RunLog {
     /// Opens (creating) the log for appending.
     pub fn open(path: &Path) -> io::Result<RunLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(RunLog { path: path.to_path_buf(), file, head: None, lines: 0 })
+        Ok(RunLog { path: path.to_path_buf(), file, contents: LogContents::default() })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The hash of the last line written, and how many lines there are.
-    pub fn head(&self) -> (Option<ContentHash>, u64) {
-        (self.head, self.lines)
+    /// Every event written or read back so far, with the chain of line hashes.
+    pub fn contents(&self) -> &LogContents {
+        &self.contents
     }
 
     /// Appends an event, chained to the line before it, and makes it durable before returning.
     pub fn append(&mut self, event: &Event) -> io::Result<()> {
         let mut value = serde_json::to_value(event).map_err(io::Error::other)?;
-        value["prev"] = serde_json::json!(self.head);
+        value["prev"] = serde_json::json!(self.contents.head);
         let mut line = crate::canonical::to_vec(&value);
         let hash = ContentHash::of(&line);
         line.push(b'\n');
         self.file.write_all(&line)?;
         self.file.sync_data()?;
-        self.head = Some(hash);
-        self.lines += 1;
+        self.contents.events.push(event.clone());
+        self.contents.line_hashes.push(hash);
+        self.contents.head = Some(hash);
+        self.contents.complete += line.len() as u64;
         Ok(())
     }
 
@@ -120,9 +122,8 @@ impl RunLog {
         let file = OpenOptions::new().append(true).open(path)?;
         file.set_len(contents.complete)?;
         file.sync_data()?;
-        let log =
-            RunLog { path: path.to_path_buf(), file, head: contents.head, lines: contents.line_hashes.len() as u64 };
-        Ok((log, contents.events))
+        let events = contents.events.clone();
+        Ok((RunLog { path: path.to_path_buf(), file, contents }, events))
     }
 
     /// Reads the log with its chain of line hashes.

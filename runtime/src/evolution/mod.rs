@@ -280,13 +280,12 @@ impl Evolution {
     /// Writes the run object for the log as it stands and points the run's head at it (signed
     /// when a key was given): the log's state, anchored in the archive.
     fn seal(&mut self) -> Result<(), RunError> {
-        let path = self.log.path().to_path_buf();
-        let contents = RunLog::read_chain(&path).map_err(io_error(&path))?;
-        let (_, lines) = self.log.head();
+        let contents = self.log.contents();
         let run = self.run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let object = crate::run_object::RunObject::from_log(&run, &contents, lines as usize).ok_or_else(|| {
-            RunError::Invalid(format!("{} does not start with the run's configuration", path.display()))
-        })?;
+        let object =
+            crate::run_object::RunObject::from_log(&run, contents, contents.events.len()).ok_or_else(|| {
+                RunError::Invalid(format!("{} does not start with the run's configuration", self.log.path().display()))
+            })?;
         let id = self.archive.put_run_object(&object)?;
         crate::run_object::write_head(&self.run_dir, &id, self.signing_key.as_ref()).map_err(io_error(&self.run_dir))
     }
