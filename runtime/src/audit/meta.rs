@@ -117,12 +117,15 @@ fn write_history(
     let mut entries = Vec::with_capacity(before.len());
     let mut cache = run.entries.lock().unwrap_or_else(|p| p.into_inner());
     for earlier in &before {
-        if !cache.contains_key(&earlier.id) {
-            let parent_tree = earlier.parent.and_then(|p| before.iter().find(|n| n.id == p)).map(|p| p.tree);
-            let entry = history::node_entry(archive, earlier, parent_tree, run.domains, &training)?;
-            cache.insert(earlier.id, Arc::new(entry));
-        }
-        entries.push((earlier.id, cache[&earlier.id].clone()));
+        let entry = match cache.entry(earlier.id) {
+            std::collections::hash_map::Entry::Occupied(made) => made.get().clone(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let parent_tree = earlier.parent.and_then(|p| before.iter().find(|n| n.id == p)).map(|p| p.tree);
+                let entry = history::node_entry(archive, earlier, parent_tree, run.domains, &training)?;
+                slot.insert(Arc::new(entry)).clone()
+            }
+        };
+        entries.push((earlier.id, entry));
     }
     drop(cache);
     history::write(dir, &history::archive_list(&before), &entries, &history::task_inputs(run.domains), parent)
