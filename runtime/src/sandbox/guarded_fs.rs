@@ -59,6 +59,17 @@ impl FsGuard {
     }
 }
 
+/// Longest path a guest may name, in bytes: the host's own PATH_MAX. A longer one is refused
+/// before the guard looks at it (it could not be opened anyway, and splitting it costs memory).
+pub const MAX_PATH_BYTES: usize = 4096;
+
+fn bounded(path: &str) -> FsResult<()> {
+    if path.len() > MAX_PATH_BYTES {
+        return Err(ErrorCode::NameTooLong.into());
+    }
+    Ok(())
+}
+
 /// `path` (relative, as the guest gave it) resolved against `base`; `..` never climbs above the
 /// grant (wasmtime-wasi refuses such paths anyway).
 fn joined(base: &[String], path: &str) -> Vec<String> {
@@ -263,6 +274,7 @@ impl HostDescriptor for GuardedFs<'_> {
     }
 
     async fn create_directory_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
+        bounded(&path)?;
         if self.is_writable_dir(&fd)? {
             self.check_nesting(&fd, &path)?;
             self.guard.charge(entry_bytes(last_name(&path)))?;
@@ -316,6 +328,7 @@ impl HostDescriptor for GuardedFs<'_> {
         oflags: types::OpenFlags,
         flags: types::DescriptorFlags,
     ) -> FsResult<Resource<Descriptor>> {
+        bounded(&path)?;
         if self.guard.open.len() >= MAX_OPEN_DESCRIPTORS {
             return Err(stop_call(
                 self.guard.meter.files(format!("more than {MAX_OPEN_DESCRIPTORS} files and directories open at once")),
@@ -353,6 +366,8 @@ impl HostDescriptor for GuardedFs<'_> {
         new_fd: Resource<Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
+        bounded(&old_path)?;
+        bounded(&new_path)?;
         // Nesting is bounded where directories are made; a directory moved deeper would carry
         // its whole subtree past that bound, so directories move only sideways or up.
         let (_, old_base) = self.guard.path_of(fd.rep());
@@ -416,6 +431,7 @@ impl HostDescriptor for GuardedFs<'_> {
         path_flags: types::PathFlags,
         path: String,
     ) -> FsResult<types::MetadataHashValue> {
+        bounded(&path)?;
         // The entry must exist, as for the host's own answer.
         self.inner.stat_at(borrow(&fd), path_flags, path.clone()).await?;
         let (grant, base) = self.guard.path_of(fd.rep());
@@ -514,6 +530,13 @@ impl InputStream for MeteredInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_past_path_max_are_refused_before_they_are_split() {
+        assert!(bounded(&"a/".repeat(MAX_PATH_BYTES / 2)).is_ok());
+        let refused = bounded(&"a/".repeat(MAX_PATH_BYTES / 2 + 1)).unwrap_err();
+        assert_eq!(refused.downcast().unwrap(), ErrorCode::NameTooLong);
+    }
 
     #[test]
     fn paths_join_without_climbing_out() {
