@@ -69,7 +69,7 @@ fn run_domain(domain: Arc<dyn Domain>) -> RunDomain {
 fn small_bin_packing() -> RunDomain {
     let settings = serde_json::json!({"train_instances": 4, "train_items": 100, "validation_instances": 2,
                                       "validation_items": 100, "staged_tasks": 2});
-    run_domain(hyperagent_domains::domain::open("bin_packing", &settings).unwrap())
+    run_domain(hyperagent_domains::domain::open("bin_packing", &settings, &common::data_dir()).unwrap())
 }
 
 fn evaluate_on(component: ContentHash, domains: &[RunDomain]) -> evaluate::Evaluation {
@@ -499,7 +499,7 @@ fn history_shows_training_results_and_never_a_validation_or_test_task() {
 
     // /history as the loop writes it for a child of the last node, from the run's archive.
     let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
-    let domains = hyperagent::evolution::run_domains(&config).unwrap();
+    let domains = hyperagent::evolution::run_domains(&config, &common::data_dir()).unwrap();
     let training = history::training_tasks(&domains);
     let mut nodes = Vec::new();
     for (_, _, id) in node_events(&home.path().join("runs/seen/log.jsonl")) {

@@ -48,8 +48,11 @@ fn run(home: &Path, config: &str, extra: &[&str]) -> Output {
         .args(["run", "--config"])
         .arg(&path)
         .args(extra)
+        // The flag alone must reach the domains: no environment variable to fall back on.
+        .arg("--data-dir")
+        .arg(data_dir())
+        .env_remove("HYPERAGENT_DATA_DIR")
         .env("HYPERAGENT_HOME", home)
-        .env("HYPERAGENT_DATA_DIR", data_dir())
         .env("HYPERAGENT_GUEST_TARGET", guest_target_dir())
         .output()
         .unwrap();
@@ -77,7 +80,7 @@ fn summaries(home: &Path, run: &str) -> Vec<String> {
 fn history_of(home: &Path, run: &str, config: &str) -> (PathBuf, Vec<hyperagent::evolution::evaluate::RunDomain>) {
     let config = hyperagent::evolution::config::RunConfig::from_toml(config).unwrap();
     let archive = hyperagent::archive::Archive::open(home.join("archive")).unwrap();
-    let domains = hyperagent::evolution::run_domains(&config).unwrap();
+    let domains = hyperagent::evolution::run_domains(&config, &data_dir()).unwrap();
     let training = history::training_tasks(&domains);
     let mut nodes = Vec::new();
     for event in events(home, run) {

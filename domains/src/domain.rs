@@ -157,12 +157,15 @@ pub fn mean_score(scores: &[TaskScore]) -> f64 {
     if scores.is_empty() { 0.0 } else { scores.iter().map(|s| s.score).sum::<f64>() / scores.len() as f64 }
 }
 
-/// Builds a domain from its settings (the configuration's `[domain.<name>]` table, as JSON).
-pub type Constructor = fn(&serde_json::Value) -> Result<Arc<dyn Domain>, String>;
+/// Builds a domain from its settings (the configuration's `[domain.<name>]` table, as JSON) and
+/// the run's data directory. Nothing may be read yet: listing and checking domains works without
+/// their data.
+pub type Constructor = fn(&serde_json::Value, &Path) -> Result<Arc<dyn Domain>, String>;
 
 /// Every domain this host knows, by name.
 pub const REGISTRY: &[(&str, Constructor)] = &[
-    (crate::bin_packing::DOMAIN, crate::bin_packing::BinPacking::open),
+    // Bin packing reads its data only as test sets, which are given the data directory.
+    (crate::bin_packing::DOMAIN, |settings, _| crate::bin_packing::BinPacking::open(settings)),
     (crate::paper_review::DOMAIN, crate::paper_review::PaperReview::open),
     (crate::imo_grading::DOMAIN, crate::imo_grading::ImoGrading::open),
 ];
@@ -172,10 +175,11 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|(name, _)| *name).collect()
 }
 
-/// The domain called `name`, built from `settings` (`null` for the defaults).
-pub fn open(name: &str, settings: &serde_json::Value) -> Result<Arc<dyn Domain>, String> {
+/// The domain called `name`, built from `settings` (`null` for the defaults), reading its data
+/// from `data_dir` unless its settings name another directory.
+pub fn open(name: &str, settings: &serde_json::Value, data_dir: &Path) -> Result<Arc<dyn Domain>, String> {
     match REGISTRY.iter().find(|(n, _)| *n == name) {
-        Some((_, constructor)) => constructor(settings).map_err(|e| format!("domain `{name}`: {e}")),
+        Some((_, constructor)) => constructor(settings, data_dir).map_err(|e| format!("domain `{name}`: {e}")),
         None => Err(format!("unknown domain `{name}` (available: {})", names().join(", "))),
     }
 }

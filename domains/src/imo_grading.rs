@@ -55,9 +55,9 @@ fn record(line: &Value) -> Result<Record, String> {
 pub struct ImoGrading(pub Judgement);
 
 impl ImoGrading {
-    /// The domain with `settings` (`null` for the defaults).
-    pub fn open(settings: &Value) -> Result<Arc<dyn crate::Domain>, String> {
-        Ok(Arc::new(ImoGrading(Judgement::open(&SPEC, settings)?)))
+    /// The domain with `settings` (`null` for the defaults), its data in `data_dir`.
+    pub fn open(settings: &Value, data_dir: &std::path::Path) -> Result<Arc<dyn crate::Domain>, String> {
+        Ok(Arc::new(ImoGrading(Judgement::open(&SPEC, settings, data_dir)?)))
     }
 }
 

@@ -6,8 +6,8 @@
 //! [`Judgement`] built from it and the `[domain.<name>]` settings. Splits are drawn from the
 //! files, stratified by label and seeded; the labels stay on the host, keyed by task id, so the
 //! payload a task agent gets never holds one. The data directory is `data_dir` in the settings,
-//! else `HYPERAGENT_DATA_DIR`, else `../shared/data` beside the checkout; a missing file fails
-//! the run with its path and how to point at it.
+//! else the run's (`--data-dir` or `HYPERAGENT_DATA_DIR`); a missing file fails the run with its
+//! path and how to point at it.
 
 use crate::domain::{DataError, DataFile, ScoreFuture, SetReport, Split, Staging, TestSets};
 use crate::text::Classifier;
@@ -61,8 +61,7 @@ pub struct Settings {
     /// Training tasks evaluated first; the rest only when their mean reaches `staged_threshold`.
     pub staged_tasks: usize,
     pub staged_threshold: f64,
-    /// The data directory for this domain (default: `HYPERAGENT_DATA_DIR`, else `../shared/data`
-    /// beside the checkout).
+    /// The data directory for this domain (default: the run's data directory).
     pub data_dir: Option<PathBuf>,
 }
 
@@ -159,16 +158,11 @@ fn stratified(examples: &[Example], count: usize, labels: usize, seed: u64) -> V
     chosen
 }
 
-fn default_data_dir() -> PathBuf {
-    std::env::var_os("HYPERAGENT_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")))
-}
-
 impl Judgement {
-    /// The domain with `settings` (`null` for the defaults). Reads nothing yet: the data is read
-    /// when a split is first asked for, so that listing domains works without it.
-    pub fn open(spec: &'static Spec, settings: &Value) -> Result<Judgement, String> {
+    /// The domain with `settings` (`null` for the defaults), its data in `data_dir` unless the
+    /// settings name another. Reads nothing yet: the data is read when a split is first asked
+    /// for, so that listing domains works without it.
+    pub fn open(spec: &'static Spec, settings: &Value, data_dir: &Path) -> Result<Judgement, String> {
         let settings: Settings = if settings.is_null() {
             Settings::default()
         } else {
@@ -183,7 +177,7 @@ impl Judgement {
         if !(0.0..=1.0).contains(&settings.staged_threshold) {
             return Err("staged_threshold must be in [0, 1]".into());
         }
-        let dir = settings.data_dir.clone().unwrap_or_else(default_data_dir);
+        let dir = settings.data_dir.clone().unwrap_or_else(|| data_dir.to_owned());
         Ok(Judgement { spec, settings, dir, data: OnceLock::new(), drawn: Mutex::new(None), fitted: Mutex::new(None) })
     }
 
@@ -203,8 +197,8 @@ impl Judgement {
             let text = std::fs::read_to_string(&path).map_err(|e| DataError::Io {
                 path: path.display().to_string(),
                 reason: format!(
-                    "{e}. The {} domain needs its data files: set HYPERAGENT_DATA_DIR (or `data_dir` in \
-                     [domain.{}]) to the directory that holds {file}",
+                    "{e}. The {} domain needs its data files: give the run the directory that holds {file} \
+                     (--data-dir or HYPERAGENT_DATA_DIR, or `data_dir` in [domain.{}])",
                     self.spec.name, self.spec.name
                 ),
             })?;
@@ -264,7 +258,7 @@ impl Judgement {
         let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
         let notice = (!same(data_dir, &self.dir)).then(|| {
             format!(
-                "{}: its data is read from {} (HYPERAGENT_DATA_DIR, or `data_dir` in [domain.{}]), not from {}",
+                "{}: its data is read from {} (`data_dir` in [domain.{}]), not from the run's {}",
                 self.spec.name,
                 self.dir.display(),
                 self.spec.name,

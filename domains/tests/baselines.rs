@@ -27,7 +27,8 @@ fn first_fit_and_best_fit_match_funsearch_table_1() {
 
 #[test]
 fn the_domain_seam_reports_the_same_table() {
-    let domain = hyperagent_domains::domain::open("bin_packing", &serde_json::Value::Null).unwrap();
+    let domain =
+        hyperagent_domains::domain::open("bin_packing", &serde_json::Value::Null, std::path::Path::new(".")).unwrap();
     let sets = domain.test_sets(&data_dir()).unwrap();
     assert!(sets.notice.is_none(), "the published data is read");
     let best = ["5.81", "6.06", "5.37", "4.94", "3.98"];

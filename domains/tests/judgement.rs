@@ -63,9 +63,7 @@ fn imo_data(n: usize) -> tempfile::TempDir {
 }
 
 fn domain(name: &str, dir: &Path, settings: Value) -> Arc<dyn Domain> {
-    let mut settings = settings;
-    settings["data_dir"] = json!(dir);
-    open(name, &settings).unwrap()
+    open(name, &settings, dir).unwrap()
 }
 
 fn score(domain: &dyn Domain, task: &Task, answer: &str) -> hyperagent_domains::TaskScore {
@@ -197,8 +195,26 @@ fn missing_data_fails_with_the_path_and_how_to_point_at_it() {
         );
         assert!(error.contains(&format!("[domain.{name}]")), "{error}");
     }
-    assert!(open("paper_review", &json!({"staged_tasks": 101})).err().unwrap().contains("staged_tasks"));
-    assert!(open("imo_grading", &json!({"surprise": 1})).err().unwrap().contains("surprise"));
+    let here = Path::new(".");
+    assert!(open("paper_review", &json!({"staged_tasks": 101}), here).err().unwrap().contains("staged_tasks"));
+    assert!(open("imo_grading", &json!({"surprise": 1}), here).err().unwrap().contains("surprise"));
+}
+
+#[test]
+fn a_domain_setting_names_its_own_data_directory() {
+    let data = paper_data(40);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let small = json!({"train_tasks": 10, "validation_tasks": 6, "test_tasks": 8, "staged_tasks": 4});
+    assert!(
+        domain("paper_review", elsewhere.path(), small.clone()).splits(1, 2).is_err(),
+        "the run's directory is empty"
+    );
+    let mut own = small;
+    own["data_dir"] = json!(data.path());
+    let d = domain("paper_review", elsewhere.path(), own);
+    assert_eq!(d.splits(1, 2).unwrap().0.tasks.len(), 10, "read from the domain's own directory");
+    let notice = d.test_sets(elsewhere.path()).unwrap().notice.unwrap();
+    assert!(notice.contains(&data.path().display().to_string()), "{notice}");
 }
 
 /// The real data directory, or `None` (with a message) when it is absent.

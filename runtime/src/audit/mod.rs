@@ -60,10 +60,11 @@ pub struct Auditor<'a> {
 /// A run's evaluation tasks, by (domain name, task id), with their domain.
 pub type TasksById = HashMap<(String, String), (Arc<dyn Domain>, Task)>;
 
-/// A run's training and validation tasks by (domain, task id), generated once.
-pub fn tasks_by_id(config: &RunConfig) -> Result<TasksById, RunError> {
+/// A run's training and validation tasks by (domain, task id), generated or read (from
+/// `data_dir`) once.
+pub fn tasks_by_id(config: &RunConfig, data_dir: &std::path::Path) -> Result<TasksById, RunError> {
     let mut tasks = HashMap::new();
-    for run in run_domains(config)? {
+    for run in run_domains(config, data_dir)? {
         for task in run.train.tasks.iter().chain(&run.validation.tasks) {
             tasks.insert((run.domain.name().to_owned(), task.id.clone()), (run.domain.clone(), task.clone()));
         }

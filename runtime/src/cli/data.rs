@@ -8,7 +8,7 @@ use std::path::Path;
 pub fn list(data_dir: &Path) {
     outln!("data directory: {}", data_dir.display());
     for name in hyperagent_domains::domain::names() {
-        let domain = match hyperagent_domains::domain::open(name, &serde_json::Value::Null) {
+        let domain = match hyperagent_domains::domain::open(name, &serde_json::Value::Null, data_dir) {
             Ok(domain) => domain,
             Err(e) => {
                 outln!("{name}: {e}");

@@ -79,7 +79,8 @@ impl RunConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        self.open_domains()?;
+        // Opening reads no data, so any directory serves to check the names and settings.
+        self.open_domains(std::path::Path::new("."))?;
         if self.children_per_generation == 0 || self.children_per_generation > 64 {
             return Err("children_per_generation must be in 1..=64".into());
         }
@@ -133,8 +134,8 @@ impl RunConfig {
     }
 
     /// The run's domains, each built from its settings; refuses unknown, repeated or missing
-    /// domains and settings for a domain the run does not have.
-    pub fn open_domains(&self) -> Result<Vec<Arc<dyn Domain>>, String> {
+    /// domains and settings for a domain the run does not have. Their data is in `data_dir`.
+    pub fn open_domains(&self, data_dir: &std::path::Path) -> Result<Vec<Arc<dyn Domain>>, String> {
         if self.domains.is_empty() {
             return Err(format!(
                 "a run needs at least one domain (available: {})",
@@ -150,7 +151,7 @@ impl RunConfig {
                 return Err(format!("domain `{name}` is listed twice"));
             }
             let settings = self.domain.get(name).cloned().unwrap_or(serde_json::Value::Null);
-            opened.push(hyperagent_domains::domain::open(name, &settings)?);
+            opened.push(hyperagent_domains::domain::open(name, &settings, data_dir)?);
         }
         Ok(opened)
     }
