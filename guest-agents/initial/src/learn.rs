@@ -4,12 +4,12 @@
 //!
 //! The labels come from the feedback on training answers (the expected label), the texts from the
 //! training inputs (`tasks/<domain>.json`); nothing else is known. Training starts from the
-//! parent's weights (scaled by `WARM_START`), runs logistic-regression SGD over a seeded sample of
-//! the labelled examples with extra weight on those the parent got wrong, and keeps the
-//! `MAX_FEATURES` heaviest features. The settings are read from the child's `src/learning.rs`.
+//! parent's weights (scaled by `WARM_START`), runs logistic-regression SGD over TF-IDF-weighted
+//! features of a seeded sample of the labelled examples with extra weight on those the parent got
+//! wrong, keeps the `MAX_FEATURES` heaviest features and trains again on those alone. The settings are read from the child's `src/learning.rs`.
 
 use crate::learning;
-use crate::task::lexical::{Model, feature_value, features};
+use crate::task::lexical::{Model, feature_values, features};
 use agent_sdk::history::History;
 use agent_sdk::repo::Repo;
 use agent_sdk::rng::Rng;
@@ -86,11 +86,11 @@ impl Settings {
     }
 }
 
-/// One labelled training example: its features (indices into the vocabulary) and label.
+/// One labelled training example: its features (indices into the vocabulary), what each counts
+/// (as the task agent counts them, `lexical::feature_values`) and its label.
 struct Example {
     features: Vec<usize>,
-    /// What each feature counts, from all the text's features (as the task agent counts them).
-    value: f32,
+    values: Vec<f32>,
     label: usize,
     parent_wrong: bool,
 }
@@ -131,6 +131,10 @@ fn labelled<const N: usize>(domain: &Judged<N>, history: &History) -> Result<Vec
 }
 
 /// Retrains `domain`'s model and writes its table into `repo`; returns a summary line.
+///
+/// Two passes: one over every feature seen in at least `min_df` texts (and the parent's), then,
+/// after keeping the heaviest `max_features`, one over those alone, so that the table written is
+/// the model trained (the task agent normalises over the features it knows).
 pub fn train<const N: usize>(
     domain: &Judged<N>,
     history: &History,
@@ -144,52 +148,110 @@ pub fn train<const N: usize>(
     }
     let before =
         labelled.iter().filter(|(text, label, _)| domain.model.predict(text) == domain.model.labels[*label]).count();
-    // The vocabulary: features in at least `min_df` texts, and the parent's own features.
     let texts: Vec<Vec<String>> = labelled.iter().map(|(text, _, _)| features(text, settings.ngrams)).collect();
-    let mut frequency: HashMap<&str, usize> = HashMap::new();
-    for feature in texts.iter().flatten() {
-        *frequency.entry(feature.as_str()).or_default() += 1;
-    }
-    let parent: HashMap<&str, [f32; N]> = domain.model.weights.iter().map(|(f, w)| (*f, *w)).collect();
-    let mut vocabulary: Vec<&str> = frequency
-        .iter()
-        .filter(|(f, df)| **df >= settings.min_df || parent.contains_key(*f))
-        .map(|(f, _)| *f)
-        .collect();
-    vocabulary.sort_unstable();
-    let index: HashMap<&str, usize> = vocabulary.iter().enumerate().map(|(i, f)| (*f, i)).collect();
-    let examples: Vec<Example> = texts
-        .iter()
-        .zip(&labelled)
-        .map(|(fs, (_, label, parent_wrong))| Example {
-            features: fs.iter().filter_map(|f| index.get(f.as_str()).copied()).collect(),
-            value: feature_value(fs.len()),
-            label: *label,
-            parent_wrong: *parent_wrong,
-        })
-        .collect();
+    let parent: HashMap<&str, [f32; N]> = domain.model.weights.iter().map(|(f, _, w)| (*f, *w)).collect();
+    let table = Table::new(&texts, &parent, settings.min_df);
     let keep = settings.warm_start as f32;
     let mut weights: Vec<[f32; N]> =
-        vocabulary.iter().map(|f| parent.get(f).map_or([0.0; N], |w| w.map(|x| x * keep))).collect();
+        table.vocabulary.iter().map(|f| parent.get(f).map_or([0.0; N], |w| w.map(|x| x * keep))).collect();
     let mut bias = domain.model.bias.map(|b| b * keep);
-    let trained = sgd(&examples, &mut weights, &mut bias, settings, rng);
+    let sample = sample(&labelled, settings, rng);
+    sgd(&table.examples(&texts, &labelled, None), &sample, &mut weights, &mut bias, settings, rng);
+    let kept = select(domain, &table, &weights, settings);
+    let examples = table.examples(&texts, &labelled, Some(&kept));
+    sgd(&examples, &sample, &mut weights, &mut bias, settings, rng);
     let after = examples.iter().filter(|e| predict(&weights, &bias, e) == e.label).count();
-    let kept = write_model(domain, repo, &vocabulary, &weights, &bias, settings)?;
+    write_model(domain, repo, &table, &kept, &weights, &bias, settings)?;
     Ok(format!(
-        "{} model retrained on {trained} of {} labelled examples ({} the parent got wrong): {kept} features, \
+        "{} model retrained on {} of {} labelled examples ({} the parent got wrong): {} of {} features kept, \
          training accuracy {:.3} => {:.3}",
         domain.name,
+        sample.len(),
         labelled.len(),
         labelled.iter().filter(|l| l.2).count(),
+        kept.len(),
+        table.vocabulary.len(),
         before as f64 / labelled.len() as f64,
         after as f64 / labelled.len() as f64
     ))
 }
 
+/// The features training may use, with their inverse document frequencies over the texts.
+struct Table<'a> {
+    vocabulary: Vec<&'a str>,
+    idf: Vec<f32>,
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Table<'a> {
+    /// Features in at least `min_df` texts, and the parent's own; idf = ln((1+n)/(1+df)) + 1.
+    fn new<const N: usize>(texts: &'a [Vec<String>], parent: &HashMap<&'a str, [f32; N]>, min_df: usize) -> Self {
+        let mut frequency: HashMap<&str, usize> = HashMap::new();
+        for feature in texts.iter().flatten() {
+            *frequency.entry(feature.as_str()).or_default() += 1;
+        }
+        let mut vocabulary: Vec<&str> =
+            frequency.iter().filter(|(f, df)| **df >= min_df || parent.contains_key(*f)).map(|(f, _)| *f).collect();
+        vocabulary.sort_unstable();
+        let n = texts.len() as f32;
+        let idf = vocabulary.iter().map(|f| ((1.0 + n) / (1.0 + frequency[f] as f32)).ln() + 1.0).collect();
+        let index = vocabulary.iter().enumerate().map(|(i, f)| (*f, i)).collect();
+        Table { vocabulary, idf, index }
+    }
+
+    /// The examples over the vocabulary, or over the `only` features of it.
+    fn examples(
+        &self,
+        texts: &[Vec<String>],
+        labelled: &[(String, usize, bool)],
+        only: Option<&[usize]>,
+    ) -> Vec<Example> {
+        let allowed: Option<HashSet<usize>> = only.map(|o| o.iter().copied().collect());
+        texts
+            .iter()
+            .zip(labelled)
+            .map(|(fs, (_, label, parent_wrong))| {
+                let features: Vec<usize> = fs
+                    .iter()
+                    .filter_map(|f| self.index.get(f.as_str()).copied())
+                    .filter(|i| allowed.as_ref().is_none_or(|a| a.contains(i)))
+                    .collect();
+                let values = feature_values(&features.iter().map(|&i| self.idf[i]).collect::<Vec<_>>());
+                Example { features, values, label: *label, parent_wrong: *parent_wrong }
+            })
+            .collect()
+    }
+}
+
+/// The examples a call trains on: those the parent got wrong, and a seeded `sample` of the rest.
+fn sample(labelled: &[(String, usize, bool)], settings: &Settings, rng: &mut Rng) -> Vec<usize> {
+    (0..labelled.len()).filter(|&i| labelled[i].2 || rng.chance(settings.sample)).collect()
+}
+
+/// The heaviest features, at most `max_features` and as many as the table file holds, in
+/// vocabulary order.
+fn select<const N: usize>(domain: &Judged<N>, table: &Table, weights: &[[f32; N]], settings: &Settings) -> Vec<usize> {
+    let mut ranked: Vec<usize> =
+        (0..table.vocabulary.len()).filter(|&i| weights[i].iter().any(|w| w.abs() >= 5e-5)).collect();
+    let heaviest = |i: usize| weights[i].iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    ranked.sort_by(|&a, &b| heaviest(b).total_cmp(&heaviest(a)).then(a.cmp(&b)));
+    ranked.truncate(settings.max_features);
+    let mut size = header(domain, &[0.0; N], settings).len();
+    let mut kept = Vec::new();
+    for i in ranked {
+        size += row(table, i, &weights[i]).len();
+        if size > MAX_MODEL_BYTES {
+            break;
+        }
+        kept.push(i);
+    }
+    kept.sort_unstable();
+    kept
+}
+
 fn logits<const N: usize>(weights: &[[f32; N]], bias: &[f32; N], example: &Example) -> [f32; N] {
-    let value = example.value;
     let mut scores = *bias;
-    for &f in &example.features {
+    for (&f, value) in example.features.iter().zip(&example.values) {
         for (s, w) in scores.iter_mut().zip(weights[f]) {
             *s += w * value;
         }
@@ -202,16 +264,16 @@ fn predict<const N: usize>(weights: &[[f32; N]], bias: &[f32; N], example: &Exam
     (0..N).fold(0, |best, l| if scores[l] > scores[best] { l } else { best })
 }
 
-/// Softmax-regression SGD over a seeded sample; returns how many examples it used.
+/// Softmax-regression SGD over the `sample` of the examples, in a seeded order per epoch.
 fn sgd<const N: usize>(
     examples: &[Example],
+    sample: &[usize],
     weights: &mut [[f32; N]],
     bias: &mut [f32; N],
     settings: &Settings,
     rng: &mut Rng,
-) -> usize {
-    let mut order: Vec<usize> =
-        (0..examples.len()).filter(|&i| examples[i].parent_wrong || rng.chance(settings.sample)).collect();
+) {
+    let mut order = sample.to_vec();
     for epoch in 0..settings.epochs {
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i as u64 + 1) as usize);
@@ -225,61 +287,101 @@ fn sgd<const N: usize>(
             let exp = scores.map(|s| (s - top).exp());
             let sum: f32 = exp.iter().sum();
             let boost = if example.parent_wrong { 1.0 + settings.mistake_boost as f32 } else { 1.0 };
-            let value = example.value;
             for class in 0..N {
                 let gradient = boost * (exp[class] / sum - if example.label == class { 1.0 } else { 0.0 });
-                for &f in &example.features {
+                for (&f, value) in example.features.iter().zip(&example.values) {
                     weights[f][class] = weights[f][class] * shrink - rate * gradient * value;
                 }
                 bias[class] -= rate * gradient;
             }
         }
     }
-    order.len()
 }
 
-/// Writes the table, heaviest features first up to `max_features` and the file-size cap, sorted by
-/// feature; returns how many features it kept.
-fn write_model<const N: usize>(
-    domain: &Judged<N>,
-    repo: &Repo,
-    vocabulary: &[&str],
-    weights: &[[f32; N]],
-    bias: &[f32; N],
-    settings: &Settings,
-) -> Result<usize, String> {
-    let mut ranked: Vec<usize> =
-        (0..vocabulary.len()).filter(|&i| weights[i].iter().any(|w| w.abs() >= 5e-5)).collect();
-    let heaviest = |i: usize| weights[i].iter().fold(0.0f32, |m, w| m.max(w.abs()));
-    ranked.sort_by(|&a, &b| heaviest(b).total_cmp(&heaviest(a)).then(a.cmp(&b)));
-    ranked.truncate(settings.max_features);
-    let row = |values: &[f32; N]| values.iter().map(|w| format!("{w:.4}")).collect::<Vec<_>>().join(", ");
+fn numbers(values: &[f32]) -> String {
+    values.iter().map(|w| format!("{w:.4}")).collect::<Vec<_>>().join(", ")
+}
+
+/// One line of the table.
+fn row<const N: usize>(table: &Table, i: usize, weights: &[f32; N]) -> String {
+    format!("    ({:?}, {:.4}, [{}]),\n", table.vocabulary[i], table.idf[i], numbers(weights))
+}
+
+/// The table file up to its first row.
+fn header<const N: usize>(domain: &Judged<N>, bias: &[f32; N], settings: &Settings) -> String {
     let labels = domain.model.labels.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", ");
-    let mut text = format!(
+    format!(
         "//! The {name} model's table (see `lexical.rs`). The meta agent rewrites this file when it\n\
          //! retrains the model on the training results in `/history`.\n\n\
          use super::lexical::Model;\n\n\
          pub const MODEL: Model<{N}> =\n    Model {{ labels: [{labels}], ngrams: {ngrams}, bias: [{bias}], weights: WEIGHTS }};\n\n\
-         /// Trained by the meta agent: (feature, weight per label), sorted by feature.\n\
-         const WEIGHTS: &[(&str, [f32; {N}])] = &[\n",
+         /// Trained by the meta agent: (feature, inverse document frequency, weight per label), sorted\n\
+         /// by feature.\n\
+         const WEIGHTS: &[(&str, f32, [f32; {N}])] = &[\n",
         name = domain.name,
         ngrams = settings.ngrams,
-        bias = row(bias),
-    );
-    // The heaviest lines that fit under the cap, then in feature order.
-    let (mut size, mut lines) = (text.len(), Vec::new());
-    for i in ranked {
-        let line = format!("    ({:?}, [{}]),\n", vocabulary[i], row(&weights[i]));
-        if size + line.len() > MAX_MODEL_BYTES {
-            break;
-        }
-        size += line.len();
-        lines.push((vocabulary[i], line));
-    }
-    lines.sort_unstable();
-    let kept = lines.len();
-    lines.iter().for_each(|(_, line)| text.push_str(line));
+        bias = numbers(bias),
+    )
+}
+
+/// Writes the table of the `kept` features (in vocabulary order, which is feature order).
+fn write_model<const N: usize>(
+    domain: &Judged<N>,
+    repo: &Repo,
+    table: &Table,
+    kept: &[usize],
+    weights: &[[f32; N]],
+    bias: &[f32; N],
+    settings: &Settings,
+) -> Result<(), String> {
+    let mut text = header(domain, bias, settings);
+    kept.iter().for_each(|&i| text.push_str(&row(table, i, &weights[i])));
     text.push_str("];\n");
-    repo.write(domain.file, &text).map_err(|e| format!("cannot write {}: {e}", domain.file))?;
-    Ok(kept)
+    repo.write(domain.file, &text).map_err(|e| format!("cannot write {}: {e}", domain.file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            rate: 1.0,
+            epochs: 20,
+            l2: 0.0,
+            max_features: 2,
+            min_df: 1,
+            ngrams: 1,
+            mistake_boost: 0.0,
+            sample: 1.0,
+            warm_start: 1.0,
+            self_mutation: 0.0,
+        }
+    }
+
+    #[test]
+    fn training_learns_the_words_that_separate_the_labels_and_keeps_the_heaviest() {
+        let labelled: Vec<(String, usize, bool)> = [
+            ("strong results novel", 0),
+            ("novel strong method", 0),
+            ("weak unclear results", 1),
+            ("unclear weak method", 1),
+        ]
+        .iter()
+        .map(|(t, l)| (t.to_string(), *l, false))
+        .collect();
+        let texts: Vec<Vec<String>> = labelled.iter().map(|(t, _, _)| features(t, 1)).collect();
+        let table = Table::new::<2>(&texts, &HashMap::new(), 1);
+        assert!(table.idf[table.index["#len:2"]] < table.idf[table.index["results"]], "in every text: lowest idf");
+        let mut weights = vec![[0.0f32; 2]; table.vocabulary.len()];
+        let mut bias = [0.0f32; 2];
+        let mut rng = Rng::derive(1, "test");
+        let examples = table.examples(&texts, &labelled, None);
+        sgd(&examples, &[0, 1, 2, 3], &mut weights, &mut bias, &settings(), &mut rng);
+        assert!(examples.iter().all(|e| predict(&weights, &bias, e) == e.label));
+        let kept: Vec<&str> =
+            select(&PAPER_REVIEW, &table, &weights, &settings()).iter().map(|&i| table.vocabulary[i]).collect();
+        assert_eq!(kept.len(), 2);
+        assert!(kept.iter().all(|f| ["novel", "strong", "unclear", "weak"].contains(f)), "{kept:?}");
+    }
 }

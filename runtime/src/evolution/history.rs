@@ -24,8 +24,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Largest node file, in bytes: past it the diff is cut, then the training answers.
-pub const MAX_NODE_BYTES: usize = 64 * 1024;
+/// Largest node file, in bytes: past it the diff is cut, then the training answers. Room for the
+/// results of a judgement domain's whole training file (642 papers, about 112 KB with answers).
+pub const MAX_NODE_BYTES: usize = 160 * 1024;
 /// Largest `nodes/` directory, in bytes: past it the oldest nodes are left out.
 pub const MAX_NODES_BYTES: usize = 4 << 20;
 /// Longest diff kept per node, in bytes, before the node cap applies.

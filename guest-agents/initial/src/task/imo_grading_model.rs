@@ -11,4 +11,5 @@ pub const MODEL: Model<4> = Model {
 };
 
 /// A hand-written start: a proof that ends by concluding looks finished.
-const WEIGHTS: &[(&str, [f32; 4])] = &[("contradiction", [0.3, 0.0, 0.0, -0.3]), ("qed", [0.5, 0.1, -0.2, -0.4])];
+const WEIGHTS: &[(&str, f32, [f32; 4])] =
+    &[("contradiction", 1.0, [0.3, 0.0, 0.0, -0.3]), ("qed", 1.0, [0.5, 0.1, -0.2, -0.4])];

@@ -6,5 +6,5 @@ use super::lexical::Model;
 pub const MODEL: Model<2> = Model { labels: ["accept", "reject"], ngrams: 2, bias: [0.0, 0.0], weights: WEIGHTS };
 
 /// A hand-written start: a few words that reviewers of the time liked or did not.
-const WEIGHTS: &[(&str, [f32; 2])] =
-    &[("outperforms", [0.5, -0.5]), ("state of", [0.5, -0.5]), ("we propose", [-0.2, 0.2])];
+const WEIGHTS: &[(&str, f32, [f32; 2])] =
+    &[("outperforms", 1.0, [0.5, -0.5]), ("state of", 1.0, [0.5, -0.5]), ("we propose", 1.0, [-0.2, 0.2])];
