@@ -55,6 +55,7 @@ pub struct Settings {
     pub mistake_boost: f64,
     pub sample: f64,
     pub warm_start: f64,
+    pub average: bool,
     pub self_mutation: f64,
 }
 
@@ -81,6 +82,7 @@ impl Settings {
             mistake_boost: get("MISTAKE_BOOST", learning::MISTAKE_BOOST).max(0.0),
             sample: get("SAMPLE", learning::SAMPLE).clamp(0.05, 1.0),
             warm_start: get("WARM_START", learning::WARM_START).clamp(0.0, 1.0),
+            average: get("AVERAGE", learning::AVERAGE) >= 0.5,
             self_mutation: get("SELF_MUTATION_RATE", learning::SELF_MUTATION_RATE).clamp(0.0, 1.0),
         }
     }
@@ -264,7 +266,10 @@ fn predict<const N: usize>(weights: &[[f32; N]], bias: &[f32; N], example: &Exam
     (0..N).fold(0, |best, l| if scores[l] > scores[best] { l } else { best })
 }
 
-/// Softmax-regression SGD over the `sample` of the examples, in a seeded order per epoch.
+/// Softmax-regression SGD over the `sample` of the examples, in a seeded order per epoch. With
+/// `average`, the result is the mean of the weights after every step, kept without touching every
+/// weight at every step: each change made at step `s` is also added, times `s - 1`, to `late`, and
+/// the mean over `T` steps is the last weights less `late / T`.
 fn sgd<const N: usize>(
     examples: &[Example],
     sample: &[usize],
@@ -273,6 +278,9 @@ fn sgd<const N: usize>(
     settings: &Settings,
     rng: &mut Rng,
 ) {
+    let mut late = vec![[0.0f32; N]; weights.len()];
+    let mut late_bias = [0.0f32; N];
+    let mut step = 0.0f32;
     let mut order = sample.to_vec();
     for epoch in 0..settings.epochs {
         for i in (1..order.len()).rev() {
@@ -282,6 +290,8 @@ fn sgd<const N: usize>(
         let shrink = 1.0 - (settings.rate * settings.l2) as f32;
         for &i in &order {
             let example = &examples[i];
+            let before = step;
+            step += 1.0;
             let scores = logits(weights, bias, example);
             let top = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
             let exp = scores.map(|s| (s - top).exp());
@@ -290,10 +300,23 @@ fn sgd<const N: usize>(
             for class in 0..N {
                 let gradient = boost * (exp[class] / sum - if example.label == class { 1.0 } else { 0.0 });
                 for (&f, value) in example.features.iter().zip(&example.values) {
-                    weights[f][class] = weights[f][class] * shrink - rate * gradient * value;
+                    let change = weights[f][class] * (shrink - 1.0) - rate * gradient * value;
+                    weights[f][class] += change;
+                    late[f][class] += before * change;
                 }
                 bias[class] -= rate * gradient;
+                late_bias[class] -= before * rate * gradient;
             }
+        }
+    }
+    if settings.average && step > 0.0 {
+        for (w, l) in weights.iter_mut().zip(&late) {
+            for class in 0..N {
+                w[class] -= l[class] / step;
+            }
+        }
+        for class in 0..N {
+            bias[class] -= late_bias[class] / step;
         }
     }
 }
@@ -355,6 +378,7 @@ mod tests {
             mistake_boost: 0.0,
             sample: 1.0,
             warm_start: 1.0,
+            average: true,
             self_mutation: 0.0,
         }
     }
@@ -383,5 +407,48 @@ mod tests {
             select(&PAPER_REVIEW, &table, &weights, &settings()).iter().map(|&i| table.vocabulary[i]).collect();
         assert_eq!(kept.len(), 2);
         assert!(kept.iter().all(|f| ["novel", "strong", "unclear", "weak"].contains(f)), "{kept:?}");
+    }
+
+    #[test]
+    fn the_averaged_weights_are_the_mean_over_the_steps() {
+        let texts = [features("good", 1), features("bad", 1)];
+        let labelled = [("good".to_string(), 0, false), ("bad".to_string(), 1, false)];
+        let table = Table::new::<2>(&texts, &HashMap::new(), 1);
+        let examples = table.examples(&texts, &labelled, None);
+        let train = |average: bool, epochs: usize| {
+            let mut weights = vec![[0.0f32; 2]; table.vocabulary.len()];
+            let mut bias = [0.0f32; 2];
+            let settings = Settings { average, epochs, ..settings() };
+            sgd(&examples, &[0, 1], &mut weights, &mut bias, &settings, &mut Rng::derive(7, "test"));
+            (weights, bias)
+        };
+        // The same 4 steps replayed one at a time give the weights after each, to average by hand.
+        let (averaged, _) = train(true, 2);
+        let (last, _) = train(false, 2);
+        assert_ne!(averaged, last);
+        let mut steps = Vec::new();
+        let mut weights = vec![[0.0f32; 2]; table.vocabulary.len()];
+        let mut bias = [0.0f32; 2];
+        let mut rng = Rng::derive(7, "test");
+        let settings = Settings { average: false, epochs: 1, ..settings() };
+        for epoch in 0..2 {
+            let mut order = vec![0usize, 1];
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            let rate = settings.rate / (1.0 + epoch as f64 / 4.0);
+            for &i in &order {
+                let one = Settings { rate, ..settings.clone() };
+                sgd(&examples, &[i], &mut weights, &mut bias, &one, &mut Rng::derive(0, "one"));
+                steps.push(weights.clone());
+            }
+        }
+        assert_eq!(weights, last, "the step-by-step replay follows the same path");
+        for (f, w) in averaged.iter().enumerate() {
+            for class in 0..2 {
+                let mean = steps.iter().map(|s| s[f][class]).sum::<f32>() / steps.len() as f32;
+                assert!((w[class] - mean).abs() < 1e-5, "feature {f} class {class}: {} vs {mean}", w[class]);
+            }
+        }
     }
 }

@@ -21,5 +21,8 @@ pub const MISTAKE_BOOST: f64 = 1.0; // evolve 0.0..5.0
 pub const SAMPLE: f64 = 1.0; // evolve 0.3..1.0
 /// How much of the parent's weights training starts from (0: from scratch).
 pub const WARM_START: f64 = 1.0; // evolve 0.0..1.0
+/// Whether the table keeps the weights averaged over every step (at least 0.5) or the last step's:
+/// the average varies less with the order of the examples.
+pub const AVERAGE: f64 = 1.0; // evolve 0.0..1.0
 /// Probability of also mutating one of these settings.
 pub const SELF_MUTATION_RATE: f64 = 0.5; // evolve 0.0..1.0

@@ -60,7 +60,7 @@ impl Default for RunConfig {
             fixed_meta: false,
             no_archive: false,
             task_fuel: 20_000_000_000,
-            meta_fuel: 2_000_000_000,
+            meta_fuel: 10_000_000_000,
             memory_mib: 256,
             meta_llm_calls: 4,
             meta_deadline_secs: None,
