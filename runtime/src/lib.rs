@@ -10,6 +10,7 @@ pub mod audit;
 pub mod canonical;
 pub mod compiler;
 pub mod evolution;
+pub mod experiment;
 pub mod fsutil;
 pub mod hash;
 pub mod llm;

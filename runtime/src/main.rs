@@ -76,6 +76,20 @@ enum Command {
     /// Run the open-ended loop: select parents, let their meta agents make children, evaluate,
     /// archive. With no arguments, runs the embedded default (bin packing, offline).
     Run(RunArgs),
+    /// Run an experiment plan (methods x seeds, each cell a run named <plan>-<method>-s<seed>;
+    /// finished runs are reused, an unfinished one resumed), then summarise the best nodes' test
+    /// values: medians, 95% bootstrap intervals, Wilcoxon signed-rank p-values against the
+    /// reference method. See README "Experiments" for the plan format.
+    Experiment {
+        /// The plan (TOML); its file name names the experiment and its runs.
+        plan: PathBuf,
+        /// Directory with the benchmark data.
+        #[arg(long, env = "HYPERAGENT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Write and print the summary of the runs there are, without running anything.
+        #[arg(long)]
+        summary_only: bool,
+    },
     /// A table of a run's nodes (default: the latest run).
     Status { run: Option<String> },
     /// List, per domain, the data files it can read: whether each is present, its blake3, and
@@ -258,6 +272,10 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         Command::Archive { command: ArchiveCommand::Verify { json } } => verify(paths, json, None),
         Command::Demo => demo(paths).await,
         Command::Run(args) => run_command(paths, args).await,
+        Command::Experiment { plan, data_dir, summary_only } => {
+            let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
+            cli::experiment::experiment(paths, &plan, data_dir, summary_only).await.map(Ok)
+        }
         Command::Data { data_dir } => {
             cli::data::list(&data_dir.unwrap_or_else(|| paths.default_data_dir()));
             Ok(Ok(()))

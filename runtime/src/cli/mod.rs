@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod evidence;
+pub mod experiment;
 pub mod flags;
 pub mod run;
 pub mod terminal;

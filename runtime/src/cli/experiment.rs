@@ -1,0 +1,81 @@
+//! `hyperagent experiment <plan.toml>`: runs every cell of a plan that has not finished (a killed
+//! experiment resumes its unfinished run and reuses the finished ones), then writes the summary to
+//! `<home>/experiments/<name>/summary.{md,json}` and prints it.
+
+use super::run::{RunOptions, run_log};
+use super::terminal::{errln, outln};
+use anyhow::{Context, Result, bail};
+use hyperagent::evolution::log::{Event, RunLog};
+use hyperagent::experiment::{Plan, run_results, summarise};
+use hyperagent::settings::Paths;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub async fn experiment(paths: &Paths, plan_path: &Path, data_dir: PathBuf, summary_only: bool) -> Result<()> {
+    let plan = Plan::read(plan_path).map_err(anyhow::Error::msg)?;
+    let cells = plan.cells();
+    if !summary_only {
+        for (index, cell) in cells.iter().enumerate() {
+            let log = run_log(paths, &cell.run_id);
+            let events = if log.is_file() { Some(read(&log)?) } else { None };
+            if let Some(events) = &events {
+                check_same_config(events, &cell.config, &cell.run_id)?;
+                if run_results(events).is_some() {
+                    errln!("[{}/{}] {}: finished, reused", index + 1, cells.len(), cell.run_id);
+                    continue;
+                }
+            }
+            errln!(
+                "[{}/{}] {}: {}",
+                index + 1,
+                cells.len(),
+                cell.run_id,
+                if events.is_some() { "resuming" } else { "starting" }
+            );
+            let options = RunOptions {
+                config: cell.config.clone(),
+                llm: None,
+                replay_from: None,
+                run_id: Some(cell.run_id.clone()),
+                resume: events.is_some().then(|| Some(cell.run_id.clone())),
+                data_dir: data_dir.clone(),
+                signing_key: None,
+            };
+            super::run::run(paths, options).await.with_context(|| format!("run {}", cell.run_id))?;
+        }
+    }
+    let mut results = BTreeMap::new();
+    for cell in &cells {
+        let log = run_log(paths, &cell.run_id);
+        let found = if log.is_file() { run_results(&read(&log)?) } else { None };
+        results.insert(cell.run_id.clone(), found);
+    }
+    let summary = summarise(&plan, &results);
+    let dir = paths.home.join("experiments").join(&plan.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let markdown = summary.markdown();
+    hyperagent::fsutil::write_atomic(&dir.join("summary.md"), markdown.as_bytes())?;
+    let json = serde_json::to_vec_pretty(&summary)?;
+    hyperagent::fsutil::write_atomic(&dir.join("summary.json"), &json)?;
+    for line in markdown.lines() {
+        outln!("{line}");
+    }
+    outln!("summary: {} (and summary.json)", dir.join("summary.md").display());
+    Ok(())
+}
+
+fn read(log: &Path) -> Result<Vec<Event>> {
+    RunLog::read(log).with_context(|| format!("cannot read {}", log.display()))
+}
+
+/// A run already there must be the cell's run: the plan may have changed since it was made.
+fn check_same_config(events: &[Event], config: &hyperagent::evolution::config::RunConfig, run_id: &str) -> Result<()> {
+    match events.first() {
+        Some(Event::Started { config: logged, .. }) if **logged == *config => Ok(()),
+        Some(Event::Started { .. }) => bail!(
+            "run {run_id} exists with another configuration than the plan gives it: rename the plan (its runs \
+             are named after it) or remove that run"
+        ),
+        _ => bail!("run {run_id} has a log that does not start with its configuration"),
+    }
+}

@@ -1,0 +1,121 @@
+//! `hyperagent experiment` end to end: a plan of two methods × two seeds runs as four ordinary
+//! runs, the summary's per-seed values are the runs' own best-node test values, and an experiment
+//! killed mid-way resumes, reusing the run it had finished.
+
+mod common;
+
+use common::hyperagent_cli;
+use hyperagent::evolution::log::RunLog;
+use hyperagent::experiment::run_results;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Two methods (full, fixed meta) × `seeds` on tiny bin-packing runs.
+fn plan(dir: &Path, name: &str, seeds: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "seeds = {seeds}\nreference = \"full\"\n[config]\ngenerations = 1\nchildren_per_generation = 1\n\
+             [config.domain.bin_packing]\ntrain_instances = 2\ntrain_items = 100\nstaged_tasks = 1\n\
+             validation_instances = 1\nvalidation_items = 100\ntest_sets = [\"OR1\"]\n\
+             [[method]]\nname = \"full\"\n[[method]]\nname = \"fixed\"\nconfig = {{ fixed_meta = true }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn log_path(home: &Path, run: &str) -> std::path::PathBuf {
+    home.join("runs").join(run).join("log.jsonl")
+}
+
+fn summary(home: &Path, name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(home.join("experiments").join(name).join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_cell_runs_and_the_summary_holds_the_runs_own_figures() {
+    let home = tempfile::tempdir().unwrap();
+    let plan = plan(home.path(), "pair", "[3, 4]");
+    let output = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary = summary(home.path(), "pair");
+    assert_eq!(summary["missing"], serde_json::json!([]));
+    let rows = summary["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "one test set, two methods: {rows:?}");
+    for row in rows {
+        let method = row["method"].as_str().unwrap();
+        let mut values = Vec::new();
+        for seed in [3u64, 4] {
+            let events = RunLog::read(&log_path(home.path(), &format!("pair-{method}-s{seed}"))).unwrap();
+            let results = run_results(&events).expect("the run tested its best node");
+            let (_, _, value) = results[&(row["domain"].as_str().unwrap().into(), row["set"].as_str().unwrap().into())];
+            values.push(serde_json::json!([seed, value]));
+        }
+        assert_eq!(row["values"], Value::Array(values.clone()), "{method}");
+        let (a, b) = (values[0][1].as_f64().unwrap(), values[1][1].as_f64().unwrap());
+        assert!((row["median"].as_f64().unwrap() - (a + b) / 2.0).abs() < 1e-12);
+        assert_eq!(row["versus_reference"].is_null(), method == "full");
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("| fixed |") && stdout.contains("vs full"), "{stdout}");
+    assert!(home.path().join("experiments/pair/summary.md").is_file());
+
+    // Run again: nothing is run, every cell is reused, the summary is the same bytes.
+    let before = std::fs::read(home.path().join("experiments/pair/summary.json")).unwrap();
+    let again = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]);
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8_lossy(&again.stderr).matches("finished, reused").count(), 4);
+    assert_eq!(std::fs::read(home.path().join("experiments/pair/summary.json")).unwrap(), before);
+}
+
+#[test]
+fn a_killed_experiment_resumes_and_reuses_what_it_finished() {
+    let home = tempfile::tempdir().unwrap();
+    let plan = plan(home.path(), "killed", "[5]");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+        .args(["experiment", plan.to_str().unwrap()])
+        .env("HYPERAGENT_DATA_DIR", common::data_dir())
+        .env("HYPERAGENT_HOME", home.path())
+        .env("HYPERAGENT_GUEST_TARGET", common::guest_target_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the first cell has finished and the second has begun.
+    let (first, second) = (log_path(home.path(), "killed-full-s5"), log_path(home.path(), "killed-fixed-s5"));
+    let started = Instant::now();
+    while !(second.is_file() && RunLog::read(&first).ok().and_then(|e| run_results(&e)).is_some()) {
+        assert!(started.elapsed() < Duration::from_secs(600), "the first cell never finished");
+        assert!(child.try_wait().unwrap().is_none(), "the experiment ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first_log = std::fs::read(&first).unwrap();
+    let output = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("killed-full-s5: finished, reused"), "{stderr}");
+    assert!(stderr.contains("killed-fixed-s5: resuming"), "{stderr}");
+    assert_eq!(std::fs::read(&first).unwrap(), first_log, "the finished run was not touched");
+    assert_eq!(summary(home.path(), "killed")["missing"], serde_json::json!([]));
+}
+
+#[test]
+fn a_changed_plan_does_not_silently_reuse_another_configuration() {
+    let home = tempfile::tempdir().unwrap();
+    let plan = plan(home.path(), "changed", "[6]");
+    assert!(hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]).status.success());
+    let text = std::fs::read_to_string(&plan).unwrap().replace("generations = 1", "generations = 2");
+    std::fs::write(&plan, text).unwrap();
+    let output = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("changed-full-s6 exists with another configuration"), "{stderr}");
+    // The summary alone still works from the runs there are.
+    let only = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap(), "--summary-only"]);
+    assert!(only.status.success(), "{}", String::from_utf8_lossy(&only.stderr));
+}
