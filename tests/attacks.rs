@@ -832,11 +832,13 @@ fn an_llm_answer_that_breaks_the_agent_or_floods_its_notes() {
         )
     });
     assert!(report.outcome.is_ok(), "{}", report.outcome);
-    // The refused edit left nothing behind: the child differs from its parent by one mutated gene.
+    // The refused edit left nothing behind: the child is the program search's edit of its parent,
+    // whose kept head (above the program's marker line) differs by at most one rewritten constant.
     let parent = String::from_utf8(guest_source("initial").get("src/priority.rs").unwrap().bytes.clone()).unwrap();
     let child = std::fs::read_to_string(scene.repo().join("src/priority.rs")).unwrap();
     assert!(child.contains("pub fn priority(") && !child.contains("fn gone()"), "{child}");
-    let changed = parent.lines().zip(child.lines()).filter(|(a, b)| a != b).count();
+    let head = |text: &str| text.split("// ---- the program:").next().unwrap().to_owned();
+    let changed = head(&parent).lines().zip(head(&child).lines()).filter(|(a, b)| a != b).count();
     assert!(changed <= 1, "{changed} lines changed");
     // The notes say what happened, and stay bounded however much the lineage and the model wrote.
     let notes = std::fs::read_to_string(scene.repo().join("NOTES.md")).unwrap();

@@ -208,7 +208,7 @@ fn edits_rebuild_and_unchanged_trees_come_from_the_cache() {
         other => panic!("{other:?}"),
     }
     let priority = String::from_utf8(tree.get("src/priority.rs").unwrap().bytes.clone()).unwrap();
-    let edited = priority.replace("SMALL_GAP: f64 = 10.0", "SMALL_GAP: f64 = 12.5");
+    let edited = priority.replace("WASTE_WEIGHT: f64 = 1.0", "WASTE_WEIGHT: f64 = 1.5");
     assert_ne!(edited, priority, "test set-up: the edit must change the source");
     tree.insert("src/priority.rs", edited).unwrap();
     match world().compiler.build(&tree, &world().archive).unwrap() {

@@ -248,19 +248,19 @@ fn a_killed_run_resumes_with_nothing_lost_or_repeated() {
 }
 
 /// A scripted OpenAI-compatible server that answers every meta agent with a real Rust edit: raise
-/// the small-gap penalty of the priority function it was sent by 10.
+/// the waste weight of the priority function it was sent by 0.5.
 fn editing_server() -> common::http::Server {
     common::http::Server::start(|_, request| {
         let body = request.json();
         let prompt = body["messages"][1]["content"].as_str().unwrap_or("").to_owned();
         let line = prompt
             .lines()
-            .find(|l| l.starts_with("pub const SMALL_GAP_PENALTY"))
+            .find(|l| l.starts_with("pub const WASTE_WEIGHT"))
             .expect("the meta agent sends its source");
         let value: f64 = line.split('=').nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
         let edit = format!(
-            "Here is my change.\n<<<<<<< SEARCH src/priority.rs\n{line}\n=======\npub const SMALL_GAP_PENALTY: f64 = {:?}; // evolve 0.0..100.0\n>>>>>>> REPLACE\nSummary: penalise small gaps more\n",
-            value + 10.0
+            "Here is my change.\n<<<<<<< SEARCH src/priority.rs\n{line}\n=======\npub const WASTE_WEIGHT: f64 = {:?}; // evolve 0.1..4.0\n>>>>>>> REPLACE\nSummary: weigh the waste more\n",
+            value + 0.5
         );
         common::http::Reply::json(200, common::http::openai_reply(&edit))
     })
@@ -310,7 +310,7 @@ fn replay_alike(home: &Path, config: &Path, server: &common::http::Server, from:
 /// (the source policy allows `std::net`), and the sandbox refuses the component it makes.
 fn networking_server() -> common::http::Server {
     common::http::Server::start(|_, _| {
-        let line = "pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64 {";
+        let line = "pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64 {";
         let edit = format!(
             "<<<<<<< SEARCH src/priority.rs\n{line}\n=======\n{line}\n    if item < 0.0 && std::net::TcpStream::connect(\"127.0.0.1:9\").is_ok() {{\n        return 0.0;\n    }}\n>>>>>>> REPLACE\nSummary: phone home\n"
         );
@@ -357,9 +357,9 @@ fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
     );
     let tree = archive.get_tree(&node.tree).unwrap();
     assert!(
-        String::from_utf8_lossy(&tree.get("src/priority.rs").unwrap().bytes).contains("SMALL_GAP_PENALTY: f64 = 10.0;")
+        String::from_utf8_lossy(&tree.get("src/priority.rs").unwrap().bytes).contains("WASTE_WEIGHT: f64 = 1.5;")
     );
-    assert!(String::from_utf8_lossy(&tree.get("NOTES.md").unwrap().bytes).contains("penalise small gaps more"));
+    assert!(String::from_utf8_lossy(&tree.get("NOTES.md").unwrap().bytes).contains("weigh the waste more"));
 
     // Replay with the server gone: the same nodes, the same records, no network.
     replay_alike(home.path(), &config, &server, "live", "replayed");

@@ -215,6 +215,33 @@ pub fn uniform_instance(name: &str, seed: u64, items: usize) -> Instance {
     Instance { name: name.to_owned(), capacity: 150, items }
 }
 
+/// A family of generated instances: how training and validation instances are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// FunSearch's Weibull instances (capacity 100), like the Weibull test sets.
+    Weibull,
+    /// Sizes uniform in [20, 100], capacity 150, like OR-Library's binpack1–4.
+    Or,
+}
+
+/// Generated instances of `families`, interleaved (instance `i` is of family `i mod n`), so every
+/// prefix, such as a staged sample, holds as many families as it can. With one family this is
+/// that family's set: `weibull_set` for Weibull.
+pub fn generated_set(name: &str, seed: u64, count: usize, items: usize, families: &[Family]) -> InstanceSet {
+    assert!(!families.is_empty(), "a generated set needs a family");
+    let instances = (0..count)
+        .map(|i| {
+            let (instance, seed) = (format!("{name}_{i:02}"), seed.wrapping_add(i as u64));
+            match families[i % families.len()] {
+                Family::Weibull => weibull_instance(&instance, seed, items),
+                Family::Or => uniform_instance(&instance, seed, items),
+            }
+        })
+        .collect();
+    InstanceSet { name: name.to_owned(), instances }
+}
+
 /// A set of generated Weibull instances.
 pub fn weibull_set(name: &str, seed: u64, count: usize, items: usize) -> InstanceSet {
     let instances =
@@ -398,6 +425,16 @@ mod tests {
         // Weibull(45, 3) has mean 45 * Gamma(4/3) = 40.19.
         let mean = a.items.iter().sum::<u64>() as f64 / a.items.len() as f64;
         assert!((mean - 40.19).abs() < 1.0, "{mean}");
+    }
+
+    #[test]
+    fn generated_sets_interleave_their_families() {
+        let mixed = generated_set("train", 9, 4, 300, &[Family::Weibull, Family::Or]);
+        let capacities: Vec<u64> = mixed.instances.iter().map(|i| i.capacity).collect();
+        assert_eq!(capacities, [100, 150, 100, 150]);
+        assert!(mixed.instances[1].items.iter().all(|&s| (20..=100).contains(&s)));
+        let weibull = generated_set("train", 9, 3, 300, &[Family::Weibull]);
+        assert_eq!(weibull.instances, weibull_set("train", 9, 3, 300).instances, "one family: the old protocol");
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Bin packing as a [`Domain`]: generated Weibull training and validation splits, the published
+//! Bin packing as a [`Domain`]: generated training and validation splits (both test families by
+//! default: Weibull, and OR-like uniform sizes with capacity 150; one family for FunSearch's
+//! per-family protocol), the published
 //! test sets (or generated stand-ins when the data directory lacks them), FunSearch's set metric,
 //! and the first-fit and best-fit baselines.
 
-use super::{Instance, InstanceSet, best_fit, bins_used, first_fit, task_score};
+use super::{Family, Instance, InstanceSet, best_fit, bins_used, first_fit, task_score};
 use crate::domain::{DataError, DataFile, Domain, ScoreFuture, SetReport, Split, Staging, TestSets};
 use crate::{Task, TaskScore};
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,12 @@ pub const TEST_SETS: [&str; 7] = ["OR1", "OR2", "OR3", "OR4", "Weibull 5k", "Wei
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
-    /// Generated training and validation instances (Weibull, as FunSearch defines them).
+    /// Families of the generated training and validation instances, interleaved: `"weibull"`
+    /// (FunSearch's, capacity 100) and `"or"` (OR-Library-like: sizes uniform in [20, 100],
+    /// capacity 150). The default trains on both test families; FunSearch trained one heuristic
+    /// per family (`families = ["weibull"]` or `["or"]`).
+    pub families: Vec<Family>,
+    /// Generated training and validation instances, and their sizes.
     pub train_instances: usize,
     pub train_items: usize,
     pub validation_instances: usize,
@@ -33,9 +40,10 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            families: vec![Family::Weibull, Family::Or],
             train_instances: 10,
             train_items: 500,
-            validation_instances: 5,
+            validation_instances: 6,
             validation_items: 2000,
             staged_tasks: 3,
             staged_threshold: 0.5,
@@ -46,6 +54,10 @@ impl Default for Settings {
 
 impl Settings {
     fn validate(&self) -> Result<(), String> {
+        if self.families.is_empty() || (1..self.families.len()).any(|i| self.families[..i].contains(&self.families[i]))
+        {
+            return Err("families must name at least one family, each once (\"weibull\", \"or\")".into());
+        }
         if self.train_instances == 0 || self.validation_instances == 0 {
             return Err("the training and validation splits need at least one instance".into());
         }
@@ -117,8 +129,14 @@ impl Domain for BinPacking {
 
     fn splits(&self, train_seed: u64, validation_seed: u64) -> Result<(Split, Split), DataError> {
         let s = &self.settings;
-        let train = super::weibull_set("train", train_seed, s.train_instances, s.train_items);
-        let validation = super::weibull_set("validation", validation_seed, s.validation_instances, s.validation_items);
+        let train = super::generated_set("train", train_seed, s.train_instances, s.train_items, &s.families);
+        let validation = super::generated_set(
+            "validation",
+            validation_seed,
+            s.validation_instances,
+            s.validation_items,
+            &s.families,
+        );
         Ok((split("train", &train, true), split("validation", &validation, true)))
     }
 
@@ -226,7 +244,15 @@ mod tests {
     fn splits_and_scores_go_through_the_trait() {
         let domain = BinPacking::open(&Value::Null).unwrap();
         let (train, validation) = domain.splits(1, 2).unwrap();
-        assert_eq!((train.tasks.len(), validation.tasks.len()), (10, 5));
+        assert_eq!((train.tasks.len(), validation.tasks.len()), (10, 6));
+        // Both test families, interleaved, so the staged sample holds both.
+        let capacities: Vec<u64> = train.tasks[..3].iter().map(|t| instance_of(t).unwrap().capacity).collect();
+        assert_eq!(capacities, [100, 150, 100]);
+        let weibull = BinPacking::open(&serde_json::json!({"families": ["weibull"]})).unwrap();
+        assert!(weibull.splits(1, 2).unwrap().0.tasks.iter().all(|t| instance_of(t).unwrap().capacity == 100));
+        assert!(BinPacking::open(&serde_json::json!({"families": []})).is_err());
+        assert!(BinPacking::open(&serde_json::json!({"families": ["or", "or"]})).is_err());
+        assert!(BinPacking::open(&serde_json::json!({"families": ["gaussian"]})).is_err());
         assert_eq!(train.tasks[0].id, "train/train_00");
         let task = &train.tasks[0];
         let best = domain.baseline("best fit", task).unwrap();

@@ -1,13 +1,14 @@
-//! The meta agent: makes a child by rewriting evolvable constants, its own included.
+//! The meta agent: makes a child of this hyperagent.
 //!
-//! Every constant on a line ending in `// evolve lo..hi` is a gene. The agent reads its lineage
-//! from `/history/lineage.json` (each ancestor's score and the change that made it), credits each
-//! gene with the score changes its past mutations caused, and mutates a gene chosen by that credit,
-//! in the direction that helped before. With probability `SELF_MUTATION_RATE` it also mutates one
-//! of the settings below, so the way it searches evolves with what it searches.
+//! For bin packing it searches over programs (`search.rs`): it edits the priority function's
+//! syntax tree with typed operators whose weights come from its strategy (`strategy.rs`, which it
+//! may rewrite in its child) and from what `/history` credits them with. A run with a judgement
+//! domain goes to `judging.rs`. When the host offers an LLM, it asks for a rewrite of
+//! `src/priority.rs` instead, and falls back to program search when the answer is unusable.
 //!
-//! When the host offers an LLM, it asks for a rewrite of `src/priority.rs` instead, and falls back
-//! to mutation when the answer is unusable. A run with a judgement domain goes to `judging.rs`.
+//! Constants on a line ending in `// evolve lo..hi` are genes: the helpers below find them and
+//! mutate one, credited by the score changes its past mutations caused, with the step settings
+//! below. The program search uses them for its own strategy and the priority file's constants.
 
 use agent_sdk::history::History;
 use agent_sdk::repo::Repo;
@@ -23,11 +24,8 @@ pub const RESET_PROBABILITY: f64 = 0.15; // evolve 0.0..0.6
 pub const FOLLOW_DIRECTION: f64 = 0.7; // evolve 0.0..1.0
 /// How much past improvements attract further mutations of the same gene.
 pub const CREDIT_WEIGHT: f64 = 50.0; // evolve 0.0..500.0
-/// Probability of also mutating one of these settings.
-pub const SELF_MUTATION_RATE: f64 = 0.2; // evolve 0.0..0.5
 
 pub(crate) const TASK_FILE: &str = "src/priority.rs";
-const META_FILE: &str = "src/meta.rs";
 const NOTES: &str = "NOTES.md";
 /// Bounds on `NOTES.md`: the longest line kept, and the size the file is kept under.
 const MAX_NOTE_LINE_CHARS: usize = 400;
@@ -44,6 +42,13 @@ pub(crate) struct Gene {
     hi: f64,
 }
 
+impl Gene {
+    /// The constant's name and value.
+    pub(crate) fn name_value(&self) -> (String, f64) {
+        (self.name.clone(), self.value)
+    }
+}
+
 /// One change, as written in a meta report's summary: `file NAME: old -> new`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Change {
@@ -56,7 +61,6 @@ pub(crate) struct Change {
 pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
     let repo = Repo::open(&request.repo_dir);
     let history = History::open(&request.history_dir);
-    let mut rng = Rng::derive(request.seed, "meta");
     let lineage = read_lineage(&history);
     if crate::judging::applies(&history) {
         return crate::judging::improve(request, &repo, &history, &lineage);
@@ -69,23 +73,7 @@ pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
         }
     }
 
-    let credit = credit_genes(&lineage);
-    let mut changes = Vec::new();
-    let task_genes = genes(&repo, TASK_FILE)?;
-    changes.push(mutate_one(&repo, &task_genes, &credit, &mut rng)?);
-    if rng.chance(SELF_MUTATION_RATE) {
-        let meta_genes = genes(&repo, META_FILE)?;
-        changes.push(mutate_one(&repo, &meta_genes, &credit, &mut rng)?);
-    }
-    let summary = changes.iter().map(render_change).collect::<Vec<_>>().join("; ");
-    append_note(&repo, &format!("{summary} (seed {}, {} iterations left)", request.seed, request.iterations_left))
-        .map_err(|e| AgentError::Failed(format!("cannot write {NOTES}: {e}")))?;
-    log::info(&summary);
-    let rationale = format!(
-        "credit-weighted mutation over {} ancestors; step {STEP}, reset probability {RESET_PROBABILITY}",
-        lineage.len()
-    );
-    Ok(MetaReport { summary, rationale })
+    crate::search::improve(request, &repo, &history, &lineage)
 }
 
 /// (summary, score) of each ancestor, root first, as the host wrote them.
@@ -256,7 +244,7 @@ fn llm_rewrite(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaRep
          Current {TASK_FILE}:\n```rust\n{current}```\n\n\
          Propose one improvement as search/replace blocks:\n\
          <<<<<<< SEARCH {TASK_FILE}\n<exact lines to replace>\n=======\n<new lines>\n>>>>>>> REPLACE\n\
-         Keep `pub fn priority(item: f64, remaining: f64, capacity: f64) -> f64`. After the blocks, one \
+         Keep `pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64` below the marker line. After the blocks, one \
          line starting with `Summary:` saying what you changed and why."
     );
     let answer =

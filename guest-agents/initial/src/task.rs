@@ -1,6 +1,6 @@
 //! The task agent: one module per domain, chosen by the request's `domain`.
 
-mod bin_packing;
+pub mod bin_packing;
 mod imo_grading;
 pub mod imo_grading_model;
 pub mod lexical;
