@@ -14,6 +14,7 @@ pub mod experiment;
 pub mod fsutil;
 pub mod hash;
 pub mod llm;
+pub mod report;
 pub mod run_object;
 pub mod sandbox;
 pub mod settings;

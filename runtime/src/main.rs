@@ -142,6 +142,22 @@ enum Command {
         /// Node hash or unique prefix.
         node: String,
     },
+    /// Write a self-contained HTML page of one or more runs (default: the latest): progress
+    /// curves, the archive tree with each node's change, the test table, provenance and the
+    /// replay commands. Made from the run logs and the archive only; opens from disk, offline.
+    Report {
+        /// Run ids (several: their curves side by side).
+        runs: Vec<String>,
+        /// Directory to write index.html in (default: <home>/reports/<run>).
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+    },
+    /// Serve the runs' pages over HTTP, read-only, following each run log live as it grows.
+    Serve {
+        /// Address to listen on; anything but loopback exposes every run to the network.
+        #[arg(long, default_value = cli::serve::DEFAULT_ADDR)]
+        addr: std::net::SocketAddr,
+    },
 }
 
 #[derive(clap::Args)]
@@ -283,6 +299,8 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         Command::Status { run } => cli::run::status(paths, run).map(Ok),
         Command::Show { node } => cli::run::show(paths, &node).map(Ok),
         Command::Lineage { node } => cli::run::lineage(paths, &node).map(Ok),
+        Command::Report { runs, out } => cli::report::report(paths, runs, out.as_deref()).map(Ok),
+        Command::Serve { addr } => cli::serve::serve(paths, addr).await.map(Ok),
         Command::Verify { json, key } => verify(paths, json, key.as_deref()),
         Command::Keygen { out } => cli::evidence::keygen(&out).map(Ok),
         Command::Export { run, file } => cli::run::export(paths, &run, &file).map(Ok),

@@ -43,11 +43,11 @@ pub fn improve(
     }
     if parts.is_empty() {
         let mut rng = Rng::derive(request.seed, "learn");
-        if rng.chance(Settings::read(repo).self_mutation) {
+        let settings = Settings::own();
+        if rng.chance(settings.self_mutation) {
             let genes = meta::genes(repo, LEARNING_FILE)?;
             parts.push(meta::render_change(&meta::mutate_one(repo, &genes, &credit, &mut rng)?));
         }
-        let settings = Settings::read(repo);
         let mut trained = Vec::new();
         if has(PAPER_REVIEW.name) {
             trained.push(learn::train(&PAPER_REVIEW, history, repo, &settings, &mut rng));

@@ -6,7 +6,8 @@
 //! training inputs (`tasks/<domain>.json`); nothing else is known. Training starts from the
 //! parent's weights (scaled by `WARM_START`), runs logistic-regression SGD over TF-IDF-weighted
 //! features of a seeded sample of the labelled examples with extra weight on those the parent got
-//! wrong, keeps the `MAX_FEATURES` heaviest features and trains again on those alone. The settings are read from the child's `src/learning.rs`.
+//! wrong, keeps the `MAX_FEATURES` heaviest features and trains again on those alone. The settings are this meta agent's own (`src/learning.rs` as compiled); mutated ones go into
+//! the child's `src/learning.rs`.
 
 use crate::learning;
 use crate::task::lexical::{Model, feature_values, features};
@@ -60,30 +61,22 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads `src/learning.rs` from `repo`; a setting it cannot read keeps the compiled value.
-    pub fn read(repo: &Repo) -> Settings {
-        let source = repo.read(LEARNING_FILE).unwrap_or_default();
-        let get = |name: &str, compiled: f64| {
-            source
-                .lines()
-                .find_map(|line| {
-                    let rest = line.trim().strip_prefix("pub const ")?.strip_prefix(name)?.strip_prefix(": f64 =")?;
-                    rest.split(';').next()?.trim().parse::<f64>().ok()
-                })
-                .unwrap_or(compiled)
-        };
+    /// The settings this meta agent was compiled with: its own, not those in the child's source.
+    /// A setting mutated into a child takes effect when that child, as a meta agent, trains its
+    /// own children; so a fixed meta agent (the ablation) always trains with the initial settings.
+    pub fn own() -> Settings {
         Settings {
-            rate: get("LEARNING_RATE", learning::LEARNING_RATE),
-            epochs: get("EPOCHS", learning::EPOCHS).round().clamp(1.0, 100.0) as usize,
-            l2: get("L2", learning::L2).clamp(0.0, 0.5),
-            max_features: get("MAX_FEATURES", learning::MAX_FEATURES).round().clamp(1.0, 4000.0) as usize,
-            min_df: get("MIN_DOCUMENT_FREQUENCY", learning::MIN_DOCUMENT_FREQUENCY).round().max(1.0) as usize,
-            ngrams: get("NGRAMS", learning::NGRAMS).round().clamp(1.0, 2.0) as usize,
-            mistake_boost: get("MISTAKE_BOOST", learning::MISTAKE_BOOST).max(0.0),
-            sample: get("SAMPLE", learning::SAMPLE).clamp(0.05, 1.0),
-            warm_start: get("WARM_START", learning::WARM_START).clamp(0.0, 1.0),
-            average: get("AVERAGE", learning::AVERAGE) >= 0.5,
-            self_mutation: get("SELF_MUTATION_RATE", learning::SELF_MUTATION_RATE).clamp(0.0, 1.0),
+            rate: learning::LEARNING_RATE,
+            epochs: learning::EPOCHS.round().clamp(1.0, 100.0) as usize,
+            l2: learning::L2.clamp(0.0, 0.5),
+            max_features: learning::MAX_FEATURES.round().clamp(1.0, 4000.0) as usize,
+            min_df: learning::MIN_DOCUMENT_FREQUENCY.round().max(1.0) as usize,
+            ngrams: learning::NGRAMS.round().clamp(1.0, 2.0) as usize,
+            mistake_boost: learning::MISTAKE_BOOST.max(0.0),
+            sample: learning::SAMPLE.clamp(0.05, 1.0),
+            warm_start: learning::WARM_START.clamp(0.0, 1.0),
+            average: learning::AVERAGE >= 0.5,
+            self_mutation: learning::SELF_MUTATION_RATE.clamp(0.0, 1.0),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The meta agent's learning settings for the judgement domains' lexical models (`learn.rs`).
-//! Lines ending in `// evolve lo..hi` are genes the meta agent mutates like its other settings;
-//! it reads them back from the child's source before training, so that a child is trained with
-//! the settings it carries.
+//! Lines ending in `// evolve lo..hi` are genes the meta agent mutates like its other settings.
+//! A meta agent trains with the values it was compiled with; those it writes into a child take
+//! effect when the child makes children of its own (a fixed meta agent keeps these).
 
 /// Step size of the logistic-regression SGD.
 pub const LEARNING_RATE: f64 = 0.5; // evolve 0.05..3.0

@@ -4,7 +4,9 @@ pub mod data;
 pub mod evidence;
 pub mod experiment;
 pub mod flags;
+pub mod report;
 pub mod run;
+pub mod serve;
 pub mod terminal;
 
 use anyhow::{Context, Result};
