@@ -180,10 +180,11 @@ pub(crate) fn mutate_one(
     } else {
         // Roughly normal: the sum of three uniforms, centred.
         let mut step = (rng.unit() + rng.unit() + rng.unit() - 1.5) * 2.0 * STEP * span;
-        if let Some((_, _, direction)) = credit_of(&chosen.name) {
-            if *direction != 0.0 && rng.chance(FOLLOW_DIRECTION) {
-                step = step.abs() * direction;
-            }
+        if let Some((_, _, direction)) = credit_of(&chosen.name)
+            && *direction != 0.0
+            && rng.chance(FOLLOW_DIRECTION)
+        {
+            step = step.abs() * direction;
         }
         chosen.value + step
     };

@@ -335,6 +335,48 @@ mod tests {
         assert_eq!(draw(&[0.0, f64::NAN], &mut rng), None);
     }
 
+    /// The cost of one meta call's program work, natively: parse the file, make one child's edits,
+    /// print it (`cargo test --release -- --ignored --nocapture meta_call_cost`).
+    #[test]
+    #[ignore]
+    fn meta_call_cost() {
+        let source = initial_source();
+        let program = Program::parse(&source).unwrap();
+        let variables = program.parameters();
+        let tools = Tools { variables: &variables, new_depth: 3, perturb_scale: 0.3, partner: None };
+        // A grown program, as later generations edit.
+        let mut rng = Rng::new(1);
+        let mut body = program.body_expr().unwrap();
+        for _ in 0..6 {
+            body = edit(&body, &weights(), &tools, &mut rng).0;
+        }
+        let mut grown = Program::parse(&source).unwrap();
+        grown.set_body(body);
+        let text = grown.print();
+        let rounds = 2000;
+        let (mut parse, mut mutate, mut print) = (0u128, 0u128, 0u128);
+        for _ in 0..rounds {
+            let t = std::time::Instant::now();
+            let mut p = Program::parse(&text).unwrap();
+            parse += t.elapsed().as_nanos();
+            let t = std::time::Instant::now();
+            let (next, _) = edit(&p.body_expr().unwrap(), &weights(), &tools, &mut rng);
+            mutate += t.elapsed().as_nanos();
+            let t = std::time::Instant::now();
+            p.set_body(next);
+            std::hint::black_box(p.print());
+            print += t.elapsed().as_nanos();
+        }
+        let us = |ns: u128| ns as f64 / rounds as f64 / 1000.0;
+        println!(
+            "program of {} nodes: parse {:.1} us, edit {:.1} us, print {:.1} us per call",
+            program::size(&grown.body_expr().unwrap()),
+            us(parse),
+            us(mutate),
+            us(print)
+        );
+    }
+
     /// Writes lineages of edited programs for a compile check outside the test
     /// (`M21_PROGRAMS=dir cargo test -- --ignored write_programs`).
     #[test]
