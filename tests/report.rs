@@ -106,7 +106,9 @@ fn the_report_of_a_real_run_shows_every_node_the_best_and_a_change() {
     ));
     chrome.wait_for("!document.getElementById('panel').hidden", std::time::Duration::from_secs(10));
     assert_eq!(chrome.eval("document.getElementById('panel-body').dataset.node"), child.to_hex());
-    let diff = chrome.eval("document.querySelector('#panel-body .diff').textContent").as_str().unwrap().to_owned();
+    let diff =
+        chrome.eval("Array.from(document.querySelectorAll('#panel-body .diff span'), s => s.textContent).join('\\n')");
+    let diff = diff.as_str().unwrap().to_owned();
     // The panel's diff is the change between the two archived trees: a line it adds is in the
     // child's source and a line it removes in the parent's.
     let added: Vec<&str> = diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).collect();

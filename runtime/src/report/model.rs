@@ -161,11 +161,6 @@ impl RunReport {
         }
         report
     }
-
-    /// Every domain's own score of a node (empty when it was not evaluated).
-    pub fn domain_scores(node: &NodeView) -> &[DomainScores] {
-        &node.detail.scores
-    }
 }
 
 /// The best-scored node (the first of equals, as the loop ranks them), for a run not finished.
