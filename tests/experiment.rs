@@ -119,3 +119,64 @@ fn a_changed_plan_does_not_silently_reuse_another_configuration() {
     let only = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap(), "--summary-only"]);
     assert!(only.status.success(), "{}", String::from_utf8_lossy(&only.stderr));
 }
+
+#[test]
+fn transfer_runs_the_node_as_a_fixed_meta_agent_and_reports_imp_at_k() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("small.toml");
+    std::fs::write(
+        &config,
+        "generations = 1\nchildren_per_generation = 1\nseed = 2\n[domain.bin_packing]\ntrain_instances = 2\n\
+         train_items = 100\nstaged_tasks = 1\nvalidation_instances = 1\nvalidation_items = 100\ntest_sets = [\"OR1\"]\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let source = hyperagent_cli(home.path(), &["run", "--config", config, "--run-id", "source"]);
+    assert!(source.status.success(), "{}", String::from_utf8_lossy(&source.stderr));
+    let events = RunLog::read(&log_path(home.path(), "source")).unwrap();
+    let (node, tree) = events
+        .iter()
+        .filter_map(|e| match e {
+            hyperagent::evolution::log::Event::Node { node, generation: 1, .. } => Some(*node),
+            _ => None,
+        })
+        .map(|node| {
+            let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+            (node, archive.get_node(&node).unwrap().tree)
+        })
+        .next()
+        .expect("the source run made a child");
+    let hex = node.to_hex();
+    let output = hyperagent_cli(
+        home.path(),
+        &["transfer", "--from", &hex[..12], "--to", "bin_packing", "--k", "2", "--config", config],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("imp@2 on bin_packing"), "{stdout}");
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    for (run, starts_from_node) in [
+        (format!("transfer-{}-bin_packing-k2-s0", &hex[..12]), true),
+        ("transfer-initial-bin_packing-k2-s0".into(), false),
+    ] {
+        let events = RunLog::read(&log_path(home.path(), &run)).unwrap();
+        let hyperagent::evolution::log::Event::Started { config, .. } = &events[0] else { panic!("no start") };
+        assert!(config.fixed_meta && config.generations == 2 && config.children_per_generation == 1, "{run}");
+        let first = events
+            .iter()
+            .find_map(|e| match e {
+                hyperagent::evolution::log::Event::Node { node, generation: 0, .. } => Some(*node),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(archive.get_node(&first).unwrap().tree == tree, starts_from_node, "{run}");
+        // The printed gain is the run's own: best minus start, in excess (lower is better).
+        let best = hyperagent::experiment::test_results(&events, "best").unwrap();
+        let start = hyperagent::experiment::test_results(&events, "initial").unwrap_or_else(|| best.clone());
+        let key = ("bin_packing".to_owned(), "OR1".to_owned());
+        let gain = (start[&key].2 - best[&key].2) * 100.0;
+        let who = if starts_from_node { format!("node {}", &hex[..12]) } else { "initial".to_owned() };
+        let line = stdout.lines().find(|l| l.trim_start().starts_with(&who)).unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains(&format!("{gain:+.2}%")), "{line} vs {gain}");
+    }
+}

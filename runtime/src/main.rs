@@ -90,6 +90,28 @@ enum Command {
         #[arg(long)]
         summary_only: bool,
     },
+    /// imp@k: pair an archived hyperagent's meta agent with the target domain, let it make k
+    /// children there with the meta agent held fixed, and report the best child's test gain over
+    /// the start, beside the same from the initial hyperagent.
+    Transfer {
+        /// The node whose meta agent transfers (hash or unique prefix).
+        #[arg(long)]
+        from: String,
+        /// The target domain.
+        #[arg(long)]
+        to: String,
+        /// Children to make (k generations of one child).
+        #[arg(long, default_value = "50")]
+        k: u32,
+        #[arg(long, default_value = "0")]
+        seed: u64,
+        /// A run configuration for the other settings (fuel, the target domain's table...).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Directory with the benchmark data.
+        #[arg(long, env = "HYPERAGENT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// A table of a run's nodes (default: the latest run).
     Status { run: Option<String> },
     /// List, per domain, the data files it can read: whether each is present, its blake3, and
@@ -288,6 +310,20 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         Command::Archive { command: ArchiveCommand::Verify { json } } => verify(paths, json, None),
         Command::Demo => demo(paths).await,
         Command::Run(args) => run_command(paths, args).await,
+        Command::Transfer { from, to, k, seed, config, data_dir } => {
+            let base = match config {
+                Some(path) => Some(
+                    hyperagent::evolution::config::RunConfig::from_toml(
+                        &std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
+            let args = cli::transfer::TransferArgs { from, to, k, seed, base, data_dir };
+            cli::transfer::transfer(paths, args).await.map(Ok)
+        }
         Command::Experiment { plan, data_dir, summary_only } => {
             let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
             cli::experiment::experiment(paths, &plan, data_dir, summary_only).await.map(Ok)

@@ -5,6 +5,7 @@
 use super::run::{RunOptions, run_log};
 use super::terminal::{errln, outln};
 use anyhow::{Context, Result, bail};
+use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::experiment::{Plan, run_results, summarise};
 use hyperagent::settings::Paths;
@@ -16,32 +17,8 @@ pub async fn experiment(paths: &Paths, plan_path: &Path, data_dir: PathBuf, summ
     let cells = plan.cells();
     if !summary_only {
         for (index, cell) in cells.iter().enumerate() {
-            let log = run_log(paths, &cell.run_id);
-            let events = if log.is_file() { Some(read(&log)?) } else { None };
-            if let Some(events) = &events {
-                check_same_config(events, &cell.config, &cell.run_id)?;
-                if run_results(events).is_some() {
-                    errln!("[{}/{}] {}: finished, reused", index + 1, cells.len(), cell.run_id);
-                    continue;
-                }
-            }
-            errln!(
-                "[{}/{}] {}: {}",
-                index + 1,
-                cells.len(),
-                cell.run_id,
-                if events.is_some() { "resuming" } else { "starting" }
-            );
-            let options = RunOptions {
-                config: cell.config.clone(),
-                llm: None,
-                replay_from: None,
-                run_id: Some(cell.run_id.clone()),
-                resume: events.is_some().then(|| Some(cell.run_id.clone())),
-                data_dir: data_dir.clone(),
-                signing_key: None,
-            };
-            super::run::run(paths, options).await.with_context(|| format!("run {}", cell.run_id))?;
+            let progress = format!("[{}/{}] {}", index + 1, cells.len(), cell.run_id);
+            ensure_run(paths, &cell.run_id, &cell.config, &data_dir, &progress).await?;
         }
     }
     let mut results = BTreeMap::new();
@@ -62,6 +39,40 @@ pub async fn experiment(paths: &Paths, plan_path: &Path, data_dir: PathBuf, summ
     }
     outln!("summary: {} (and summary.json)", dir.join("summary.md").display());
     Ok(())
+}
+
+/// Makes sure the run `run_id` with `config` is there and finished: reused when it is, resumed
+/// when it was cut short, started when it is absent; refused when a run of that id has another
+/// configuration. Returns its log. `progress` prefixes the line that says which.
+pub async fn ensure_run(
+    paths: &Paths,
+    run_id: &str,
+    config: &RunConfig,
+    data_dir: &Path,
+    progress: &str,
+) -> Result<Vec<Event>> {
+    let log = run_log(paths, run_id);
+    let exists = log.is_file();
+    if exists {
+        let events = read(&log)?;
+        check_same_config(&events, config, run_id)?;
+        if run_results(&events).is_some() {
+            errln!("{progress}: finished, reused");
+            return Ok(events);
+        }
+    }
+    errln!("{progress}: {}", if exists { "resuming" } else { "starting" });
+    let options = RunOptions {
+        config: config.clone(),
+        llm: None,
+        replay_from: None,
+        run_id: Some(run_id.to_owned()),
+        resume: exists.then(|| Some(run_id.to_owned())),
+        data_dir: data_dir.to_owned(),
+        signing_key: None,
+    };
+    super::run::run(paths, options).await.with_context(|| format!("run {run_id}"))?;
+    read(&log)
 }
 
 fn read(log: &Path) -> Result<Vec<Event>> {

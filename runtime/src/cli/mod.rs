@@ -8,6 +8,7 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod terminal;
+pub mod transfer;
 
 use anyhow::{Context, Result};
 use hyperagent::archive::Archive;

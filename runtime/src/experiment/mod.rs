@@ -7,4 +7,4 @@ pub mod stats;
 pub mod summary;
 
 pub use plan::{Cell, Method, Plan};
-pub use summary::{Summary, run_results, summarise};
+pub use summary::{RunResults, Summary, run_results, summarise, test_results};

@@ -56,10 +56,15 @@ pub struct Summary {
 /// What one run's best node scored on each (domain, set): (metric, lower is better, value).
 pub type RunResults = BTreeMap<(String, String), (String, bool, f64)>;
 
-/// The best node's test results in a run log.
+/// The best node's test results in a run log (present once the run has finished).
 pub fn run_results(events: &[Event]) -> Option<RunResults> {
+    test_results(events, "best")
+}
+
+/// The test results a run log holds for the node tested as `role` (`best`, `initial`).
+pub fn test_results(events: &[Event], wanted: &str) -> Option<RunResults> {
     events.iter().find_map(|event| match event {
-        Event::Test { role, sets, .. } if role == "best" => Some(
+        Event::Test { role, sets, .. } if role == wanted => Some(
             sets.iter()
                 .map(|r| {
                     (
