@@ -180,3 +180,33 @@ fn transfer_runs_the_node_as_a_fixed_meta_agent_and_reports_imp_at_k() {
         assert!(line.contains(&format!("{gain:+.2}%")), "{line} vs {gain}");
     }
 }
+
+#[test]
+fn an_ensemble_of_one_is_the_best_node_and_the_best_node_scores_as_the_run_logged() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("small.toml");
+    std::fs::write(
+        &config,
+        "generations = 2\nchildren_per_generation = 1\nseed = 4\n[domain.bin_packing]\ntrain_instances = 2\n\
+         train_items = 100\nstaged_tasks = 1\nvalidation_instances = 1\nvalidation_items = 100\ntest_sets = [\"OR1\"]\n",
+    )
+    .unwrap();
+    let run = hyperagent_cli(home.path(), &["run", "--config", config.to_str().unwrap(), "--run-id", "base"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let events = RunLog::read(&log_path(home.path(), "base")).unwrap();
+    let logged = run_results(&events).unwrap()[&("bin_packing".to_owned(), "OR1".to_owned())].2;
+    let figure = format!("{:.2}%", logged * 100.0);
+    for k in ["1", "3"] {
+        let output = hyperagent_cli(home.path(), &["ensemble", "base", "--k", k]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let row = stdout.lines().find(|l| l.contains("OR1")).unwrap_or_else(|| panic!("{stdout}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[2], figure, "the best node, re-run, scores as logged: {row}");
+        if k == "1" {
+            assert_eq!(cells[3], figure, "an ensemble of one is its member: {row}");
+        }
+    }
+    let refused = hyperagent_cli(home.path(), &["ensemble", "base", "--k", "0"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--k"));
+}

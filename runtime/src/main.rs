@@ -112,6 +112,17 @@ enum Command {
         #[arg(long, env = "HYPERAGENT_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// The majority vote of a run's top k task agents (by validation) on its test sets, beside
+    /// its best node (ties go to the better-ranked agent).
+    Ensemble {
+        /// The run (default: the latest).
+        run: Option<String>,
+        #[arg(long, default_value = "5")]
+        k: usize,
+        /// Directory with the benchmark data.
+        #[arg(long, env = "HYPERAGENT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// A table of a run's nodes (default: the latest run).
     Status { run: Option<String> },
     /// List, per domain, the data files it can read: whether each is present, its blake3, and
@@ -323,6 +334,10 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
             let args = cli::transfer::TransferArgs { from, to, k, seed, base, data_dir };
             cli::transfer::transfer(paths, args).await.map(Ok)
+        }
+        Command::Ensemble { run, k, data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
+            cli::ensemble::ensemble(paths, run, k, &data_dir).await.map(Ok)
         }
         Command::Experiment { plan, data_dir, summary_only } => {
             let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());

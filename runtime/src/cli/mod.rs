@@ -1,6 +1,7 @@
 //! The parts of the CLI beyond `main.rs`: the run commands, and the set-up every command shares.
 
 pub mod data;
+pub mod ensemble;
 pub mod evidence;
 pub mod experiment;
 pub mod flags;

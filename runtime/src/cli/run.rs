@@ -317,7 +317,7 @@ pub fn print_test_table(events: &[Event]) {
     }
 }
 
-fn resolve_run(paths: &Paths, run: Option<String>) -> Result<(String, Vec<Event>)> {
+pub fn resolve_run(paths: &Paths, run: Option<String>) -> Result<(String, Vec<Event>)> {
     let id = match run {
         Some(id) => id,
         None => latest_run(paths)?,

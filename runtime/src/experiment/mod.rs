@@ -2,6 +2,7 @@
 //! nodes' test values with medians, bootstrap intervals and Wilcoxon signed-rank tests, as the
 //! paper's protocol reports them (`plan.rs`, `summary.rs`, `stats.rs`). The CLI runs the cells.
 
+pub mod ensemble;
 pub mod plan;
 pub mod stats;
 pub mod summary;
