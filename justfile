@@ -40,22 +40,8 @@ fuzz SECONDS="30":
             -- -max_total_time={{SECONDS}} -rss_limit_mb=4096
     done
 
-# The judgement domains' measurements: DOMAIN (paper_review or imo_grading) with the default budget,
-# full DGM-H and the two ablations, seeds 0-2, each in its own home under target/measure; prints
-# every run's test table (baselines beside) for the medians. Needs the data directory.
-measure-judgement DOMAIN="paper_review":
-    #!/usr/bin/env bash
-    set -euo pipefail
+# An experiment plan (methods x seeds; see README "Experiments") with the release build, e.g.
+# `just experiment experiments/ablation-paper-review.toml`. Killed, it resumes where it stopped.
+experiment PLAN: setup
     cargo build --release --bin hyperagent
-    export HYPERAGENT_GUEST_TARGET="$PWD/target/guest-test"
-    mkdir -p target/measure
-    printf 'domains = ["%s"]\n' "{{DOMAIN}}" > target/measure/{{DOMAIN}}.toml
-    for method in dgm-h fixed-meta no-archive; do
-        flag=""; [ "$method" = dgm-h ] || flag="--$method"
-        for seed in 0 1 2; do
-            home="target/measure/{{DOMAIN}}-$method-$seed"; rm -rf "$home"
-            echo "== {{DOMAIN}} $method seed $seed"
-            /usr/bin/time -f "%e s" env HYPERAGENT_HOME="$home" ./target/release/hyperagent run \
-                --config target/measure/{{DOMAIN}}.toml --seed "$seed" $flag | tail -4
-        done
-    done
+    ./target/release/hyperagent experiment {{PLAN}}

@@ -210,3 +210,18 @@ fn an_ensemble_of_one_is_the_best_node_and_the_best_node_scores_as_the_run_logge
     let refused = hyperagent_cli(home.path(), &["ensemble", "base", "--k", "0"]);
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--k"));
 }
+
+#[test]
+fn the_shipped_plans_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let plan = hyperagent::experiment::Plan::read(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(plan.cells().len(), 15, "{}: 3 methods x 5 seeds", path.display());
+            read += 1;
+        }
+    }
+    assert_eq!(read, 3);
+}
