@@ -195,3 +195,98 @@ fn node_mark(
     }
     out.push_str("</g>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::NodeDetail;
+    use std::sync::Arc;
+
+    fn id(n: u8) -> ContentHash {
+        ContentHash::of(&[n])
+    }
+
+    fn node(n: u8, parent: Option<u8>, generation: u32, slot: u32, summary: &str) -> NodeView {
+        let detail = NodeDetail {
+            summary: summary.into(),
+            rationale: String::new(),
+            outcome: None,
+            meta_fuel: None,
+            eval_fuel: None,
+            scores: Vec::new(),
+            build: None,
+            diff: String::new(),
+            diff_cut: false,
+            llm: Vec::new(),
+            llm_wall_ms: 0,
+            unreadable: None,
+        };
+        NodeView {
+            id: id(n),
+            parent: parent.map(id),
+            generation,
+            slot,
+            status: "evaluated".into(),
+            score: Some(f64::from(n) / 10.0),
+            detail: Arc::new(detail),
+        }
+    }
+
+    #[test]
+    fn a_lineage_is_one_row_and_each_leaf_has_its_own() {
+        // 0 → 1 → {3, 4}; 0 → 2.
+        let nodes = vec![
+            node(0, None, 0, 0, ""),
+            node(1, Some(0), 1, 0, ""),
+            node(2, Some(0), 1, 1, ""),
+            node(3, Some(1), 2, 0, ""),
+            node(4, Some(1), 2, 1, ""),
+        ];
+        let layout = layout(&nodes);
+        assert_eq!(layout.rows, 3);
+        assert_eq!(layout.position, vec![(0, 0), (1, 0), (1, 2), (2, 0), (2, 1)]);
+    }
+
+    #[test]
+    fn a_cycle_in_a_forged_log_is_drawn_once_per_node() {
+        let nodes = vec![node(0, Some(1), 0, 0, ""), node(1, Some(0), 1, 0, "")];
+        let layout = layout(&nodes);
+        assert_eq!(layout.rows, 2);
+        let report = RunReport {
+            id: "r".into(),
+            config_toml: String::new(),
+            domains: Vec::new(),
+            generations_planned: 1,
+            llm: false,
+            provenance: Vec::new(),
+            nodes,
+            best: Some(id(1)),
+            finished: false,
+            stopped: None,
+            tests: Vec::new(),
+        };
+        assert_eq!(lineage(&report).len(), 2);
+        assert_eq!(render(&report).matches("data-node=").count(), 2);
+    }
+
+    #[test]
+    fn a_summary_is_text_in_the_tree() {
+        let report = RunReport {
+            id: "<b>run</b>".into(),
+            config_toml: String::new(),
+            domains: Vec::new(),
+            generations_planned: 0,
+            llm: false,
+            provenance: Vec::new(),
+            nodes: vec![node(0, None, 0, 0, "<script>alert(1)</script>")],
+            best: Some(id(0)),
+            finished: true,
+            stopped: None,
+            tests: Vec::new(),
+        };
+        let svg = render(&report);
+        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{svg}");
+        assert!(!svg.contains("<script") && !svg.contains("<b>"), "{svg}");
+        assert_eq!(svg.matches("class=\"node st-evaluated lineage best\"").count(), 1);
+    }
+}
