@@ -177,3 +177,25 @@ fn markup_a_guest_wrote_is_shown_as_text() {
     assert_eq!(chrome.eval("document.querySelectorAll('.chart.comparison .run-curve').length"), 2);
     assert_eq!(chrome.eval("document.querySelectorAll('svg.tree').length"), 2);
 }
+
+#[test]
+fn an_imported_run_reports_like_the_run_that_made_it() {
+    let home = tempfile::tempdir().unwrap();
+    short_run(home.path(), "made", 1);
+    let bundle = home.path().join("made.bundle");
+    let export = hyperagent_cli(home.path(), &["export", "made", bundle.to_str().unwrap()]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let import = hyperagent_cli(elsewhere.path(), &["import", bundle.to_str().unwrap()]);
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    let here = std::fs::read_to_string(report(home.path(), &["made"], &home.path().join("report"))).unwrap();
+    let there = std::fs::read_to_string(report(elsewhere.path(), &["made"], &elsewhere.path().join("report"))).unwrap();
+    let nodes = RunLog::read(&home.path().join("runs/made/log.jsonl"))
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::Node { .. }))
+        .count();
+    assert_eq!(there.matches("<g class=\"node ").count(), nodes);
+    // Byte for byte the same page: it depends on nothing but the log and the archive.
+    assert_eq!(here, there);
+}
