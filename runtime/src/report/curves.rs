@@ -263,7 +263,88 @@ pub fn comparison(runs: &[RunReport]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::best_so_far;
+    use super::*;
+    use crate::evolution::log::TestResult;
+    use crate::hash::ContentHash;
+    use crate::report::model::{DomainScores, NodeDetail};
+    use std::sync::Arc;
+
+    fn node(n: u8, generation: u32, scores: [f64; 2]) -> NodeView {
+        let detail = NodeDetail {
+            summary: String::new(),
+            rationale: String::new(),
+            outcome: None,
+            meta_fuel: None,
+            eval_fuel: None,
+            scores: ["a", "b"]
+                .iter()
+                .zip(scores)
+                .map(|(d, s)| DomainScores {
+                    domain: d.to_string(),
+                    staged: Some(s),
+                    train: Some(s),
+                    validation: Some(s),
+                    score: s,
+                })
+                .collect(),
+            build: None,
+            diff: String::new(),
+            diff_cut: false,
+            llm: Vec::new(),
+            llm_wall_ms: 0,
+            unreadable: None,
+        };
+        NodeView {
+            id: ContentHash::of(&[n]),
+            parent: (n > 0).then(|| ContentHash::of(&[0])),
+            generation,
+            slot: 0,
+            status: "evaluated".into(),
+            score: Some((scores[0] + scores[1]) / 2.0),
+            detail: Arc::new(detail),
+        }
+    }
+
+    #[test]
+    fn several_domains_get_a_chart_each_beside_the_mean_with_their_baselines() {
+        let report = |id: &str| RunReport {
+            id: id.into(),
+            config_toml: String::new(),
+            domains: vec!["a".into(), "b".into()],
+            generations_planned: 2,
+            llm: false,
+            provenance: Vec::new(),
+            nodes: vec![node(0, 0, [0.5, 0.7]), node(1, 1, [0.6, 0.65]), node(2, 2, [0.4, 0.9])],
+            best: None,
+            finished: false,
+            stopped: None,
+            tests: vec![Event::Baseline {
+                domain: "b".into(),
+                baseline: "<majority>".into(),
+                sets: vec![TestResult {
+                    domain: "b".into(),
+                    set: "test".into(),
+                    generated: false,
+                    report: hyperagent_domains::SetReport {
+                        metric: "accuracy".into(),
+                        value: 0.55,
+                        lower_is_better: false,
+                        score: 0.55,
+                        invalid: 0,
+                        figures: Vec::new(),
+                    },
+                }],
+            }],
+        };
+        let svg = render(&report("one"));
+        assert_eq!(svg.matches("<svg class=\"chart progress\"").count(), 3);
+        assert!(svg.contains("mean over domains") && svg.contains(">a: score per child<"));
+        // The baseline is drawn in its own domain's chart only, its name escaped.
+        assert_eq!(svg.matches("&lt;majority&gt; (test) 0.5500").count(), 1);
+        let two = comparison(&[report("one"), report("two")]);
+        assert_eq!(two.matches("class=\"run-curve\"").count(), 2);
+        assert_eq!(two.matches("class=\"median\"").count(), 1);
+    }
 
     #[test]
     fn the_best_so_far_only_rises() {
