@@ -226,7 +226,7 @@ mod tests {
 
     fn big_entry(i: u64) -> Value {
         let training: Vec<Value> =
-            (0..2000).map(|t| json!({"task": format!("train/{t}"), "answer": "a".repeat(100), "score": 1.0})).collect();
+            (0..4000).map(|t| json!({"task": format!("train/{t}"), "answer": "a".repeat(100), "score": 1.0})).collect();
         json!({"node": i, "change": "+".repeat(200_000), "training": training})
     }
 
@@ -238,7 +238,7 @@ mod tests {
         assert!(size <= MAX_NODE_BYTES, "{size}");
         assert!(entry["change"].as_str().unwrap().starts_with("[diff cut"));
         assert_eq!(entry["training"][0]["answer"], "[cut]");
-        assert_eq!(entry["training_cut"], true, "2,000 results do not fit even without their answers");
+        assert_eq!(entry["training_cut"], true, "4,000 results do not fit even without their answers");
         let mut small = json!({"change": "+x", "training": []});
         fit(&mut small);
         assert_eq!(small["change"], "+x");
