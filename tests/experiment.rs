@@ -94,6 +94,8 @@ fn a_killed_experiment_resumes_and_reuses_what_it_finished() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // As if killed before the second run logged its start: an empty log must resume too.
+    std::fs::write(&second, b"").unwrap();
     let first_log = std::fs::read(&first).unwrap();
     let output = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -79,9 +79,11 @@ fn read(log: &Path) -> Result<Vec<Event>> {
     RunLog::read(log).with_context(|| format!("cannot read {}", log.display()))
 }
 
-/// A run already there must be the cell's run: the plan may have changed since it was made.
+/// A run already there must be the cell's run: the plan may have changed since it was made. An
+/// empty log is a run killed before it logged its start; resuming it starts it.
 fn check_same_config(events: &[Event], config: &hyperagent::evolution::config::RunConfig, run_id: &str) -> Result<()> {
     match events.first() {
+        None => Ok(()),
         Some(Event::Started { config: logged, .. }) if **logged == *config => Ok(()),
         Some(Event::Started { .. }) => bail!(
             "run {run_id} exists with another configuration than the plan gives it: rename the plan (its runs \
