@@ -45,3 +45,10 @@ fuzz SECONDS="30":
 experiment PLAN: setup
     cargo build --release --bin hyperagent
     ./target/release/hyperagent experiment {{PLAN}}
+
+# The cost of one meta call's program work (parse, edit, print), natively in release: a benchmark
+# kept as an ignored test of the guest crate, which is outside the host workspace.
+bench-meta:
+    cargo test --release --manifest-path guest-agents/initial/Cargo.toml --target-dir target/initial-tests \
+        -- --ignored --nocapture meta_call_cost
+    rm -f guest-agents/initial/Cargo.lock

@@ -27,6 +27,21 @@ fn plan(dir: &Path, name: &str, seeds: &str) -> std::path::PathBuf {
     path
 }
 
+/// A tiny bin-packing run configuration of `generations` one-child generations, in `dir`.
+fn small_run(dir: &Path, generations: u32, seed: u64) -> std::path::PathBuf {
+    let path = dir.join("small.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "generations = {generations}\nchildren_per_generation = 1\nseed = {seed}\n[domain.bin_packing]\n\
+             train_instances = 2\ntrain_items = 100\nstaged_tasks = 1\nvalidation_instances = 1\n\
+             validation_items = 100\ntest_sets = [\"OR1\"]\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 fn log_path(home: &Path, run: &str) -> std::path::PathBuf {
     home.join("runs").join(run).join("log.jsonl")
 }
@@ -125,13 +140,7 @@ fn a_changed_plan_does_not_silently_reuse_another_configuration() {
 #[test]
 fn transfer_runs_the_node_as_a_fixed_meta_agent_and_reports_imp_at_k() {
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("small.toml");
-    std::fs::write(
-        &config,
-        "generations = 1\nchildren_per_generation = 1\nseed = 2\n[domain.bin_packing]\ntrain_instances = 2\n\
-         train_items = 100\nstaged_tasks = 1\nvalidation_instances = 1\nvalidation_items = 100\ntest_sets = [\"OR1\"]\n",
-    )
-    .unwrap();
+    let config = small_run(home.path(), 1, 2);
     let config = config.to_str().unwrap();
     let source = hyperagent_cli(home.path(), &["run", "--config", config, "--run-id", "source"]);
     assert!(source.status.success(), "{}", String::from_utf8_lossy(&source.stderr));
@@ -186,13 +195,7 @@ fn transfer_runs_the_node_as_a_fixed_meta_agent_and_reports_imp_at_k() {
 #[test]
 fn an_ensemble_of_one_is_the_best_node_and_the_best_node_scores_as_the_run_logged() {
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("small.toml");
-    std::fs::write(
-        &config,
-        "generations = 2\nchildren_per_generation = 1\nseed = 4\n[domain.bin_packing]\ntrain_instances = 2\n\
-         train_items = 100\nstaged_tasks = 1\nvalidation_instances = 1\nvalidation_items = 100\ntest_sets = [\"OR1\"]\n",
-    )
-    .unwrap();
+    let config = small_run(home.path(), 2, 4);
     let run = hyperagent_cli(home.path(), &["run", "--config", config.to_str().unwrap(), "--run-id", "base"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let events = RunLog::read(&log_path(home.path(), "base")).unwrap();

@@ -271,11 +271,6 @@ mod tests {
 
     fn node(n: u8, generation: u32, scores: [f64; 2]) -> NodeView {
         let detail = NodeDetail {
-            summary: String::new(),
-            rationale: String::new(),
-            outcome: None,
-            meta_fuel: None,
-            eval_fuel: None,
             scores: ["a", "b"]
                 .iter()
                 .zip(scores)
@@ -287,12 +282,7 @@ mod tests {
                     score: s,
                 })
                 .collect(),
-            build: None,
-            diff: String::new(),
-            diff_cut: false,
-            llm: Vec::new(),
-            llm_wall_ms: 0,
-            unreadable: None,
+            ..NodeDetail::default()
         };
         NodeView {
             id: ContentHash::of(&[n]),

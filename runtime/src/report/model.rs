@@ -50,7 +50,7 @@ pub struct NodeView {
 }
 
 /// A node's panel: everything the archive holds about it, cut to the page's bounds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct NodeDetail {
     pub summary: String,
     pub rationale: String,
@@ -222,20 +222,7 @@ fn read_detail(
     llm_wall_ms: u64,
     trees: &mut TreeCache,
 ) -> NodeDetail {
-    let mut detail = NodeDetail {
-        summary: String::new(),
-        rationale: String::new(),
-        outcome: None,
-        meta_fuel: None,
-        eval_fuel: None,
-        scores: Vec::new(),
-        build: None,
-        diff: String::new(),
-        diff_cut: false,
-        llm: Vec::new(),
-        llm_wall_ms,
-        unreadable: None,
-    };
+    let mut detail = NodeDetail { llm_wall_ms, ..NodeDetail::default() };
     let node = match archive.get_node(id) {
         Ok(node) => node,
         Err(e) => {

@@ -207,20 +207,7 @@ mod tests {
     }
 
     fn node(n: u8, parent: Option<u8>, generation: u32, slot: u32, summary: &str) -> NodeView {
-        let detail = NodeDetail {
-            summary: summary.into(),
-            rationale: String::new(),
-            outcome: None,
-            meta_fuel: None,
-            eval_fuel: None,
-            scores: Vec::new(),
-            build: None,
-            diff: String::new(),
-            diff_cut: false,
-            llm: Vec::new(),
-            llm_wall_ms: 0,
-            unreadable: None,
-        };
+        let detail = NodeDetail { summary: summary.into(), ..NodeDetail::default() };
         NodeView {
             id: id(n),
             parent: parent.map(id),
