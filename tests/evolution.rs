@@ -253,10 +253,8 @@ fn editing_server() -> common::http::Server {
     common::http::Server::start(|_, request| {
         let body = request.json();
         let prompt = body["messages"][1]["content"].as_str().unwrap_or("").to_owned();
-        let line = prompt
-            .lines()
-            .find(|l| l.starts_with("pub const WASTE_WEIGHT"))
-            .expect("the meta agent sends its source");
+        let line =
+            prompt.lines().find(|l| l.starts_with("pub const WASTE_WEIGHT")).expect("the meta agent sends its source");
         let value: f64 = line.split('=').nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
         let edit = format!(
             "Here is my change.\n<<<<<<< SEARCH src/priority.rs\n{line}\n=======\npub const WASTE_WEIGHT: f64 = {:?}; // evolve 0.1..4.0\n>>>>>>> REPLACE\nSummary: weigh the waste more\n",
@@ -356,9 +354,7 @@ fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
         node.metadata["meta"]
     );
     let tree = archive.get_tree(&node.tree).unwrap();
-    assert!(
-        String::from_utf8_lossy(&tree.get("src/priority.rs").unwrap().bytes).contains("WASTE_WEIGHT: f64 = 1.5;")
-    );
+    assert!(String::from_utf8_lossy(&tree.get("src/priority.rs").unwrap().bytes).contains("WASTE_WEIGHT: f64 = 1.5;"));
     assert!(String::from_utf8_lossy(&tree.get("NOTES.md").unwrap().bytes).contains("weigh the waste more"));
 
     // Replay with the server gone: the same nodes, the same records, no network.
