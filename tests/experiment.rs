@@ -158,6 +158,8 @@ fn transfer_runs_the_node_as_a_fixed_meta_agent_and_reports_imp_at_k() {
         .next()
         .expect("the source run made a child");
     let hex = node.to_hex();
+    let none = hyperagent_cli(home.path(), &["transfer", "--from", &hex[..12], "--to", "bin_packing", "--k", "0"]);
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("--k must be at least 1"));
     let output = hyperagent_cli(
         home.path(),
         &["transfer", "--from", &hex[..12], "--to", "bin_packing", "--k", "2", "--config", config],
@@ -212,8 +214,10 @@ fn an_ensemble_of_one_is_the_best_node_and_the_best_node_scores_as_the_run_logge
             assert_eq!(cells[3], figure, "an ensemble of one is its member: {row}");
         }
     }
-    let refused = hyperagent_cli(home.path(), &["ensemble", "base", "--k", "0"]);
-    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--k"));
+    for k in ["0", "65"] {
+        let refused = hyperagent_cli(home.path(), &["ensemble", "base", "--k", k]);
+        assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("1..=64"), "k = {k}");
+    }
 }
 
 #[test]

@@ -231,5 +231,13 @@ config = { fixed_meta = true, domain = { bin_packing = { train_items = 120 } } }
         assert!(refused("seeds = [1]\n[[method]]\nname = \"a\"\nconfig = { surprise = 3 }\n").contains("surprise"));
         assert!(refused("seeds = [1]\nsurprise = 2\n[[method]]\nname = \"a\"\n").contains("surprise"));
         assert!(Plan::parse(".hidden", "seeds = [1]\n[[method]]\nname = \"a\"\n", Path::new(".")).is_err());
+        assert!(refused("seeds = [1]\nresamples = 0\n[[method]]\nname = \"a\"\n").contains("resamples"));
+        assert!(refused("seeds = [1]\nresamples = 1000001\n[[method]]\nname = \"a\"\n").contains("resamples"));
+        let seeds: Vec<String> = (0..=MAX_CELLS).map(|s| s.to_string()).collect();
+        let many = format!("seeds = [{}]\n[[method]]\nname = \"a\"\n", seeds.join(", "));
+        assert!(refused(&many).contains("at most 1000 cells"));
+        let seeds: Vec<String> = (0..MAX_CELLS).map(|s| s.to_string()).collect();
+        let most = format!("seeds = [{}]\n[[method]]\nname = \"a\"\n", seeds.join(", "));
+        assert_eq!(Plan::parse("p", &most, Path::new(".")).unwrap().cells().len(), MAX_CELLS);
     }
 }
