@@ -510,7 +510,14 @@ fn history_shows_training_results_and_never_a_validation_or_test_task() {
         .collect();
     let dir = home.path().join("history");
     let last = nodes.last().unwrap().id;
-    history::write(&dir, &history::archive_list(&nodes), &entries, &history::task_inputs(&domains), &last).unwrap();
+    history::write(
+        &dir,
+        &history::archive_list(&nodes, hyperagent::evolution::selection::Selection::DgmH),
+        &entries,
+        &history::task_inputs(&domains),
+        &last,
+    )
+    .unwrap();
 
     let mut seen = String::new();
     for entry in walk(&dir) {
@@ -606,4 +613,50 @@ fn a_meta_call_that_dies_at_its_deadline_with_a_request_in_flight_replays_identi
     // Replayed with the server stopped, the call ends at the same request the same way: the same
     // node, not a child made from a fallback (which is what racing the clock again gave).
     replay_alike(home.path(), &path, &server, "slow", "slow-again");
+}
+
+#[test]
+fn an_hgm_run_chooses_parents_by_their_clades_and_every_choice_re_derives() {
+    use hyperagent::evolution::selection::Selection;
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("run.toml");
+    let config = RunConfig { generations: 2, selection: Selection::Hgm, ..small_config() };
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    let run = hyperagent_run(home.path(), &path, &["--run-id", "hgm"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    // An auditor re-derives every parent from the seed and the archive, by the same rule.
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let events = RunLog::read(&home.path().join("runs/hgm/log.jsonl")).unwrap();
+    let problems = hyperagent::audit::check_parent_choices(&archive, &config, &events).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+
+    // `/history` carries what the rule judges by: own and clade results, and the chances.
+    let mut nodes = Vec::new();
+    for (_, _, id) in node_events(&home.path().join("runs/hgm/log.jsonl")) {
+        hyperagent::evolution::enter_node(&mut nodes, hyperagent::evolution::node_record(&archive, &id).unwrap());
+    }
+    let list = history::archive_list(&nodes, Selection::Hgm);
+    let total_tasks: u64 = list.iter().map(|n| n["hgm"]["own"]["tasks"].as_u64().unwrap()).sum();
+    assert!(total_tasks > 0);
+    assert_eq!(list[0]["hgm"]["clade"]["tasks"].as_u64().unwrap(), total_tasks, "the root's clade is the run");
+    let chances: f64 = list.iter().map(|n| n["hgm"]["chance"].as_f64().unwrap()).sum();
+    assert!((chances - 1.0).abs() < 1e-9, "{chances}");
+    for (entry, node) in list.iter().zip(&nodes) {
+        if !node.can_be_parent() {
+            assert_eq!(entry["hgm"]["chance"].as_f64().unwrap(), 0.0, "{entry}");
+        }
+    }
+    // Under another rule the list is as it always was.
+    assert!(history::archive_list(&nodes, Selection::DgmH).iter().all(|n| n.get("hgm").is_none()));
+
+    // `status` shows the next choice by the run's rule.
+    let status = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+        .args(["status", "hgm"])
+        .env("HYPERAGENT_HOME", home.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success() && shown.contains("next parent choice (hgm;"), "{shown}");
+    assert!(shown.contains("clade mean"), "{shown}");
 }

@@ -97,7 +97,14 @@ fn history_of(home: &Path, run: &str, config: &str) -> (PathBuf, Vec<hyperagent:
         .collect();
     let dir = home.join("history");
     let last = nodes.last().unwrap().id;
-    history::write(&dir, &history::archive_list(&nodes), &entries, &history::task_inputs(&domains), &last).unwrap();
+    history::write(
+        &dir,
+        &history::archive_list(&nodes, hyperagent::evolution::selection::Selection::DgmH),
+        &entries,
+        &history::task_inputs(&domains),
+        &last,
+    )
+    .unwrap();
     (dir, domains)
 }
 

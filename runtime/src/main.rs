@@ -256,7 +256,7 @@ struct RunArgs {
     /// Children per generation, made and evaluated in parallel.
     #[arg(long)]
     children: Option<u32>,
-    /// Parent selection: dgm-h, random, best, latest.
+    /// Parent selection: dgm-h, random, best, latest, hgm (clade Thompson sampling).
     #[arg(long)]
     selection: Option<hyperagent::evolution::selection::Selection>,
     /// Ablation: the initial meta agent makes every child.

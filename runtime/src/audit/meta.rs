@@ -128,6 +128,12 @@ fn write_history(
         entries.push((earlier.id, entry));
     }
     drop(cache);
-    history::write(dir, &history::archive_list(&before), &entries, &history::task_inputs(run.domains), parent)
-        .map_err(|source| RunError::Io { path: dir.to_path_buf(), source })
+    history::write(
+        dir,
+        &history::archive_list(&before, crate::evolution::effective_rule(run.config)),
+        &entries,
+        &history::task_inputs(run.domains),
+        parent,
+    )
+    .map_err(|source| RunError::Io { path: dir.to_path_buf(), source })
 }

@@ -392,7 +392,45 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
         }
     }
     print_test_table(&events);
+    print_parent_choice(&archive, &events);
     Ok(())
+}
+
+/// The nodes most likely to be chosen as the next generation's parents, with what the run's rule
+/// judges them by (own and clade results are task-level: passes of tasks).
+fn print_parent_choice(archive: &Archive, events: &[Event]) {
+    const SHOWN: usize = 10;
+    let Some(Event::Started { config, .. }) = events.first() else { return };
+    let mut nodes = Vec::new();
+    for event in events {
+        if let Event::Node { node, .. } = event
+            && let Ok(record) = hyperagent::evolution::node_record(archive, node)
+        {
+            hyperagent::evolution::enter_node(&mut nodes, record);
+        }
+    }
+    let rule = hyperagent::evolution::effective_rule(config);
+    let stats = hyperagent::evolution::selection_view(&nodes, rule);
+    let mut ranked: Vec<usize> = (0..nodes.len()).filter(|&i| stats[i].chance > 0.0).collect();
+    if ranked.is_empty() {
+        return;
+    }
+    ranked.sort_by(|&a, &b| stats[b].chance.total_cmp(&stats[a].chance).then(a.cmp(&b)));
+    let label = serde_json::to_value(rule).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    outln!("next parent choice ({label}; {} of {} candidates shown)", ranked.len().min(SHOWN), ranked.len());
+    outln!("{:<13} {:>8} {:>16} {:>16} {:>10}", "node", "chance", "own", "clade", "clade mean");
+    let tally = |t: hyperagent::evolution::selection::Tally| format!("{:.1}/{}", t.passes, t.tasks);
+    for &i in ranked.iter().take(SHOWN) {
+        let s = &stats[i];
+        outln!(
+            "{:<13} {:>8.4} {:>16} {:>16} {:>10.4}",
+            nodes[i].id.short(),
+            s.chance,
+            tally(s.own),
+            tally(s.clade),
+            s.clade.posterior_mean()
+        );
+    }
 }
 
 /// Finds a node by its full hash or a unique prefix.

@@ -162,6 +162,7 @@ impl Evolution {
         }
         let summary = meta.record.summary.clone();
         let score = evaluation.as_ref().map(|e| e.score);
+        let results = evaluation.as_ref().map(|e| e.results()).unwrap_or_default();
         let node = NodeMetadata {
             generation: job.generation,
             slot: job.slot,
@@ -183,6 +184,7 @@ impl Evolution {
             tree: built.tree,
             component: built.component,
             score,
+            results,
             status: built.status.label().to_owned(),
             summary,
             children: 0,

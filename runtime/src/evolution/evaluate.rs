@@ -6,6 +6,7 @@
 //! the score of a domain that stopped at the sample is the sample's mean scaled by its share of
 //! the split (as in DGM-H). A node's score is the mean of its per-domain scores.
 
+use super::selection::Tally;
 use crate::archive::Archive;
 use crate::hash::ContentHash;
 use crate::llm::record::{CallGateway, Source};
@@ -48,6 +49,17 @@ pub struct Evaluation {
     /// The task agents' LLM exchanges with their latencies (for the run log; not part of the node).
     #[serde(skip)]
     pub exchanges: Vec<(ContentHash, u64)>,
+}
+
+impl Evaluation {
+    /// The task-level results the score comes from: each domain's validation split when it ran,
+    /// its staged sample otherwise.
+    pub fn results(&self) -> Tally {
+        self.domains.iter().fold(Tally::default(), |sum, d| {
+            let split = d.validation.as_ref().unwrap_or(&d.staged);
+            sum.plus(Tally { passes: split.mean * split.tasks as f64, tasks: split.tasks as u32 })
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

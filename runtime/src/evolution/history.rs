@@ -11,13 +11,16 @@
 //! Layout (also in the WIT comments and ARCHIVE.md):
 //! - `README.md`: this layout, and what was cut;
 //! - `archive.json`: `{"nodes": [...]}`, every node in order (id, parent, generation, slot,
-//!   score, status, summary, children);
+//!   score, status, summary, children; under the `hgm` rule also `hgm`: the node's own
+//!   task-level results, its clade's, and its chance of being chosen next);
 //! - `lineage.json`: the ancestors of the hyperagent being improved, root first, ending with it;
 //! - `nodes/<node id>.json`: one node in full (change, account, per-domain scores, training);
 //! - `tasks/<domain>.json`: the domain's training tasks, `[{"id", "payload"}]`.
 
 use super::NodeRecord;
 use super::evaluate::{RunDomain, TaskRecord};
+use super::selection::Selection;
+use super::view::selection_view;
 use crate::archive::Archive;
 use crate::hash::ContentHash;
 use serde_json::{Value, json};
@@ -32,9 +35,10 @@ pub const MAX_NODES_BYTES: usize = 4 << 20;
 /// Longest diff kept per node, in bytes, before the node cap applies.
 const MAX_DIFF_BYTES: usize = 32 * 1024;
 
-/// The archive list: every node, in the order they were made.
-pub fn archive_list(nodes: &[NodeRecord]) -> Vec<Value> {
-    nodes
+/// The archive list: every node, in the order they were made. Under `rule` = `hgm`, each node
+/// also carries what that rule chooses by.
+pub fn archive_list(nodes: &[NodeRecord], rule: Selection) -> Vec<Value> {
+    let mut list: Vec<Value> = nodes
         .iter()
         .map(|n| {
             json!({
@@ -42,7 +46,13 @@ pub fn archive_list(nodes: &[NodeRecord]) -> Vec<Value> {
                 "score": n.score, "status": n.status, "summary": n.summary, "children": n.children,
             })
         })
-        .collect()
+        .collect();
+    if rule == Selection::Hgm {
+        for (entry, stats) in list.iter_mut().zip(selection_view(nodes, rule)) {
+            entry["hgm"] = json!({"own": stats.own, "clade": stats.clade, "chance": stats.chance});
+        }
+    }
+    list
 }
 
 /// The training tasks of every domain, by (domain, task id).

@@ -19,7 +19,8 @@ mod testing;
 mod view;
 
 pub use view::{
-    archive_before, call_name, choose_parents, derive_seed, enter_node, node_record, provenance, run_domains,
+    SelectionStats, archive_before, call_name, choose_parents, derive_seed, effective_rule, enter_node, node_record,
+    provenance, run_domains, selection_view,
 };
 
 use crate::archive::{Archive, ArchiveError};
@@ -71,6 +72,8 @@ pub struct NodeRecord {
     pub component: Option<ContentHash>,
     /// The selection score; absent when the node could not be evaluated.
     pub score: Option<f64>,
+    /// The task-level results behind the score (none when it was not evaluated).
+    pub results: selection::Tally,
     pub status: String,
     pub summary: String,
     /// Children with a component.
@@ -446,6 +449,7 @@ impl Evolution {
             tree,
             component: Some(component),
             score: Some(evaluation.score),
+            results: evaluation.results(),
             status: "evaluated".into(),
             summary: "initial hyperagent".into(),
             children: 0,
@@ -487,7 +491,7 @@ impl Evolution {
         let done: Vec<u32> = self.nodes.iter().filter(|n| n.generation == generation).map(|n| n.slot).collect();
         let initial_component = self.initial().and_then(|n| n.component);
         let before = archive_before(&self.nodes, generation);
-        let history = Arc::new(history::archive_list(&before));
+        let history = Arc::new(history::archive_list(&before, effective_rule(&self.config)));
         let entries = Arc::new(self.history_entries(&before)?);
         let mut jobs = Vec::new();
         for (slot, parent) in parents.into_iter().enumerate() {

@@ -4,7 +4,7 @@
 use super::config::RunConfig;
 use super::evaluate::RunDomain;
 use super::records::{self, NodeMetadata, Provenance};
-use super::selection::{self, Candidate, Selection};
+use super::selection::{self, Candidate, Selection, Tally};
 use super::{NodeRecord, RunError};
 use crate::archive::Archive;
 use crate::compiler::GuestCompiler;
@@ -21,20 +21,74 @@ pub fn choose_parents(config: &RunConfig, nodes: &[NodeRecord], generation: u32)
     if candidates.is_empty() {
         return Vec::new();
     }
-    let rule = if config.no_archive { Selection::Latest } else { config.selection };
-    let probabilities = selection::probabilities(
-        rule,
-        &candidates
-            .iter()
-            .map(|n| Candidate { score: n.score.unwrap_or(0.0), children: n.children })
-            .collect::<Vec<_>>(),
-    );
+    let rule = effective_rule(config);
+    let described = describe_candidates(&before);
     (0..config.children_per_generation)
         .map(|slot| {
-            let unit = unit_from_seed(derive_seed(config.seed, "select", generation, slot));
-            candidates[selection::draw(&probabilities, unit)].clone()
+            let seed = derive_seed(config.seed, "select", generation, slot);
+            candidates[selection::choose(rule, &described, seed)].clone()
         })
         .collect()
+}
+
+/// One node as the parent choice sees it: what it is judged by and its chance of being chosen
+/// (0 for a node that cannot be a parent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectionStats {
+    pub own: Tally,
+    pub clade: Tally,
+    pub chance: f64,
+}
+
+/// Every node of `nodes` (an archive view, oldest first) as `rule` sees it, in that order.
+pub fn selection_view(nodes: &[NodeRecord], rule: Selection) -> Vec<SelectionStats> {
+    let described = describe_candidates(nodes);
+    let mut chances = selection::probabilities(rule, &described).into_iter();
+    let clades = clade_results(nodes);
+    nodes
+        .iter()
+        .zip(clades)
+        .map(|(n, clade)| SelectionStats {
+            own: n.results,
+            clade,
+            chance: if n.can_be_parent() { chances.next().unwrap_or(0.0) } else { 0.0 },
+        })
+        .collect()
+}
+
+/// The rule a run chooses parents by (the no-archive ablation always takes the newest node).
+pub fn effective_rule(config: &RunConfig) -> Selection {
+    if config.no_archive { Selection::Latest } else { config.selection }
+}
+
+/// What the selection rules know of each node of `nodes` (an archive view, oldest first) that can
+/// be a parent, in that order: its score, children, own results and its clade's.
+pub fn describe_candidates(nodes: &[NodeRecord]) -> Vec<Candidate> {
+    let clades = clade_results(nodes);
+    nodes
+        .iter()
+        .zip(clades)
+        .filter(|(n, _)| n.can_be_parent())
+        .map(|(n, clade)| Candidate { score: n.score.unwrap_or(0.0), children: n.children, own: n.results, clade })
+        .collect()
+}
+
+/// For each node of `nodes`, the results of its clade: its own and every descendant's.
+pub fn clade_results(nodes: &[NodeRecord]) -> Vec<Tally> {
+    let index: std::collections::HashMap<ContentHash, usize> =
+        nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
+    let mut clades: Vec<Tally> = nodes.iter().map(|n| n.results).collect();
+    for node in nodes {
+        let mut ancestor = node.parent;
+        // Each ancestor's clade holds the node; a cycle cannot occur (parents are older), but a
+        // bound keeps a corrupt view from looping.
+        for _ in 0..nodes.len() {
+            let Some(i) = ancestor.and_then(|a| index.get(&a).copied()) else { break };
+            clades[i] = clades[i].plus(node.results);
+            ancestor = nodes[i].parent;
+        }
+    }
+    clades
 }
 
 /// What the loop knows about a node, read from the archive.
@@ -49,6 +103,7 @@ pub fn node_record(archive: &Archive, id: &ContentHash) -> Result<NodeRecord, Ru
         tree: node.tree,
         component: node.component,
         score: meta.score,
+        results: meta.evaluation.as_ref().map(|e| e.results()).unwrap_or_default(),
         status: meta.status.label().to_owned(),
         summary: meta.meta.summary,
         children: 0,
@@ -143,6 +198,54 @@ pub fn derive_seed(run_seed: u64, purpose: &str, generation: u32, slot: u32) -> 
     u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-fn unit_from_seed(seed: u64) -> f64 {
-    (seed >> 11) as f64 / (1u64 << 53) as f64
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node `name` (its id is the hash of the name) under `parent`, with its own results.
+    fn node(name: &str, parent: Option<&str>, results: Option<(f64, u32)>) -> NodeRecord {
+        NodeRecord {
+            id: ContentHash::of(name.as_bytes()),
+            parent: parent.map(|p| ContentHash::of(p.as_bytes())),
+            generation: 0,
+            slot: 0,
+            tree: ContentHash::of(b"tree"),
+            component: results.map(|_| ContentHash::of(b"component")),
+            score: results.map(|(passes, tasks)| passes / f64::from(tasks)),
+            results: results.map(|(passes, tasks)| Tally { passes, tasks }).unwrap_or_default(),
+            status: if results.is_some() { "evaluated" } else { "build-failed" }.into(),
+            summary: String::new(),
+            children: 0,
+            exchanges: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_clade_holds_the_node_and_every_descendant() {
+        //        root 3/10
+        //       /         \
+        //   a 5/10      c (build failed)
+        //     |
+        //   b 8/10
+        //     |
+        //   d 1/4
+        let nodes = vec![
+            node("root", None, Some((3.0, 10))),
+            node("a", Some("root"), Some((5.0, 10))),
+            node("c", Some("root"), None),
+            node("b", Some("a"), Some((8.0, 10))),
+            node("d", Some("b"), Some((1.0, 4))),
+        ];
+        let clades = clade_results(&nodes);
+        let expected = [(17.0, 34), (14.0, 24), (0.0, 0), (9.0, 14), (1.0, 4)];
+        for (clade, (passes, tasks)) in clades.iter().zip(expected) {
+            assert_eq!(*clade, Tally { passes, tasks });
+        }
+        // The build failure cannot be a parent; the others are described in archive order.
+        let described = describe_candidates(&nodes);
+        assert_eq!(described.len(), 4);
+        assert_eq!(described[1].own, Tally { passes: 5.0, tasks: 10 });
+        assert_eq!(described[1].clade, Tally { passes: 14.0, tasks: 24 });
+        assert_eq!(described[2].clade, Tally { passes: 9.0, tasks: 14 });
+    }
 }
