@@ -52,3 +52,8 @@ bench-meta:
     cargo test --release --manifest-path guest-agents/initial/Cargo.toml --target-dir target/initial-tests \
         -- --ignored --nocapture meta_call_cost
     rm -f guest-agents/initial/Cargo.lock
+
+# Children per minute with the local loop and with 1 and 2 workers over a loopback NATS server
+# (Debian's nats-server), and one job's traffic: an ignored test of tests/cluster.rs.
+bench-cluster: setup
+    cargo test --release -p hyperagent --test cluster -- --ignored --nocapture cluster_throughput

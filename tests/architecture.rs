@@ -60,3 +60,15 @@ fn the_check_sees_a_name_where_there_is_one() {
     assert!(!names("let instances = InstanceSet2;", "Instance"));
     assert!(!names("train_bins_total", "bins"));
 }
+
+#[test]
+fn only_the_cluster_module_and_the_cli_name_nats() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found: Vec<String> = rust_files(&src)
+        .into_iter()
+        .filter(|f| !f.starts_with(src.join("cluster")) && !f.starts_with(src.join("cli")))
+        .filter(|f| names(&std::fs::read_to_string(f).unwrap(), "async_nats"))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

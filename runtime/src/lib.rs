@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod audit;
 pub mod canonical;
+pub mod cluster;
 pub mod compiler;
 pub mod evolution;
 pub mod experiment;

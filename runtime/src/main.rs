@@ -76,6 +76,25 @@ enum Command {
     /// Run the open-ended loop: select parents, let their meta agents make children, evaluate,
     /// archive. With no arguments, runs the embedded default (bin packing, offline).
     Run(RunArgs),
+    /// Make and evaluate children for runs started with `run --nats`: takes jobs from the
+    /// server's work queue, one at a time, until killed.
+    Worker {
+        #[command(flatten)]
+        nats: cli::cluster::NatsArgs,
+        /// Directory with the benchmark data (the same as the coordinator's).
+        #[arg(long, env = "HYPERAGENT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Seconds a job may go without a sign of life before the server hands it to another
+        /// worker (set when the first worker creates the shared consumer).
+        #[arg(long, default_value_t = 30)]
+        ack_wait_secs: u64,
+        /// Deliveries of a job before it is given up (then the coordinator makes the child).
+        #[arg(long, default_value_t = 3)]
+        max_deliver: i64,
+        /// Stop after this many jobs.
+        #[arg(long)]
+        max_jobs: Option<u64>,
+    },
     /// Run an experiment plan (methods x seeds, each cell a run named <plan>-<method>-s<seed>;
     /// finished runs are reused, an unfinished one resumed), then summarise the best nodes' test
     /// values: medians, 95% bootstrap intervals, Wilcoxon signed-rank p-values against the
@@ -272,6 +291,12 @@ struct RunArgs {
     /// For `--llm replay`: the run whose recorded exchanges answer every request.
     #[arg(long)]
     replay_from: Option<String>,
+    /// Workers (`hyperagent worker --nats`) make the children; the archive is the same.
+    #[command(flatten)]
+    nats: cli::cluster::NatsArgs,
+    /// With --nats: the share of children (0..=1) made again here and compared byte for byte.
+    #[arg(long, default_value_t = 0.1)]
+    spot_check: f64,
 }
 
 #[derive(Subcommand)]
@@ -321,6 +346,16 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
         Command::Archive { command: ArchiveCommand::Verify { json } } => verify(paths, json, None),
         Command::Demo => demo(paths).await,
         Command::Run(args) => run_command(paths, args).await,
+        Command::Worker { nats, data_dir, ack_wait_secs, max_deliver, max_jobs } => {
+            let nats = nats.settings().context("a worker needs --nats <url>")?;
+            let options = hyperagent::cluster::worker::WorkerOptions {
+                ack_wait: Duration::from_secs(ack_wait_secs.max(1)),
+                max_deliver: max_deliver.max(1),
+                max_jobs,
+            };
+            let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
+            cli::cluster::worker(paths, cli::cluster::WorkerArgs { nats, data_dir, options }).await.map(Ok)
+        }
         Command::Transfer { from, to, k, seed, config, data_dir } => {
             let base = match config {
                 Some(path) => Some(
@@ -452,6 +487,10 @@ async fn run_command(paths: &Paths, args: RunArgs) -> Result<Result<(), GuestFai
         resume,
         data_dir,
         signing_key: args.sign_key.as_deref().map(cli::evidence::read_signing_key).transpose()?,
+        cluster: args
+            .nats
+            .settings()
+            .map(|settings| (settings, hyperagent::cluster::coordinator::FarmOptions { spot_check: args.spot_check })),
     };
     match cli::run::run(paths, options).await {
         Ok(()) => Ok(Ok(())),

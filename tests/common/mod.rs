@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod nats;
 
 use hyperagent::archive::Archive;
 use hyperagent::compiler::{BuildOutcome, GuestCompiler};

@@ -70,6 +70,7 @@ pub async fn ensure_run(
         resume: exists.then(|| Some(run_id.to_owned())),
         data_dir: data_dir.to_owned(),
         signing_key: None,
+        cluster: None,
     };
     super::run::run(paths, options).await.with_context(|| format!("run {run_id}"))?;
     read(&log)

@@ -1,5 +1,6 @@
 //! The parts of the CLI beyond `main.rs`: the run commands, and the set-up every command shares.
 
+pub mod cluster;
 pub mod data;
 pub mod ensemble;
 pub mod evidence;

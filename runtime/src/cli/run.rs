@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub data_dir: PathBuf,
     /// The lab's key, to sign every run object with.
     pub signing_key: Option<ed25519_dalek::SigningKey>,
+    /// Workers over NATS make the children (`--nats`), with this share spot-checked here.
+    pub cluster: Option<(hyperagent::cluster::NatsSettings, hyperagent::cluster::coordinator::FarmOptions)>,
 }
 
 pub fn runs_dir(paths: &Paths) -> PathBuf {
@@ -126,7 +128,21 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
             Some(Source::Replay(Arc::new(index)))
         }
     };
+    if options.cluster.is_some() && source.is_some() {
+        bail!("--nats runs without an LLM for now: workers have no access to the LLM gateway or its records");
+    }
     let mut evolution = Evolution::open(options.config, run_dir.clone(), resume, setup)?;
+    let mut coordinator = None;
+    if let Some((settings, farm)) = &options.cluster {
+        let say = Arc::new(|line: String| errln!("{line}"));
+        let started = hyperagent::cluster::coordinator::Coordinator::start(settings, &run_dir, farm.clone(), say)
+            .await
+            .context("cannot coordinate workers")?;
+        errln!("children are made by workers at {} (run {} on the server)", settings.url, started.run());
+        let started = Arc::new(started);
+        evolution = evolution.with_farm(started.clone());
+        coordinator = Some(started);
+    }
     if let Some(source) = source {
         evolution = evolution.with_llm(source);
     }
@@ -152,6 +168,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         let reporter = Reporter::new(evolution.config.generations);
         evolution.run(&|p| reporter.report(p)).await?;
         reporter.finish();
+    }
+    if let Some(coordinator) = coordinator {
+        coordinator.finish().await.context("cannot close the run's session on the server")?;
     }
     if let Some(reason) = evolution.stopped() {
         errln!("the run stopped early: {reason}");

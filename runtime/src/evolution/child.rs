@@ -63,30 +63,30 @@ impl Evolution {
         crate::tree_walk::remove_tree(&job.scratch).map_err(io_error(&job.scratch))?;
         let repo = job.scratch.join("repo");
         let history = job.scratch.join("history");
-        self.archive.materialise(&job.parent.tree, &repo)?;
-        history::write(&history, &job.history, &job.entries, &self.task_inputs, &job.parent.id)
+        self.archive.materialise(&job.order.parent_tree, &repo)?;
+        history::write(&history, &job.snapshot.nodes, &job.snapshot.entries, &self.task_inputs, &job.order.parent)
             .map_err(io_error(&history))?;
         Ok((repo, history))
     }
 
     /// Runs the meta agent on `/repo` with `/history` and, when configured, the LLM.
     async fn run_meta(&self, job: &ChildJob, repo: &Path, history: &Path) -> Result<MetaCall, RunError> {
-        let meta_loaded = self.sandbox.load(&self.archive.get_blob(&job.meta_component)?)?;
-        let (input, limits) = meta_call(&self.config, job.iterations_left);
+        let meta_loaded = self.sandbox.load(&self.archive.get_blob(&job.order.meta_component)?)?;
+        let (input, limits) = meta_call(&self.config, job.order.iterations_left);
         let gateway = self.llm.as_ref().map(|source| {
             Arc::new(CallGateway::new(
                 source.clone(),
                 self.archive.clone(),
-                call_name("meta", job.generation, job.slot),
+                call_name("meta", job.order.generation, job.order.slot),
             ))
         });
-        let grants = meta_grants(job.seed, repo, history, gateway.clone().map(|g| g as Arc<dyn LlmGateway>));
+        let grants = meta_grants(job.order.seed, repo, history, gateway.clone().map(|g| g as Arc<dyn LlmGateway>));
         let report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
         if let Some(gateway) = &gateway {
             gateway.close().map_err(RunError::Invalid)?;
         }
         let exchanges = gateway.map(|g| g.records()).unwrap_or_default();
-        Ok(MetaCall { record: meta_record(&report, job.meta_component), ok: report.outcome.is_ok(), exchanges })
+        Ok(MetaCall { record: meta_record(&report, job.order.meta_component), ok: report.outcome.is_ok(), exchanges })
     }
 
     /// Checks and builds what the meta agent left (or keeps it unbuilt when the call failed).
@@ -95,7 +95,7 @@ impl Evolution {
             // What the meta agent left behind is kept for inspection, but not built.
             let tree = match crate::source_tree::SourceTree::read_dir(repo, self.compiler.tree_limits()) {
                 Ok(tree) => self.archive.put_tree(&tree)?,
-                Err(_) => job.parent.tree,
+                Err(_) => job.order.parent_tree,
             };
             return Ok(Built { status: Status::MetaFailed, tree, component: None, build: None });
         }
@@ -139,7 +139,7 @@ impl Evolution {
                 return Ok((built, None));
             }
         };
-        let plan = self.plan(call_name("task", job.generation, job.slot));
+        let plan = self.plan(call_name("task", job.order.generation, job.order.slot));
         let evaluation = evaluate::evaluate(&self.sandbox, &loaded, &plan, &self.archive).await?;
         built.status = if evaluation.passed_gate { Status::Evaluated } else { Status::StagedOnly };
         Ok((built, Some(evaluation)))
@@ -164,8 +164,8 @@ impl Evolution {
         let score = evaluation.as_ref().map(|e| e.score);
         let results = evaluation.as_ref().map(|e| e.results()).unwrap_or_default();
         let node = NodeMetadata {
-            generation: job.generation,
-            slot: job.slot,
+            generation: job.order.generation,
+            slot: job.order.slot,
             status: built.status,
             score,
             evaluation,
@@ -174,13 +174,13 @@ impl Evolution {
             llm,
             provenance: self.provenance_hash,
         }
-        .into_node(built.tree, built.component, Some(job.parent.id));
+        .into_node(built.tree, built.component, Some(job.order.parent));
         let id = self.archive.put_node(&node)?;
         Ok(NodeRecord {
             id,
-            parent: Some(job.parent.id),
-            generation: job.generation,
-            slot: job.slot,
+            parent: Some(job.order.parent),
+            generation: job.order.generation,
+            slot: job.order.slot,
             tree: built.tree,
             component: built.component,
             score,

@@ -11,6 +11,7 @@
 pub mod child;
 pub mod config;
 pub mod evaluate;
+pub mod farm;
 pub mod history;
 pub mod log;
 pub mod records;
@@ -159,6 +160,8 @@ pub struct Evolution {
     signing_key: Option<ed25519_dalek::SigningKey>,
     /// In a replay, the nodes the replayed run made, by (generation, slot).
     expected: Vec<(u32, u32, ContentHash)>,
+    /// Where children are made when not here (see [`farm`]).
+    farm: Option<Arc<dyn farm::ChildFarm>>,
     pub times: Vec<StepTimes>,
 }
 
@@ -215,6 +218,7 @@ impl Evolution {
             provenance_hash,
             signing_key: None,
             expected: Vec::new(),
+            farm: None,
             times: Vec::new(),
         };
         evolution.restore(&events)?;
@@ -272,6 +276,33 @@ impl Evolution {
             return Ok(());
         }
         Err(RunError::Diverged { generation, slot, made: made.id, recorded })
+    }
+
+    /// Hands the children of every generation to `farm` instead of making them here.
+    pub fn with_farm(mut self, farm: Arc<dyn farm::ChildFarm>) -> Evolution {
+        self.farm = Some(farm);
+        self
+    }
+
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    /// The provenance every node of this run links (this host's, with the configuration's hash).
+    pub fn provenance_hash(&self) -> ContentHash {
+        self.provenance_hash
+    }
+
+    /// Makes the child an order describes, here, with `/history` as the snapshot shows it; the
+    /// node is archived. A farm's worker calls this, and so does the loop for every child it
+    /// makes itself.
+    pub async fn make_ordered_child(
+        &self,
+        order: farm::ChildOrder,
+        snapshot: Arc<farm::HistorySnapshot>,
+    ) -> Result<(NodeRecord, StepTimes), RunError> {
+        let scratch = self.run_dir.join("scratch").join(format!("g{:04}-s{:02}", order.generation, order.slot));
+        self.make_child(ChildJob { order, scratch, snapshot }).await
     }
 
     /// Signs every run object this run writes with `key`.
@@ -491,32 +522,39 @@ impl Evolution {
         let done: Vec<u32> = self.nodes.iter().filter(|n| n.generation == generation).map(|n| n.slot).collect();
         let initial_component = self.initial().and_then(|n| n.component);
         let before = archive_before(&self.nodes, generation);
-        let history = Arc::new(history::archive_list(&before, effective_rule(&self.config)));
-        let entries = Arc::new(self.history_entries(&before)?);
-        let mut jobs = Vec::new();
+        let snapshot = Arc::new(farm::HistorySnapshot {
+            nodes: history::archive_list(&before, effective_rule(&self.config)),
+            entries: self.history_entries(&before)?,
+        });
+        let mut orders = Vec::new();
         for (slot, parent) in parents.into_iter().enumerate() {
             let slot = slot as u32;
             if done.contains(&slot) {
                 continue;
             }
             let meta_component = if self.config.fixed_meta { initial_component } else { parent.component };
-            let job = ChildJob {
+            orders.push(farm::ChildOrder {
                 generation,
                 slot,
-                parent,
+                parent: parent.id,
+                parent_tree: parent.tree,
                 meta_component: meta_component
                     .ok_or_else(|| RunError::Invalid("a parent without a component was selected".into()))?,
                 seed: derive_seed(self.config.seed, "meta", generation, slot),
                 iterations_left: self.config.generations - generation,
-                scratch: self.run_dir.join("scratch").join(format!("g{generation:04}-s{slot:02}")),
-                history: history.clone(),
-                entries: entries.clone(),
-            };
-            jobs.push(job);
+            });
         }
-        // Polled together on this task: each child's builds run on blocking threads and its
-        // evaluation on spawned tasks, so the children of a generation overlap.
-        let results = futures::future::join_all(jobs.into_iter().map(|job| self.make_child(job))).await;
+        let results = match &self.farm {
+            Some(farm) => farm.make_children(self, orders, snapshot).await?.into_iter().map(Ok).collect(),
+            // Polled together on this task: each child's builds run on blocking threads and its
+            // evaluation on spawned tasks, so the children of a generation overlap.
+            None => {
+                futures::future::join_all(
+                    orders.into_iter().map(|order| self.make_ordered_child(order, snapshot.clone())),
+                )
+                .await
+            }
+        };
         let mut records = Vec::new();
         for result in results {
             let (record, mut times) = result?;
@@ -582,15 +620,8 @@ pub fn replay_index(archive: &Archive, events: &[Event]) -> Result<crate::llm::R
 }
 
 struct ChildJob {
-    generation: u32,
-    slot: u32,
-    parent: NodeRecord,
-    meta_component: ContentHash,
-    seed: u64,
-    iterations_left: u32,
+    order: farm::ChildOrder,
     scratch: PathBuf,
     /// The archive as `/history` shows it, shared by the children of a generation.
-    history: Arc<Vec<serde_json::Value>>,
-    /// Each earlier node in full, oldest first.
-    entries: Arc<Vec<(ContentHash, Arc<serde_json::Value>)>>,
+    snapshot: Arc<farm::HistorySnapshot>,
 }

@@ -1,0 +1,73 @@
+//! The messages on the wire: a job (one child order of one run session) and a worker's answer.
+//! Both are JSON, bounded by [`super::MAX_MESSAGE_BYTES`], and name every object by hash.
+
+use crate::evolution::config::RunConfig;
+use crate::evolution::farm::ChildOrder;
+use crate::hash::ContentHash;
+use serde::{Deserialize, Serialize};
+
+pub const JOB_SCHEMA: &str = "hyperagent.cluster-job/1";
+pub const RESULT_SCHEMA: &str = "hyperagent.cluster-result/1";
+
+/// Make the child of `order` for the run `run` (its session `session`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub schema: String,
+    pub run: String,
+    pub session: String,
+    pub config: RunConfig,
+    /// The provenance the coordinator's nodes link: a worker whose own differs would make other
+    /// nodes, so it refuses the job.
+    pub provenance: ContentHash,
+    pub order: ChildOrder,
+    /// The history snapshot object (see [`super::objects::put_snapshot`]).
+    pub snapshot: ContentHash,
+}
+
+/// What a worker answers to a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobResult {
+    pub schema: String,
+    pub run: String,
+    pub session: String,
+    pub generation: u32,
+    pub slot: u32,
+    /// Who answered (host and process), for the record of failures.
+    pub worker: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Outcome {
+    /// The node, and every object it reaches that the worker made or fetched, all in the bucket.
+    Made {
+        node: ContentHash,
+        objects: Vec<ContentHash>,
+        /// LLM exchanges with their latencies, as the loop logs them.
+        exchanges: Vec<(ContentHash, u64)>,
+    },
+    /// The worker could not make the child (not the child's doing): the coordinator makes it.
+    Refused { reason: String },
+}
+
+/// Parses a message body, refusing oversized ones and other schemas.
+pub fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], schema: &str) -> Result<T, String> {
+    if bytes.len() > super::MAX_MESSAGE_BYTES {
+        return Err(format!("a message of {} bytes exceeds the limit of {}", bytes.len(), super::MAX_MESSAGE_BYTES));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let found = value.get("schema").and_then(|s| s.as_str()).unwrap_or("none");
+    if found != schema {
+        return Err(format!("the message is {found}; this host reads {schema}"));
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// Who this process is, for results: host name and process id.
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
+}
