@@ -823,6 +823,7 @@ EVENT_MEMBERS = {
     "node": {"generation", "slot", "node", "parent", "score", "status"},
     "llm-exchange": {"node", "record", "wall_ms"},
     "generation": {"generation"},
+    "selection": {"generation", "parents"},
     "test": {"node", "role", "sets"},
     "baseline": {"domain", "baseline", "sets"},
     "stopped": {"reason"},

@@ -1,7 +1,7 @@
 //! The guest side of a hyperagent.
 //!
-//! A hyperagent is a Rust crate compiled to a WebAssembly component that exports `task` and
-//! `meta` (see `wit/hyperagent.wit`). This crate holds the generated bindings and the helpers every
+//! A hyperagent is a Rust crate compiled to a WebAssembly component that exports `task`, `meta`
+//! and `select` (see `wit/hyperagent.wit`). This crate holds the generated bindings and the helpers every
 //! hyperagent needs:
 //!
 //! - [`log`]: lines in the call's report;
@@ -9,17 +9,22 @@
 //! - [`repo`]: reading and rewriting the hyperagent's own source under `/repo`;
 //! - [`history`]: reading the evaluation history under `/history`;
 //! - [`rng`]: deterministic randomness from the seed the host hands over;
+//! - [`select`]: the archive a parent selector is shown;
 //! - [`kernels`]: small compute kernels shared with the host's benchmarks.
 //!
 //! A minimal hyperagent:
 //!
 //! ```ignore
-//! use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, TaskRequest};
+//! use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, SelectRequest, TaskRequest};
 //! struct Agent;
 //! impl Guest for Agent {
 //!     fn task(request: TaskRequest) -> Result<String, AgentError> { Ok(request.payload) }
 //!     fn meta(_: MetaRequest) -> Result<MetaReport, AgentError> {
 //!         Ok(MetaReport { summary: "no change".into(), rationale: String::new() })
+//!     }
+//!     fn select(request: SelectRequest) -> Result<Vec<String>, String> {
+//!         let first = agent_sdk::select::nodes(&request)?.into_iter().find(|n| n.valid);
+//!         Ok(vec![first.ok_or("no valid node")?.node; request.count as usize])
 //!     }
 //! }
 //! agent_sdk::export_hyperagent!(Agent);
@@ -35,6 +40,7 @@ pub mod llm;
 pub mod log;
 pub mod repo;
 pub mod rng;
+pub mod select;
 
 /// Bindings generated from the WIT contract. Most guests only need the re-exports at the crate
 /// root.
@@ -52,7 +58,7 @@ pub mod bindings {
 
 pub use bindings::Guest;
 pub use bindings::hyperagent::agent::host::environment;
-pub use bindings::hyperagent::agent::types::{AgentError, Budget, MetaReport, MetaRequest, TaskRequest};
+pub use bindings::hyperagent::agent::types::{AgentError, Budget, MetaReport, MetaRequest, SelectRequest, TaskRequest};
 
 pub use serde;
 pub use serde_json;

@@ -275,7 +275,8 @@ struct RunArgs {
     /// Children per generation, made and evaluated in parallel.
     #[arg(long)]
     children: Option<u32>,
-    /// Parent selection: dgm-h, random, best, latest, hgm (clade Thompson sampling).
+    /// Parent selection: dgm-h, random, best, latest, hgm (clade Thompson sampling), agent (the
+    /// hyperagent's own `select` export).
     #[arg(long)]
     selection: Option<hyperagent::evolution::selection::Selection>,
     /// Ablation: the initial meta agent makes every child.

@@ -12,6 +12,8 @@
 //!   lexical model whose table is `task/<domain>_model.rs`, or with one LLM call when offered one.
 //!   The meta agent retrains the tables from `/history` (`judging.rs`, `learn.rs`) with settings
 //!   it also mutates (`learning.rs`), or asks the LLM for a better prompt (`prompting.rs`).
+//! - `select` chooses the run's parents when the run leaves that to the hyperagent
+//!   (`selection = "agent"`): uniformly at random (`select.rs`).
 
 mod interpret;
 mod judging;
@@ -24,10 +26,11 @@ mod program;
 mod prompting;
 mod screen;
 mod search;
+mod select;
 mod strategy;
 mod task;
 
-use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, TaskRequest};
+use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, SelectRequest, TaskRequest};
 
 struct Agent;
 
@@ -38,6 +41,10 @@ impl Guest for Agent {
 
     fn meta(request: MetaRequest) -> Result<MetaReport, AgentError> {
         meta::improve(&request)
+    }
+
+    fn select(request: SelectRequest) -> Result<Vec<String>, String> {
+        select::choose(&request)
     }
 }
 

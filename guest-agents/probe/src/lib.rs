@@ -5,7 +5,7 @@
 //! `/repo/META_OP.json`, and reports the op's output as its summary.
 
 use agent_sdk::serde_json::{Value, json};
-use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, TaskRequest, log};
+use agent_sdk::{AgentError, Guest, MetaReport, MetaRequest, SelectRequest, TaskRequest, log};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -34,6 +34,32 @@ impl Guest for Probe {
             return Ok(MetaReport { summary: "s".repeat(100_000), rationale: "r".repeat(1_000_000) });
         }
         Ok(MetaReport { summary: "appended a line to NOTES.md".into(), rationale: entries.join(",") })
+    }
+
+    /// Chooses the first valid node for every slot, unless the oldest node's summary is a
+    /// selector op (`{"select": ...}`), which tests use to play a hostile selector; asked for
+    /// three parents it declines (so a run can be made to fall back every generation).
+    fn select(request: SelectRequest) -> Result<Vec<String>, String> {
+        let nodes = agent_sdk::select::nodes(&request)?;
+        let archive: Value = agent_sdk::serde_json::from_str(&request.archive).unwrap_or(Value::Null);
+        let op: Value = archive["nodes"][0]["summary"].as_str().and_then(|s| agent_sdk::serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+        let valid: Vec<String> = nodes.iter().filter(|n| n.valid).map(|n| n.node.clone()).collect();
+        match op["select"].as_str().unwrap_or("") {
+            "spin" => loop {
+                std::hint::black_box(&valid);
+            },
+            "huge" => Ok(vec!["x".repeat(1 << 10); 1 << 16]),
+            "unknown" => Ok(vec!["0".repeat(64); request.count as usize]),
+            "invalid" => {
+                let invalid = nodes.iter().find(|n| !n.valid).map(|n| n.node.clone()).unwrap_or_default();
+                Ok(vec![invalid; request.count as usize])
+            }
+            "every" => Ok(nodes.iter().map(|n| n.node.clone()).collect()),
+            "fail" => Err("this selector declines".into()),
+            "last" => Ok(vec![valid.last().cloned().unwrap_or_default(); request.count as usize]),
+            _ if request.count == 3 => Err("the probe declines to choose three parents".into()),
+            _ => Ok(vec![valid.first().cloned().unwrap_or_default(); request.count as usize]),
+        }
     }
 }
 

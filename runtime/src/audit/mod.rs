@@ -17,7 +17,7 @@ use crate::evolution::config::RunConfig;
 use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task};
 use crate::evolution::log::Event;
 use crate::evolution::records::{NodeMetadata, Provenance};
-use crate::evolution::{RunError, call_name, choose_parents, enter_node, node_record, run_domains};
+use crate::evolution::{RunError, archive_before, call_name, choose_parents, enter_node, node_record, run_domains};
 use crate::hash::ContentHash;
 use crate::llm::{ReplayIndex, Source};
 use crate::sandbox::Sandbox;
@@ -236,21 +236,45 @@ fn same_as_recorded(check: ReplayCheck, record: &TaskRecord, again: &TaskRecord)
 
 /// Re-derives every parent choice of a run from its log and seed; returns each disagreement.
 /// `choose_parents` sees only the generations before the one it chooses for, so the whole run's
-/// nodes can be entered first.
+/// nodes can be entered first. Under `selection = "agent"`, a generation whose log names the
+/// parents its selector chose is held to those, each of which must have been able to be a parent
+/// then (that the selector chose them, a replay shows by asking it again); a generation that fell
+/// back is re-derived by the fallback rule.
 pub fn check_parent_choices(archive: &Archive, config: &RunConfig, events: &[Event]) -> Result<Vec<String>, RunError> {
     let mut nodes = Vec::new();
     let mut logged = Vec::new();
+    let mut selected = std::collections::HashMap::new();
     for event in events {
-        if let Event::Node { generation, slot, node, parent, .. } = event {
-            enter_node(&mut nodes, node_record(archive, node)?);
-            logged.push((*generation, *slot, *parent, *node));
+        match event {
+            Event::Node { generation, slot, node, parent, .. } => {
+                enter_node(&mut nodes, node_record(archive, node)?);
+                logged.push((*generation, *slot, *parent, *node));
+            }
+            Event::Selection { generation, parents, fallback: None, .. } => {
+                selected.insert(*generation, parents.clone());
+            }
+            _ => {}
         }
     }
     let mut problems = Vec::new();
     let mut expected: Option<(u32, Vec<ContentHash>)> = None;
     for (generation, slot, parent, node) in logged.into_iter().filter(|(generation, ..)| *generation > 0) {
         if expected.as_ref().is_none_or(|(g, _)| *g != generation) {
-            let ids = choose_parents(config, &nodes, generation).iter().map(|p| p.id).collect();
+            let ids = match selected.get(&generation) {
+                Some(chosen) => {
+                    let before = archive_before(&nodes, generation);
+                    for id in chosen {
+                        if !before.iter().any(|n| n.id == *id && n.can_be_parent()) {
+                            problems.push(format!(
+                                "generation {generation}: the selector's parent {} could not be a parent then",
+                                id.short()
+                            ));
+                        }
+                    }
+                    chosen.clone()
+                }
+                None => choose_parents(config, &nodes, generation).iter().map(|p| p.id).collect(),
+            };
             expected = Some((generation, ids));
         }
         let want = expected.as_ref().and_then(|(_, ids)| ids.get(slot as usize).copied());

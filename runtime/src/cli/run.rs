@@ -429,6 +429,10 @@ fn print_parent_choice(archive: &Archive, events: &[Event]) {
         }
     }
     let rule = hyperagent::evolution::effective_rule(config);
+    if rule == hyperagent::evolution::selection::Selection::Agent {
+        print_selector_events(events);
+        return;
+    }
     let stats = hyperagent::evolution::selection_view(&nodes, rule);
     let mut ranked: Vec<usize> = (0..nodes.len()).filter(|&i| stats[i].chance > 0.0).collect();
     if ranked.is_empty() {
@@ -449,6 +453,36 @@ fn print_parent_choice(archive: &Archive, events: &[Event]) {
             tally(s.clade),
             s.clade.posterior_mean()
         );
+    }
+}
+
+/// Under `selection = "agent"`: which selector chose each generation's parents, and why a
+/// generation fell back to the host's rule.
+fn print_selector_events(events: &[Event]) {
+    let choices: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Selection { generation, selector, parents, fallback } => {
+                Some((generation, selector, parents, fallback))
+            }
+            _ => None,
+        })
+        .collect();
+    let fell_back = choices.iter().filter(|c| c.3.is_some()).count();
+    outln!(
+        "parent choice by the hyperagents' selectors: {} generation(s), {} chosen by a selector, {fell_back} by the fallback rule",
+        choices.len(),
+        choices.len() - fell_back
+    );
+    for (generation, selector, parents, fallback) in choices {
+        let parents: Vec<String> = parents.iter().map(|p| p.short()).collect();
+        let by = selector.map_or("-".to_owned(), |s| s.short());
+        match fallback {
+            None => outln!("  generation {generation:>4}: selector {by} chose {}", parents.join(", ")),
+            Some(why) => {
+                outln!("  generation {generation:>4}: fallback {} ({})", parents.join(", "), terminal::line(why))
+            }
+        }
     }
 }
 

@@ -25,6 +25,10 @@ pub struct RunConfig {
     /// Children made (and evaluated in parallel) per generation.
     pub children_per_generation: u32,
     pub selection: Selection,
+    /// With `selection = "agent"`: the rule a generation falls back to when the hyperagent's
+    /// selector fails or answers what cannot be used (absent: `dgm-h`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection_fallback: Option<Selection>,
     /// Ablation "without self-improvement": the initial meta agent makes every child.
     pub fixed_meta: bool,
     /// Ablation "without open-ended exploration": the parent is always the newest child.
@@ -57,6 +61,7 @@ impl Default for RunConfig {
             generations: 30,
             children_per_generation: 2,
             selection: Selection::DgmH,
+            selection_fallback: None,
             fixed_meta: false,
             no_archive: false,
             task_fuel: 20_000_000_000,
@@ -81,6 +86,9 @@ impl RunConfig {
     pub fn validate(&self) -> Result<(), String> {
         // Opening reads no data, so any directory serves to check the names and settings.
         self.open_domains(std::path::Path::new("."))?;
+        if self.selection_fallback == Some(Selection::Agent) {
+            return Err("selection_fallback cannot be `agent`: it is what the host uses when the agent fails".into());
+        }
         if self.children_per_generation == 0 || self.children_per_generation > 64 {
             return Err("children_per_generation must be in 1..=64".into());
         }

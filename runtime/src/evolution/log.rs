@@ -33,6 +33,16 @@ pub enum Event {
     },
     /// Every child of a generation is archived.
     Generation { generation: u32 },
+    /// Under `selection = "agent"`: the parents a generation's selector chose (the node whose
+    /// `select` export was asked), or, with `fallback` saying why, those the fallback rule chose.
+    Selection {
+        generation: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<ContentHash>,
+        parents: Vec<ContentHash>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fallback: Option<String>,
+    },
     /// A node was evaluated on the test sets.
     Test { node: ContentHash, role: String, sets: Vec<TestResult> },
     /// A domain's host-side baseline (`best fit`, say) on the same test sets, for comparison.

@@ -16,6 +16,7 @@ pub mod history;
 pub mod log;
 pub mod records;
 pub mod selection;
+pub mod selector;
 mod testing;
 mod view;
 
@@ -238,7 +239,8 @@ impl Evolution {
                 Event::Test { .. } | Event::Baseline { .. } => self.tests.push(event.clone()),
                 Event::Finished { .. } => self.finished = true,
                 Event::Stopped { reason } => self.stopped = Some(reason.clone()),
-                Event::LlmExchange { .. } => {}
+                // A resumed generation asks its selector again (the same answer).
+                Event::LlmExchange { .. } | Event::Selection { .. } => {}
             }
         }
         Ok(())
@@ -452,10 +454,12 @@ impl Evolution {
         let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
         let evaluation =
             evaluate::evaluate(&self.sandbox, &loaded, &self.plan(call_name("task", 0, 0)), &self.archive).await?;
+        // The initial hyperagent goes through the staged gate like any child.
+        let status = if evaluation.passed_gate { Status::Evaluated } else { Status::StagedOnly };
         let node = NodeMetadata {
             generation: 0,
             slot: 0,
-            status: Status::Evaluated,
+            status,
             score: Some(evaluation.score),
             evaluation: Some(evaluation.clone()),
             meta: MetaRecord {
@@ -481,7 +485,7 @@ impl Evolution {
             component: Some(component),
             score: Some(evaluation.score),
             results: evaluation.results(),
-            status: "evaluated".into(),
+            status: status.label().to_owned(),
             summary: "initial hyperagent".into(),
             children: 0,
             // Its task agents' exchanges, logged like any node's so that a replay can answer them.
@@ -512,9 +516,58 @@ impl Evolution {
         choose_parents(&self.config, &self.nodes, generation)
     }
 
+    /// The parents of `generation`'s slots: by the host's rule, or under `agent` by the newest
+    /// selector's answer (the host's fallback rule, recorded with the reason, when it cannot be
+    /// used).
+    async fn parents_of(
+        &mut self,
+        generation: u32,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Vec<NodeRecord>, RunError> {
+        if effective_rule(&self.config) != selection::Selection::Agent {
+            return Ok(self.choose_parents(generation));
+        }
+        let before = archive_before(&self.nodes, generation);
+        let seed = derive_seed(self.config.seed, "select", generation, 0);
+        let mut answer = None;
+        for node in before.iter().rev().filter(|n| n.can_be_parent()) {
+            let Some(component) = node.component else { continue };
+            let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
+            if loaded.has_selector() {
+                let count = self.config.children_per_generation;
+                answer = Some(selector::ask(&self.sandbox, node.id, &loaded, &before, count, seed).await?);
+                break;
+            }
+        }
+        let selector = answer.as_ref().map(|a| a.selector);
+        let (parents, fallback) = match answer.map(|a| a.parents) {
+            Some(Ok(ids)) => (ids.iter().filter_map(|id| before.iter().find(|n| n.id == *id).cloned()).collect(), None),
+            Some(Err(why)) => (self.choose_parents(generation), Some(why)),
+            None => (self.choose_parents(generation), Some("no node exports a parent selector".to_owned())),
+        };
+        if let Some(why) = &fallback {
+            progress(Progress::Notice(format!(
+                "generation {generation}: parents by the fallback rule {:?}: {}",
+                view::host_rule(&self.config),
+                why
+            )));
+        }
+        let logged = self
+            .log
+            .contents()
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Selection { generation: g, .. } if *g == generation));
+        if !logged {
+            let ids = parents.iter().map(|p: &NodeRecord| p.id).collect();
+            self.append(&Event::Selection { generation, selector, parents: ids, fallback })?;
+        }
+        Ok(parents)
+    }
+
     async fn run_generation(&mut self, generation: u32, progress: &(dyn Fn(Progress) + Sync)) -> Result<(), RunError> {
         let started = Instant::now();
-        let parents = self.choose_parents(generation);
+        let parents = self.parents_of(generation, progress).await?;
         if parents.is_empty() {
             return Err(RunError::Invalid(format!("generation {generation}: no node in the archive can be a parent")));
         }

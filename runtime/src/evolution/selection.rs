@@ -32,6 +32,9 @@ pub enum Selection {
     Best,
     Latest,
     Hgm,
+    /// The hyperagent's own `select` export chooses (see `selector.rs`); the host resolves this
+    /// to the run's fallback rule wherever it must choose itself.
+    Agent,
 }
 
 impl std::str::FromStr for Selection {
@@ -43,7 +46,8 @@ impl std::str::FromStr for Selection {
             "best" => Ok(Selection::Best),
             "latest" => Ok(Selection::Latest),
             "hgm" => Ok(Selection::Hgm),
-            other => Err(format!("unknown selection `{other}` (dgm-h, random, best, latest, hgm)")),
+            "agent" => Ok(Selection::Agent),
+            other => Err(format!("unknown selection `{other}` (dgm-h, random, best, latest, hgm, agent)")),
         }
     }
 }
@@ -102,7 +106,8 @@ pub fn probabilities(rule: Selection, candidates: &[Candidate]) -> Vec<f64> {
     }
     let one_hot = |index: usize| (0..n).map(|i| if i == index { 1.0 } else { 0.0 }).collect();
     match rule {
-        Selection::Random => vec![1.0 / n as f64; n],
+        // `agent` is resolved before a choice; uniform is the initial selector's distribution.
+        Selection::Random | Selection::Agent => vec![1.0 / n as f64; n],
         Selection::Latest => one_hot(n - 1),
         Selection::Best => {
             let best = (0..n).fold(0, |best, i| if candidates[i].score > candidates[best].score { i } else { best });

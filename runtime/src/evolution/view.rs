@@ -21,7 +21,7 @@ pub fn choose_parents(config: &RunConfig, nodes: &[NodeRecord], generation: u32)
     if candidates.is_empty() {
         return Vec::new();
     }
-    let rule = effective_rule(config);
+    let rule = host_rule(config);
     let described = describe_candidates(&before);
     (0..config.children_per_generation)
         .map(|slot| {
@@ -59,6 +59,14 @@ pub fn selection_view(nodes: &[NodeRecord], rule: Selection) -> Vec<SelectionSta
 /// The rule a run chooses parents by (the no-archive ablation always takes the newest node).
 pub fn effective_rule(config: &RunConfig) -> Selection {
     if config.no_archive { Selection::Latest } else { config.selection }
+}
+
+/// The rule the host chooses by itself: the run's, or under `agent` its fallback.
+pub fn host_rule(config: &RunConfig) -> Selection {
+    match effective_rule(config) {
+        Selection::Agent => config.selection_fallback.unwrap_or(Selection::DgmH),
+        rule => rule,
+    }
 }
 
 /// What the selection rules know of each node of `nodes` (an archive view, oldest first) that can

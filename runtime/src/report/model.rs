@@ -153,7 +153,7 @@ impl RunReport {
                     report.finished = true;
                     report.best = Some(*best);
                 }
-                Event::Generation { .. } | Event::LlmExchange { .. } => {}
+                Event::Generation { .. } | Event::LlmExchange { .. } | Event::Selection { .. } => {}
             }
         }
         if report.best.is_none() {

@@ -40,15 +40,25 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
-        world: "hyperagent",
+        world: "hyperagent-core",
         path: "../agent-sdk/wit",
         imports: { default: async | trappable },
         exports: { default: async },
     });
 }
 
-use bindings::HyperagentPre;
+/// The optional parent selector, looked up apart so that components without one load as before.
+mod selector_bindings {
+    wasmtime::component::bindgen!({
+        world: "parent-selector",
+        path: "../agent-sdk/wit",
+        exports: { default: async },
+    });
+}
+
+use bindings::HyperagentCorePre;
 use bindings::hyperagent::agent::types::{AgentError, Budget, MetaRequest, TaskRequest};
+use selector_bindings::ParentSelectorPre;
 
 /// Settings of the engine, fixed for the life of a [`Sandbox`]. They are part of what a recorded
 /// fuel figure depends on.
@@ -108,7 +118,15 @@ pub enum SandboxError {
 pub struct LoadedComponent {
     pub hash: ContentHash,
     pub imports: Vec<String>,
-    pre: HyperagentPre<CallState>,
+    pre: HyperagentCorePre<CallState>,
+    /// Present when the component exports `select`.
+    selector: Option<ParentSelectorPre<CallState>>,
+}
+
+impl LoadedComponent {
+    pub fn has_selector(&self) -> bool {
+        self.selector.is_some()
+    }
 }
 
 /// A directory the guest may see.
@@ -136,6 +154,13 @@ pub struct TaskInput {
     pub payload: String,
 }
 
+/// The input of a `select` call: the archive as JSON, and how many parents to choose.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SelectInput {
+    pub archive: String,
+    pub count: u32,
+}
+
 /// The input of a `meta` call. The budget is filled in from the call's limits.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MetaInput {
@@ -149,6 +174,7 @@ pub struct MetaInput {
 pub enum CallInput {
     Task(TaskInput),
     Meta(MetaInput),
+    Select(SelectInput),
 }
 
 /// The fuel cost table the engine uses: wasmtime's default (most operators 1, control flow 0, bulk
@@ -209,7 +235,7 @@ impl Sandbox {
                 .map_err(engine_err)?;
         }
         linker.allow_shadowing(false);
-        bindings::Hyperagent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(engine_err)?;
+        bindings::HyperagentCore::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(engine_err)?;
         let artifacts = ArtifactCache::new(&engine, artifact_dir);
         Ok(Sandbox { engine, linker, settings, artifacts, loaded: Mutex::new(HashMap::new()) })
     }
@@ -242,8 +268,9 @@ impl Sandbox {
         imports::check(&imports)?;
         let instance_pre =
             self.linker.instantiate_pre(&component).map_err(|e| SandboxError::WrongWorld(format!("{e:#}")))?;
-        let pre = HyperagentPre::new(instance_pre).map_err(|e| SandboxError::WrongWorld(format!("{e:#}")))?;
-        let loaded = Arc::new(LoadedComponent { hash, imports, pre });
+        let selector = ParentSelectorPre::new(instance_pre.clone()).ok();
+        let pre = HyperagentCorePre::new(instance_pre).map_err(|e| SandboxError::WrongWorld(format!("{e:#}")))?;
+        let loaded = Arc::new(LoadedComponent { hash, imports, pre, selector });
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, loaded.clone());
         Ok(loaded)
     }
@@ -421,8 +448,12 @@ async fn run_export(
     budget: Budget,
     limits: &CallLimits,
 ) -> wasmtime::Result<(Outcome, Option<String>)> {
+    if let CallInput::Select(select) = input {
+        return run_select(store, component, select, seed, limits).await;
+    }
     let agent = component.pre.instantiate_async(&mut *store).await?;
     let answer = match input {
+        CallInput::Select(_) => unreachable!("handled above"),
         CallInput::Task(task) => {
             let request = TaskRequest {
                 domain: task.domain.clone(),
@@ -462,6 +493,40 @@ async fn run_export(
             (Outcome::GuestError { error: "invalid-request".into(), message }, None)
         }
         Err(AgentError::Failed(mut message)) => {
+            truncate_utf8(&mut message, MAX_TRAP_MESSAGE_BYTES);
+            (Outcome::GuestError { error: "failed".into(), message }, None)
+        }
+    })
+}
+
+/// Instantiates the component as a parent selector and asks it; the answer is the JSON array of
+/// the ids it returned (checked against the archive by the caller, never here).
+async fn run_select(
+    store: &mut Store<CallState>,
+    component: &LoadedComponent,
+    select: &SelectInput,
+    seed: u64,
+    limits: &CallLimits,
+) -> wasmtime::Result<(Outcome, Option<String>)> {
+    use selector_bindings::hyperagent::agent::types::SelectRequest;
+    let Some(pre) = &component.selector else {
+        let message = "the component exports no parent selector (`select`)".to_owned();
+        return Ok((Outcome::GuestError { error: "invalid-request".into(), message }, None));
+    };
+    let selector = pre.instantiate_async(&mut *store).await?;
+    let request = SelectRequest { archive: select.archive.clone(), count: select.count, seed };
+    let answer = selector.call_select(&mut *store, &request).await?;
+    Ok(match answer {
+        Ok(ids) => {
+            let output = serde_json::to_string(&ids).expect("strings serialise");
+            if output.len() > limits.output_bytes {
+                let reason = format!("the output is {} bytes; the limit is {}", output.len(), limits.output_bytes);
+                (Outcome::InvalidOutput { reason }, None)
+            } else {
+                (Outcome::Ok, Some(output))
+            }
+        }
+        Err(mut message) => {
             truncate_utf8(&mut message, MAX_TRAP_MESSAGE_BYTES);
             (Outcome::GuestError { error: "failed".into(), message }, None)
         }
