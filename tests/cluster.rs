@@ -595,3 +595,38 @@ fn cluster_throughput() {
         times[20].as_secs_f64() * 1e3
     );
 }
+
+#[test]
+fn a_job_no_worker_finishes_is_given_up_after_its_deliveries_and_made_by_the_coordinator() {
+    let _serial = serial();
+    local_run();
+    let server = NatsServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let mut run = coordinator(home.path(), &server.url(), "0");
+    // A worker that takes every job and dies on it (never answers, never acks): with an ack wait
+    // of 1 s and 2 deliveries, the server gives each job up and says so.
+    let deliveries = common::block_on(async {
+        use futures::StreamExt;
+        let settings = NatsSettings::new(server.url());
+        let layout = Layout::open(settings.connect("dying").await.unwrap(), &settings).await.unwrap();
+        let consumer = layout.workers_consumer(Duration::from_secs(1), 2).await.unwrap();
+        let mut deliveries = std::collections::BTreeMap::<(u32, u32), i64>::new();
+        while run.try_wait().unwrap().is_none() {
+            let mut batch =
+                consumer.fetch().max_messages(8).expires(Duration::from_millis(500)).messages().await.unwrap();
+            while let Some(Ok(message)) = batch.next().await {
+                let job: Job = wire::parse(&message.payload, wire::JOB_SCHEMA).unwrap();
+                deliveries.insert((job.order.generation, job.order.slot), message.info().unwrap().delivered);
+            }
+        }
+        deliveries
+    });
+    finish(run, home.path());
+    assert_same_as_local(home.path());
+    let expected: std::collections::BTreeMap<(u32, u32), i64> =
+        [((1, 0), 2), ((1, 1), 2), ((2, 0), 2), ((2, 1), 2)].into_iter().collect();
+    assert_eq!(deliveries, expected, "each job was delivered exactly twice");
+    let failures = failures(home.path());
+    assert_eq!(failures.len(), 4, "{failures:?}");
+    assert!(failures.iter().all(|f| f["reason"].as_str().unwrap().contains("within its deliveries")), "{failures:?}");
+}
