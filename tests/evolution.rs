@@ -390,6 +390,8 @@ fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
         text.contains("LLM conversation (1 exchange(s))") && text.contains("<<<<<<< SEARCH src/priority.rs"),
         "{text}"
     );
+    // And what the meta agent logged while it worked (its summary, at the end).
+    assert!(text.contains("meta agent's log (") && text.contains("[info] "), "{text}");
 
     // A replay of a run that recorded nothing fails each request by name (the meta agent then falls
     // back to mutation, and the node says so).

@@ -3,8 +3,8 @@
 //! Offline it retrains each judgement domain's lexical model from `/history` (`learn.rs`), after
 //! mutating one of its learning settings with the probability those settings give. With an LLM it
 //! asks for a better prompt and answer parsing instead (`prompting.rs`), falling back to training
-//! when the answer is unusable. A bin-packing domain in the same run gets the usual mutation of
-//! its priority function.
+//! when the answer is unusable. A bin-packing domain in the same run gets the program search the
+//! meta agent runs for bin packing alone (`search.rs`), screening within half its usual fuel.
 
 use crate::learn::{self, IMO_GRADING, LEARNING_FILE, PAPER_REVIEW, Settings};
 use crate::meta;
@@ -12,6 +12,10 @@ use agent_sdk::history::History;
 use agent_sdk::repo::Repo;
 use agent_sdk::rng::Rng;
 use agent_sdk::{AgentError, MetaReport, MetaRequest, llm, log};
+
+/// The share of its usual screening fuel the program search gets in a run that also trains
+/// judgement models.
+const MIXED_SCREEN_SHARE: f64 = 0.5;
 
 /// The judgement domains this agent can train.
 pub const DOMAINS: [&str; 2] = [PAPER_REVIEW.name, IMO_GRADING.name];
@@ -64,9 +68,10 @@ pub fn improve(
         rationale = format!("logistic-regression steps from /history's training labels; settings {settings:?}");
     }
     if has("bin_packing") {
-        let mut rng = Rng::derive(request.seed, "meta");
-        let genes = meta::genes(repo, meta::TASK_FILE)?;
-        parts.push(meta::render_change(&meta::mutate_one(repo, &genes, &credit, &mut rng)?));
+        // The search writes its own note and rationale; its summary joins this one.
+        let searched = crate::search::improve_within(request, repo, history, lineage, MIXED_SCREEN_SHARE)?;
+        parts.push(searched.summary);
+        rationale = format!("{rationale}\n\nbin packing: {}", searched.rationale);
     }
     if parts.is_empty() {
         return Err(AgentError::Failed("nothing to learn from yet: /history holds no labelled training result".into()));

@@ -42,6 +42,18 @@ pub fn improve(
     history: &History,
     lineage: &[(String, Option<f64>)],
 ) -> Result<MetaReport, AgentError> {
+    improve_within(request, repo, history, lineage, 1.0)
+}
+
+/// [`improve`], screening within `share` of the fuel it would otherwise take (a meta call that
+/// also trains judgement models leaves the rest to them).
+pub fn improve_within(
+    request: &MetaRequest,
+    repo: &Repo,
+    history: &History,
+    lineage: &[(String, Option<f64>)],
+    share: f64,
+) -> Result<MetaReport, AgentError> {
     let mut rng = Rng::derive(request.seed, "program-search");
     let nodes = read_nodes(history);
     let scored: Vec<(String, bool)> = nodes.iter().map(|n| (n.summary.clone(), n.scored)).collect();
@@ -65,7 +77,7 @@ pub fn improve(
     let constants: Vec<(String, f64)> =
         meta::genes(repo, TASK_FILE).map(|g| g.iter().map(|g| g.name_value()).collect()).unwrap_or_default();
     let instances = screen::training_instances(history, strategy::SCREEN_INSTANCES.round().max(1.0) as usize, &mut rng);
-    let fuel = request.budget.fuel as f64 * strategy::SCREEN_FUEL_SHARE.clamp(0.0, 0.6);
+    let fuel = request.budget.fuel as f64 * strategy::SCREEN_FUEL_SHARE.clamp(0.0, 0.6) * share.clamp(0.0, 1.0);
     let scope = crate::interpret::Scope { parameters: &variables, constants: &constants };
     let mut screen = Screen::new(instances, scope, fuel);
     let (body, mut used, screening) = if screen.instances() > 0 {

@@ -522,6 +522,14 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
         if let Some(outcome) = meta.get("outcome") {
             outln!("meta call  {outcome} ({} fuel)", meta["fuel"]);
         }
+        // What the meta agent said while it worked: why an edit was refused, what it fell back to.
+        if let Some(logs) = meta["logs"].as_array().filter(|l| !l.is_empty()) {
+            outln!("meta agent's log ({} line(s)):", logs.len());
+            for line in logs {
+                let level = line["level"].as_str().unwrap_or("?");
+                outln!("  [{level}] {}", terminal::line(line["message"].as_str().unwrap_or("")));
+            }
+        }
     }
     if let Some(evaluation) = node.metadata.get("evaluation") {
         let split = |name: &str| evaluation[name]["mean"].as_f64().map_or("-".to_owned(), |m| format!("{m:.5}"));
