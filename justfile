@@ -57,3 +57,10 @@ bench-meta:
 # (Debian's nats-server), and one job's traffic: an ignored test of tests/cluster.rs.
 bench-cluster: setup
     cargo test --release -p hyperagent --test cluster -- --ignored --nocapture cluster_throughput
+
+# Robot reward design: simulated steps per second, a reward call as WebAssembly against native,
+# and the hand-written rewards trained by the optimiser (ROLLOUTS per training, SEEDS seeds).
+bench-robotics ROLLOUTS="288" SEEDS="3": setup
+    cargo bench -p hyperagent-robotics --bench simulation
+    cargo bench --bench reward
+    cargo run --release -p hyperagent-robotics --example optimiser -- {{ROLLOUTS}} {{SEEDS}}

@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod hash;
 pub mod llm;
 pub mod report;
+pub mod reward;
 pub mod run_object;
 pub mod sandbox;
 pub mod settings;

@@ -278,6 +278,11 @@ impl GuestCompiler {
         &self.settings.tree_limits
     }
 
+    /// The build template's manifest: the `Cargo.toml` of every tree the host assembles itself.
+    pub fn template_manifest(&self) -> &str {
+        &self.template_manifest
+    }
+
     /// The agent-sdk version guests are built against.
     pub fn sdk_version(&self) -> &str {
         &self.sdk_version
