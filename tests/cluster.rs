@@ -101,7 +101,9 @@ impl Drop for WorkerProcess {
 
 /// Starts the coordinator of run `r` in `home` against `url`.
 fn coordinator(home: &Path, url: &str, spot_check: &str) -> Child {
-    let config = config(home);
+    // A configuration already in `home` (a benchmark's) is kept.
+    let written = home.join("cluster.toml");
+    let config = if written.is_file() { written } else { config(home) };
     Command::new(env!("CARGO_BIN_EXE_hyperagent"))
         .args(["run", "--config", config.to_str().unwrap(), "--run-id", "r", "--nats", url, "--spot-check", spot_check])
         .env("HYPERAGENT_DATA_DIR", common::data_dir())
