@@ -1,6 +1,7 @@
 //! A hand-written jump reward: pays for every new highest point of the base once the robot has
-//! landed from its start (after half a second), so that a rollout's sum is the peak height it
-//! reached above where it stood then; and a little for staying level.
+//! landed from its start (after half a second), so that the term's sum over a rollout is
+//! proportional to the peak height reached above where it stood then; a little for every moment
+//! spent high; and a little for staying level.
 
 use crate::api::*;
 
@@ -23,7 +24,7 @@ impl RewardFunction for Reward {
         }
         let highest = *self.highest.get_or_insert(height);
         if height > highest {
-            terms[0] = 100.0 * (height - highest);
+            terms[0] = 300.0 * (height - highest);
             self.highest = Some(height);
         }
         terms[1] = 2.0 * (height - 0.25).max(0.0);
