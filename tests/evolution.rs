@@ -340,7 +340,7 @@ fn a_child_the_sandbox_refuses_is_its_own_failure_not_the_runs() {
 #[test]
 fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
     let home = tempfile::tempdir().unwrap();
-    let (server, config, _live) = llm_run(home.path(), 100, 2, "live");
+    let (server, config, live) = llm_run(home.path(), 100, 2, "live");
     assert_eq!(server.count(), 2, "one completion per meta call");
     let live_log = RunLog::read(&home.path().join("runs/live/log.jsonl")).unwrap();
     let exchanges: Vec<_> = live_log.iter().filter(|e| matches!(e, Event::LlmExchange { .. })).collect();
@@ -390,8 +390,15 @@ fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
         text.contains("LLM conversation (1 exchange(s))") && text.contains("<<<<<<< SEARCH src/priority.rs"),
         "{text}"
     );
-    // And what the meta agent logged while it worked (its summary, at the end).
-    assert!(text.contains("meta agent's log (") && text.contains("[info] "), "{text}");
+    // `status` and the run's own output say what the LLM was used for.
+    let status = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+        .args(["status", "live"])
+        .env("HYPERAGENT_HOME", home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("LLM: 2 exchange(s), 2 answered, 0 without an answer"), "{text}");
+    assert!(String::from_utf8_lossy(&live.stdout).contains("LLM: 2 exchange(s)"));
 
     // A replay of a run that recorded nothing fails each request by name (the meta agent then falls
     // back to mutation, and the node says so).
@@ -540,6 +547,14 @@ fn history_shows_training_results_and_never_a_validation_or_test_task() {
     let child = nodes.iter().find(|n| n.parent.is_some()).unwrap();
     let child_file = std::fs::read_to_string(dir.join(format!("nodes/{}.json", child.id))).unwrap();
     assert!(child_file.contains("--- a/src/"), "the child's change is its diff: {child_file}");
+    // `show` prints what the child's meta agent logged while it worked (its summary, at the end).
+    let show = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+        .args(["show", &child.id.to_hex()])
+        .env("HYPERAGENT_HOME", home.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(shown.contains("meta agent's log (") && shown.contains("[info] "), "{shown}");
     // No validation or test task: neither an id nor an input (a validation payload's items).
     assert!(!seen.contains("validation/"), "a validation task id reached /history");
     assert!(!seen.contains("test/"), "a test task id reached /history");

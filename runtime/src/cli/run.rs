@@ -176,6 +176,9 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
         errln!("the run stopped early: {reason}");
     }
     print_summary(&evolution)?;
+    if let Ok(events) = RunLog::read(&run_dir.join("log.jsonl")) {
+        print_llm_usage(evolution.archive(), &events);
+    }
     outln!("results: {} (log: {})", run_dir.display(), run_dir.join("log.jsonl").display());
     Ok(())
 }
@@ -411,8 +414,45 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
         }
     }
     print_test_table(&events);
+    print_llm_usage(&archive, &events);
     print_parent_choice(&archive, &events);
     Ok(())
+}
+
+/// What the run's LLM exchanges came to (nothing when it made none): answered or not, tokens,
+/// and the latencies this host saw.
+fn print_llm_usage(archive: &Archive, events: &[Event]) {
+    let mut latencies = Vec::new();
+    let (mut answered, mut unanswered, mut tokens_in, mut tokens_out, mut unreadable) = (0, 0, 0u64, 0u64, 0);
+    for event in events {
+        let Event::LlmExchange { record, wall_ms, .. } = event else { continue };
+        latencies.push(*wall_ms);
+        let exchange = archive
+            .get_blob(record)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<hyperagent::llm::Exchange>(&bytes).ok());
+        match exchange.and_then(|e| e.response) {
+            Some(response) => {
+                answered += 1;
+                tokens_in += u64::from(response.input_tokens);
+                tokens_out += u64::from(response.output_tokens);
+            }
+            None if archive.get_blob(record).is_ok() => unanswered += 1,
+            None => unreadable += 1,
+        }
+    }
+    if latencies.is_empty() {
+        return;
+    }
+    latencies.sort_unstable();
+    let median = latencies[latencies.len() / 2];
+    let unreadable = if unreadable > 0 { format!(", {unreadable} record(s) unreadable") } else { String::new() };
+    outln!(
+        "LLM: {} exchange(s), {answered} answered, {unanswered} without an answer{unreadable}; {tokens_in} tokens in, \
+         {tokens_out} out; latency median {median} ms, max {} ms (each node's conversation: `hyperagent show`)",
+        latencies.len(),
+        latencies[latencies.len() - 1]
+    );
 }
 
 /// The nodes most likely to be chosen as the next generation's parents, with what the run's rule
