@@ -391,11 +391,7 @@ fn an_llm_run_records_every_exchange_and_replays_without_the_network() {
         "{text}"
     );
     // `status` and the run's own output say what the LLM was used for.
-    let status = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(["status", "live"])
-        .env("HYPERAGENT_HOME", home.path())
-        .output()
-        .unwrap();
+    let status = hyperagent_cli(home.path(), &["status", "live"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("LLM: 2 exchange(s), 2 answered, 0 without an answer"), "{text}");
     assert!(String::from_utf8_lossy(&live.stdout).contains("LLM: 2 exchange(s)"));
@@ -548,11 +544,7 @@ fn history_shows_training_results_and_never_a_validation_or_test_task() {
     let child_file = std::fs::read_to_string(dir.join(format!("nodes/{}.json", child.id))).unwrap();
     assert!(child_file.contains("--- a/src/"), "the child's change is its diff: {child_file}");
     // `show` prints what the child's meta agent logged while it worked (its summary, at the end).
-    let show = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(["show", &child.id.to_hex()])
-        .env("HYPERAGENT_HOME", home.path())
-        .output()
-        .unwrap();
+    let show = hyperagent_cli(home.path(), &["show", &child.id.to_hex()]);
     let shown = String::from_utf8_lossy(&show.stdout);
     assert!(shown.contains("meta agent's log (") && shown.contains("[info] "), "{shown}");
     // No validation or test task: neither an id nor an input (a validation payload's items).
@@ -668,11 +660,7 @@ fn an_hgm_run_chooses_parents_by_their_clades_and_every_choice_re_derives() {
     assert!(history::archive_list(&nodes, Selection::DgmH).iter().all(|n| n.get("hgm").is_none()));
 
     // `status` shows the next choice by the run's rule.
-    let status = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(["status", "hgm"])
-        .env("HYPERAGENT_HOME", home.path())
-        .output()
-        .unwrap();
+    let status = hyperagent_cli(home.path(), &["status", "hgm"]);
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success() && shown.contains("next parent choice (hgm;"), "{shown}");
     assert!(shown.contains("clade mean"), "{shown}");

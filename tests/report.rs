@@ -5,29 +5,15 @@
 mod browser;
 mod common;
 
-use common::{data_dir, guest_target_dir, hyperagent_cli, log_events, small_config, write_chained_log};
+use common::{hyperagent_cli, log_events, small_config, write_chained_log};
 use hyperagent::archive::Archive;
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::hash::ContentHash;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A real run of `generations` generations in `home`, named `id`.
 pub fn short_run(home: &Path, id: &str, generations: u32) {
-    let config = home.join(format!("{id}.toml"));
-    let run = hyperagent::evolution::config::RunConfig { generations, ..small_config() };
-    std::fs::write(&config, toml::to_string(&run).unwrap()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(data_dir())
-        .args(["--run-id", id])
-        .env("HYPERAGENT_HOME", home)
-        .env("HYPERAGENT_GUEST_TARGET", guest_target_dir())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    common::run_config(home, &hyperagent::evolution::config::RunConfig { generations, ..small_config() }, id);
 }
 
 fn report(home: &Path, runs: &[&str], out: &Path) -> PathBuf {

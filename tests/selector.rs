@@ -11,7 +11,6 @@ use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::evolution::selection::{Selection, Tally};
 use hyperagent::evolution::selector;
 use hyperagent::hash::ContentHash;
-use std::process::Command;
 
 /// An archive of four nodes; the first one's summary is the probe's selector op.
 fn archive(op: &str) -> Vec<NodeRecord> {
@@ -80,19 +79,7 @@ fn answers_are_held_to_the_archive() {
 }
 
 fn run(home: &std::path::Path, config: &RunConfig, id: &str) -> Vec<Event> {
-    let path = home.join("run.toml");
-    std::fs::write(&path, toml::to_string(config).unwrap()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .arg("--data-dir")
-        .arg(data_dir())
-        .args(["--run-id", id])
-        .env("HYPERAGENT_HOME", home)
-        .env("HYPERAGENT_GUEST_TARGET", guest_target_dir())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run_config(home, config, id);
     RunLog::read(&home.join(format!("runs/{id}/log.jsonl"))).unwrap()
 }
 
@@ -143,11 +130,7 @@ fn the_initial_hyperagents_selector_chooses_a_runs_parents_and_the_audit_holds_i
     let problems = hyperagent::audit::check_parent_choices(&archive, &config, &forged).unwrap();
     assert!(problems.iter().any(|p| p.contains("could not be a parent")), "{problems:?}");
 
-    let status = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(["status", "agent"])
-        .env("HYPERAGENT_HOME", home.path())
-        .output()
-        .unwrap();
+    let status = hyperagent_cli(home.path(), &["status", "agent"]);
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(shown.contains("2 chosen by a selector, 0 by the fallback rule"), "{shown}");
 }

@@ -192,6 +192,15 @@ pub fn write_chained_log(path: &std::path::Path, events: &[serde_json::Value]) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Runs `config` as run `id` in `home` through the CLI and insists that it succeeded.
+pub fn run_config(home: &std::path::Path, config: &hyperagent::evolution::config::RunConfig, id: &str) {
+    let path = home.join(format!("{id}.toml"));
+    std::fs::write(&path, toml::to_string(config).unwrap()).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    let out = hyperagent_cli(home, &["run", "--config", &path, "--run-id", id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Runs the `hyperagent` CLI with `home` and this checkout's data and guest build directories.
 pub fn hyperagent_cli(home: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_hyperagent"))

@@ -42,9 +42,8 @@ pub struct SelectionStats {
 
 /// Every node of `nodes` (an archive view, oldest first) as `rule` sees it, in that order.
 pub fn selection_view(nodes: &[NodeRecord], rule: Selection) -> Vec<SelectionStats> {
-    let described = describe_candidates(nodes);
-    let mut chances = selection::probabilities(rule, &described).into_iter();
     let clades = clade_results(nodes);
+    let mut chances = selection::probabilities(rule, &candidates_with(nodes, &clades)).into_iter();
     nodes
         .iter()
         .zip(clades)
@@ -72,12 +71,21 @@ pub fn host_rule(config: &RunConfig) -> Selection {
 /// What the selection rules know of each node of `nodes` (an archive view, oldest first) that can
 /// be a parent, in that order: its score, children, own results and its clade's.
 pub fn describe_candidates(nodes: &[NodeRecord]) -> Vec<Candidate> {
-    let clades = clade_results(nodes);
+    candidates_with(nodes, &clade_results(nodes))
+}
+
+/// The candidates of `nodes`, given each node's clade results.
+fn candidates_with(nodes: &[NodeRecord], clades: &[Tally]) -> Vec<Candidate> {
     nodes
         .iter()
         .zip(clades)
         .filter(|(n, _)| n.can_be_parent())
-        .map(|(n, clade)| Candidate { score: n.score.unwrap_or(0.0), children: n.children, own: n.results, clade })
+        .map(|(n, clade)| Candidate {
+            score: n.score.unwrap_or(0.0),
+            children: n.children,
+            own: n.results,
+            clade: *clade,
+        })
         .collect()
 }
 
