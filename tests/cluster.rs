@@ -87,6 +87,17 @@ impl WorkerProcess {
         }
     }
 
+    /// Waits until the log of any of `workers` holds `text`: which of them fetches a job first
+    /// is up to the server.
+    fn wait_for_any(workers: &[WorkerProcess], text: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !workers.iter().any(|w| w.log().contains(text)) {
+            let logs: Vec<String> = workers.iter().map(WorkerProcess::log).collect();
+            assert!(Instant::now() < deadline, "no worker said {text:?}:\n{}", logs.join("\n---\n"));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
@@ -191,7 +202,7 @@ fn the_nats_server_restarted_mid_run_with_its_store_the_run_goes_on() {
     let workers = [WorkerProcess::start(&server.url(), 5), WorkerProcess::start(&server.url(), 5)];
     let home = tempfile::tempdir().unwrap();
     let run = coordinator(home.path(), &server.url(), "0");
-    workers[0].wait_for("taking job g1", Duration::from_secs(120));
+    WorkerProcess::wait_for_any(&workers, "taking job g1", Duration::from_secs(120));
     server.restart();
     finish(run, home.path());
     assert_same_as_local(home.path());
