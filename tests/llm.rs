@@ -33,13 +33,10 @@ fn backend(config: LlmConfig) -> Backend {
 
 fn request() -> ChatRequest {
     ChatRequest {
-        messages: vec![
-            ChatMessage { role: "system".into(), content: "be brief".into() },
-            ChatMessage { role: "user".into(), content: "hello".into() },
-        ],
-        model_hint: None,
+        messages: vec![ChatMessage::text("system", "be brief"), ChatMessage::text("user", "hello")],
         max_output_tokens: 64,
         temperature_milli: Some(0),
+        ..ChatRequest::default()
     }
 }
 

@@ -61,7 +61,7 @@ mod tests {
         let bins = super::first_fit_bins(1000, 1, 3);
         assert_eq!(bins, super::first_fit_bins(1000, 1, 3));
         // Mean size is about 50, so at least 1000 * 50 / 100 bins are needed.
-        assert!(bins >= 500 && bins <= 1000, "{bins}");
+        assert!((500..=1000).contains(&bins), "{bins}");
         let scored = super::priority_fit_bins(1000, 1, 3);
         assert!(scored >= 500 && scored <= bins, "best-fit-like scoring packs at least as well: {scored} vs {bins}");
     }

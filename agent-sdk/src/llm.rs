@@ -2,7 +2,10 @@
 //! exchange; with no LLM configured every call returns [`LlmError::NotConfigured`].
 
 use crate::bindings::hyperagent::agent::host;
-pub use crate::bindings::hyperagent::agent::host::{LlmError, LlmRequest, LlmResponse, Message, Role};
+pub use crate::bindings::hyperagent::agent::host::{
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, LlmError, LlmRequest, LlmResponse, Message, Role, ToolCall,
+    ToolDefinition,
+};
 
 /// Whether the host will answer completions in this call.
 pub fn available() -> bool {
@@ -12,6 +15,28 @@ pub fn available() -> bool {
 /// Sends a full request.
 pub fn complete(request: &LlmRequest) -> Result<LlmResponse, LlmError> {
     host::llm_complete(request)
+}
+
+/// Sends one turn of a conversation that may offer tools; the answer may call them.
+pub fn chat(request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+    host::llm_chat(request)
+}
+
+impl ChatMessage {
+    /// A turn of plain text.
+    pub fn text(role: ChatRole, content: impl Into<String>) -> ChatMessage {
+        ChatMessage { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: None }
+    }
+
+    /// A tool's result, answering the call `id`.
+    pub fn tool_result(id: &str, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            role: ChatRole::Tool,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: Some(id.to_owned()),
+        }
+    }
 }
 
 /// Asks one question with a system prompt, at temperature 0.

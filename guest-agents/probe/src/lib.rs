@@ -42,7 +42,10 @@ impl Guest for Probe {
     fn select(request: SelectRequest) -> Result<Vec<String>, String> {
         let nodes = agent_sdk::select::nodes(&request)?;
         let archive: Value = agent_sdk::serde_json::from_str(&request.archive).unwrap_or(Value::Null);
-        let op: Value = archive["nodes"][0]["summary"].as_str().and_then(|s| agent_sdk::serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+        let op: Value = archive["nodes"][0]["summary"]
+            .as_str()
+            .and_then(|s| agent_sdk::serde_json::from_str(s).ok())
+            .unwrap_or(Value::Null);
         let valid: Vec<String> = nodes.iter().filter(|n| n.valid).map(|n| n.node.clone()).collect();
         match op["select"].as_str().unwrap_or("") {
             "spin" => loop {
@@ -230,6 +233,7 @@ fn run_op(payload: &str) -> Result<String, AgentError> {
                 Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),
             }
         }
+        "chat" => chat(&payload),
         "environment" => {
             let env = agent_sdk::environment();
             json!({"host": env.host_version, "contract": env.contract_version,
@@ -398,3 +402,71 @@ fn spin() -> Value {
 }
 
 agent_sdk::export_hyperagent!(Probe);
+
+/// One `llm-chat` turn from a JSON description: `messages` (`role`, `content`, optional
+/// `tool_calls` of `id`/`name`/`arguments` and `tool_call_id`) and `tools` (`name`,
+/// `description`, `parameters` as a JSON value, or `parameters_text` sent verbatim).
+fn chat(payload: &Value) -> Value {
+    use agent_sdk::llm::{ChatMessage, ChatRequest, ChatRole, ToolCall, ToolDefinition};
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let calls = |v: &Value| -> Vec<ToolCall> {
+        v.as_array()
+            .map(|calls| {
+                calls
+                    .iter()
+                    .map(|c| ToolCall { id: text(&c["id"]), name: text(&c["name"]), arguments: text(&c["arguments"]) })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let messages = payload["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|m| ChatMessage {
+                    role: match m["role"].as_str() {
+                        Some("system") => ChatRole::System,
+                        Some("assistant") => ChatRole::Assistant,
+                        Some("tool") => ChatRole::Tool,
+                        _ => ChatRole::User,
+                    },
+                    content: text(&m["content"]),
+                    tool_calls: calls(&m["tool_calls"]),
+                    tool_call_id: m["tool_call_id"].as_str().map(str::to_owned),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let tools = payload["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .map(|t| ToolDefinition {
+                    name: text(&t["name"]),
+                    description: text(&t["description"]),
+                    parameters: t["parameters_text"]
+                        .as_str()
+                        .map_or_else(|| t["parameters"].to_string(), str::to_owned),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let request = ChatRequest {
+        messages,
+        tools,
+        model_hint: None,
+        max_output_tokens: payload["max_output_tokens"].as_u64().map_or(64, |n| n as u32),
+        temperature_milli: Some(0),
+    };
+    match agent_sdk::llm::chat(&request) {
+        Ok(answer) => json!({"ok": {
+            "content": answer.content,
+            "finish_reason": answer.finish_reason,
+            "dropped": answer.tool_calls_dropped,
+            "calls": answer.tool_calls.iter().map(|c| json!({"id": c.id, "name": c.name, "arguments": c.arguments})).collect::<Vec<_>>(),
+        }}),
+        Err(e) => json!({"err": agent_sdk::llm::describe(&e)}),
+    }
+}

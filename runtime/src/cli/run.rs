@@ -424,6 +424,7 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
 fn print_llm_usage(archive: &Archive, events: &[Event]) {
     let mut latencies = Vec::new();
     let (mut answered, mut unanswered, mut tokens_in, mut tokens_out, mut unreadable) = (0, 0, 0u64, 0u64, 0);
+    let (mut cut, mut tool_calls) = (0, 0);
     for event in events {
         let Event::LlmExchange { record, wall_ms, .. } = event else { continue };
         latencies.push(*wall_ms);
@@ -436,6 +437,9 @@ fn print_llm_usage(archive: &Archive, events: &[Event]) {
                 answered += 1;
                 tokens_in += u64::from(response.input_tokens);
                 tokens_out += u64::from(response.output_tokens);
+                // OpenAI-compatible servers say `length`, Anthropic `max_tokens`.
+                cut += usize::from(matches!(response.finish_reason.as_deref(), Some("length" | "max_tokens")));
+                tool_calls += response.tool_calls.len();
             }
             None if archive.get_blob(record).is_ok() => unanswered += 1,
             None => unreadable += 1,
@@ -447,8 +451,10 @@ fn print_llm_usage(archive: &Archive, events: &[Event]) {
     latencies.sort_unstable();
     let median = latencies[latencies.len() / 2];
     let unreadable = if unreadable > 0 { format!(", {unreadable} record(s) unreadable") } else { String::new() };
+    let cut = if cut > 0 { format!(" ({cut} cut at the output limit)") } else { String::new() };
+    let tool_calls = if tool_calls > 0 { format!(", {tool_calls} tool call(s)") } else { String::new() };
     outln!(
-        "LLM: {} exchange(s), {answered} answered, {unanswered} without an answer{unreadable}; {tokens_in} tokens in, \
+        "LLM: {} exchange(s), {answered} answered{cut}{tool_calls}, {unanswered} without an answer{unreadable}; {tokens_in} tokens in, \
          {tokens_out} out; latency median {median} ms, max {} ms (each node's conversation: `hyperagent show`)",
         latencies.len(),
         latencies[latencies.len() - 1]

@@ -28,6 +28,13 @@ pub struct LlmConfig {
     /// Prices in US dollars per million tokens, for the cost budget.
     pub price_input_per_million: f64,
     pub price_output_per_million: f64,
+    /// The most output tokens this backend gives one answer; requests asking for more are
+    /// lowered to it (a server that refuses larger requests outright then still answers).
+    pub max_output_tokens: Option<u32>,
+    /// The backend's context window in tokens: a request's output is lowered so that it fits
+    /// beside its input, estimated as one token per 3 bytes (an over-estimate for English text
+    /// and code, so that the sum stays inside the window).
+    pub context_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +78,8 @@ impl Default for LlmConfig {
             budget: LlmBudget::default(),
             price_input_per_million: 0.0,
             price_output_per_million: 0.0,
+            max_output_tokens: None,
+            context_tokens: None,
         }
     }
 }
@@ -169,7 +178,7 @@ impl Backend {
             self.permits.acquire().await.map_err(|_| ChatFailure::BackendFailed("the backend is shut down".into()))?;
         let remaining_output = self.reserve()?;
         let mut request = request.clone();
-        request.max_output_tokens = request.max_output_tokens.min(remaining_output.min(u64::from(u32::MAX)) as u32);
+        request.max_output_tokens = self.output_allowance(&request, remaining_output);
         let body = self.config.provider.body(&self.config.model, &request).to_string();
         let url = self.config.provider.url(&self.config.base_url);
         let attempts = self.config.max_retries + 1;
@@ -228,6 +237,26 @@ impl Backend {
             }
         }
         Err(ChatFailure::BackendFailed(format!("{url}: gave up after {attempts} attempts; last: {last_error}")))
+    }
+
+    /// The output tokens a request may ask for: its own figure, lowered to what the run's budget
+    /// has left and to the backend's limits; at least 1.
+    fn output_allowance(&self, request: &ChatRequest, budget_left: u64) -> u32 {
+        let mut allowed = u64::from(request.max_output_tokens).min(budget_left);
+        if let Some(cap) = self.config.max_output_tokens {
+            allowed = allowed.min(u64::from(cap));
+        }
+        if let Some(window) = self.config.context_tokens {
+            let input_bytes: usize = request
+                .messages
+                .iter()
+                .map(|m| m.content.len() + m.tool_calls.iter().map(|c| c.arguments.len() + c.name.len()).sum::<usize>())
+                .sum::<usize>()
+                + request.tools.iter().map(|t| t.name.len() + t.description.len() + t.parameters.len()).sum::<usize>();
+            let input_estimate = (input_bytes as u64).div_ceil(3);
+            allowed = allowed.min(u64::from(window).saturating_sub(input_estimate));
+        }
+        allowed.clamp(1, u64::from(u32::MAX)) as u32
     }
 
     fn account(&self, answer: &ChatResponse) {

@@ -13,29 +13,83 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// One chat message, in the host's own terms (independent of the generated bindings).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// One chat message, in the host's own terms (independent of the generated bindings). The tool
+/// fields are left out of the canonical JSON when empty, so that requests without tools hash as
+/// they always did and old records still replay.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChatMessage {
+    /// `system`, `user`, `assistant`, or `tool` (a tool's result).
     pub role: String,
     pub content: String,
+    /// An assistant turn's tool calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// A `tool` turn: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// A plain text turn.
+    pub fn text(role: &str, content: impl Into<String>) -> ChatMessage {
+        ChatMessage { role: role.to_owned(), content: content.into(), ..ChatMessage::default() }
+    }
+}
+
+/// A tool the model may call: its name, what it does, and its parameters as a JSON schema (the
+/// guest's text, checked to be a JSON object).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ToolDefinition {
+    pub name: String,
+    pub description: String,
+    pub parameters: String,
+}
+
+/// One call of a tool by the model. `arguments` is the model's text, which should be a JSON
+/// object and may not be.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
 }
 
 /// A completion request as the host's gateway sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
+    /// Tools the model may call; none for a plain completion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDefinition>,
     pub model_hint: Option<String>,
     pub max_output_tokens: u32,
     pub temperature_milli: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChatResponse {
     pub content: String,
     pub model: String,
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// The tools the model called, at most [`MAX_TOOL_CALLS_PER_ANSWER`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Tool calls beyond [`MAX_TOOL_CALLS_PER_ANSWER`], dropped by the host.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tool_calls_dropped: u32,
+    /// Why the model stopped, as the backend said it (`stop`, `length`, `tool_calls`,
+    /// `end_turn`, `max_tokens`, `tool_use`...); absent in records older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
 }
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Most tool calls of one answer passed on to the guest; the rest are dropped and counted.
+pub const MAX_TOOL_CALLS_PER_ANSWER: usize = 64;
 
 /// Why the gateway did not answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +121,15 @@ pub trait LlmGateway: Send + Sync {
         &'a self,
         request: ChatRequest,
     ) -> Pin<Box<dyn Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>>;
+}
+
+/// What the host checks of a completion request before a gateway sees it.
+struct RequestShape {
+    messages: usize,
+    /// Every string the guest passed, in bytes.
+    bytes: usize,
+    max_output_tokens: u32,
+    temperature_milli: Option<u32>,
 }
 
 /// Largest request (sum of message bytes) passed on to a gateway.
@@ -115,6 +178,58 @@ impl CallState {
             ));
         }
         Ok(())
+    }
+
+    /// Checks a completion request against the call's LLM allowance and the host's bounds, then
+    /// charges its bytes and counts it. The outer error traps the call (its I/O allowance is
+    /// spent); the inner one is the guest's refusal.
+    fn admit(&mut self, shape: &RequestShape) -> wasmtime::Result<Result<Arc<dyn LlmGateway>, LlmError>> {
+        let Some(gateway) = self.llm.clone() else {
+            return Ok(Err(LlmError::NotConfigured));
+        };
+        let refuse = |why: String| Ok(Err(LlmError::InvalidRequest(why)));
+        if self.llm_calls >= self.limits.llm_calls {
+            let why = format!("this call may make {} completion(s)", self.limits.llm_calls);
+            return Ok(Err(LlmError::BudgetExhausted(why)));
+        }
+        if shape.messages > MAX_LLM_MESSAGES {
+            return refuse(format!("the request holds {} messages; the limit is {MAX_LLM_MESSAGES}", shape.messages));
+        }
+        if shape.bytes > MAX_LLM_REQUEST_BYTES {
+            return refuse(format!("the request holds {} bytes; the limit is {MAX_LLM_REQUEST_BYTES}", shape.bytes));
+        }
+        if shape.max_output_tokens == 0 {
+            return refuse("max-output-tokens must be at least 1".into());
+        }
+        if let Some(t) = shape.temperature_milli.filter(|t| *t > MAX_TEMPERATURE_MILLI) {
+            return refuse(format!(
+                "temperature-milli is {t}; the limit is {MAX_TEMPERATURE_MILLI} (a temperature of 2.0)"
+            ));
+        }
+        self.meter.moved(shape.bytes as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+        self.llm_calls += 1;
+        Ok(Ok(gateway))
+    }
+
+    /// Sends an admitted request and charges the answer's bytes.
+    async fn ask(
+        &mut self,
+        gateway: Arc<dyn LlmGateway>,
+        chat: ChatRequest,
+    ) -> wasmtime::Result<Result<ChatResponse, LlmError>> {
+        Ok(match gateway.complete(chat).await {
+            Ok(r) => {
+                let bytes = super::chat::response_bytes(&r) as u64;
+                self.meter.moved(bytes).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+                Ok(r)
+            }
+            Err(ChatFailure::BudgetExhausted(why)) => Err(LlmError::BudgetExhausted(why)),
+            Err(ChatFailure::InvalidRequest(why)) => Err(LlmError::InvalidRequest(why)),
+            Err(ChatFailure::BackendFailed(why)) => Err(LlmError::BackendFailed(why)),
+            // The request's bytes stay owed, as live: there the cancelled host call unwinds
+            // through the same return, which charges them.
+            Err(ChatFailure::CallEnded) => return Err(wasmtime::Error::new(RecordedDeadline)),
+        })
     }
 
     fn budget(&self) -> Budget {
@@ -176,73 +291,60 @@ impl host::Host for CallState {
 
     async fn llm_complete(&mut self, request: LlmRequest) -> wasmtime::Result<Result<LlmResponse, LlmError>> {
         self.count_import()?;
-        let Some(gateway) = self.llm.clone() else {
-            return Ok(Err(LlmError::NotConfigured));
-        };
-        if self.llm_calls >= self.limits.llm_calls {
-            return Ok(Err(LlmError::BudgetExhausted(format!(
-                "this call may make {} completion(s)",
-                self.limits.llm_calls
-            ))));
-        }
-        if request.messages.len() > MAX_LLM_MESSAGES {
-            return Ok(Err(LlmError::InvalidRequest(format!(
-                "the request holds {} messages; the limit is {MAX_LLM_MESSAGES}",
-                request.messages.len()
-            ))));
-        }
         let size: usize = request.messages.iter().map(|m| m.content.len()).sum::<usize>()
             + request.model_hint.as_ref().map_or(0, String::len);
-        if size > MAX_LLM_REQUEST_BYTES {
-            return Ok(Err(LlmError::InvalidRequest(format!(
-                "the messages and model hint hold {size} bytes; the limit is {MAX_LLM_REQUEST_BYTES}"
-            ))));
-        }
-        if request.max_output_tokens == 0 {
-            return Ok(Err(LlmError::InvalidRequest("max-output-tokens must be at least 1".into())));
-        }
-        if let Some(t) = request.temperature_milli.filter(|t| *t > MAX_TEMPERATURE_MILLI) {
-            return Ok(Err(LlmError::InvalidRequest(format!(
-                "temperature-milli is {t}; the limit is {MAX_TEMPERATURE_MILLI} (a temperature of 2.0)"
-            ))));
-        }
-        self.meter.moved(size as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
-        self.llm_calls += 1;
+        let shape = RequestShape {
+            messages: request.messages.len(),
+            bytes: size,
+            max_output_tokens: request.max_output_tokens,
+            temperature_milli: request.temperature_milli,
+        };
+        let gateway = match self.admit(&shape)? {
+            Ok(gateway) => gateway,
+            Err(refused) => return Ok(Err(refused)),
+        };
         let chat = ChatRequest {
             messages: request
                 .messages
                 .into_iter()
-                .map(|m| ChatMessage {
-                    role: match m.role {
+                .map(|m| {
+                    let role = match m.role {
                         host::Role::System => "system",
                         host::Role::User => "user",
                         host::Role::Assistant => "assistant",
-                    }
-                    .to_owned(),
-                    content: m.content,
+                    };
+                    ChatMessage::text(role, m.content)
                 })
                 .collect(),
+            tools: Vec::new(),
             model_hint: request.model_hint,
             max_output_tokens: request.max_output_tokens,
             temperature_milli: request.temperature_milli,
         };
-        Ok(match gateway.complete(chat).await {
-            Ok(r) => {
-                self.meter.moved(r.content.len() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
-                Ok(LlmResponse {
-                    content: r.content,
-                    model: r.model,
-                    input_tokens: r.input_tokens,
-                    output_tokens: r.output_tokens,
-                })
-            }
-            Err(ChatFailure::BudgetExhausted(why)) => Err(LlmError::BudgetExhausted(why)),
-            Err(ChatFailure::InvalidRequest(why)) => Err(LlmError::InvalidRequest(why)),
-            Err(ChatFailure::BackendFailed(why)) => Err(LlmError::BackendFailed(why)),
-            // The request's bytes stay owed, as live: there the cancelled host call unwinds
-            // through the same return, which charges them.
-            Err(ChatFailure::CallEnded) => return Err(wasmtime::Error::new(RecordedDeadline)),
-        })
+        Ok(self.ask(gateway, chat).await?.map(|r| LlmResponse {
+            content: r.content,
+            model: r.model,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+        }))
+    }
+
+    async fn llm_chat(&mut self, request: host::ChatRequest) -> wasmtime::Result<Result<host::ChatResponse, LlmError>> {
+        self.count_import()?;
+        let shape = RequestShape {
+            messages: request.messages.len(),
+            bytes: super::chat::request_bytes(&request),
+            max_output_tokens: request.max_output_tokens,
+            temperature_milli: request.temperature_milli,
+        };
+        if let Err(refused) = super::chat::check_tools(&request.tools) {
+            return Ok(Err(refused));
+        }
+        let gateway = match self.admit(&shape)? {
+            Ok(gateway) => gateway,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        Ok(self.ask(gateway, super::chat::to_host(request)).await?.map(super::chat::to_guest))
     }
 
     async fn environment(&mut self) -> wasmtime::Result<CallEnvironment> {

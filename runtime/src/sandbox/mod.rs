@@ -9,6 +9,7 @@
 
 mod artifacts;
 pub mod capture;
+pub mod chat;
 pub mod guarded_fs;
 pub mod host;
 pub mod imports;
@@ -19,7 +20,7 @@ pub mod report;
 pub mod virtual_env;
 
 pub use capture::Captured;
-pub use host::{ChatFailure, ChatMessage, ChatRequest, ChatResponse, LlmGateway};
+pub use host::{ChatFailure, ChatMessage, ChatRequest, ChatResponse, LlmGateway, ToolCall, ToolDefinition};
 pub use limits::{CallLimits, Fuel};
 pub use report::{CallReport, LogLine, Outcome};
 
