@@ -6,6 +6,7 @@
 //!
 //! - [`log`]: lines in the call's report;
 //! - [`llm`]: completions through the host's metered gateway;
+//! - [`tool_loop`] and [`file_tools`]: a model editing `/repo` through tool calls;
 //! - [`repo`]: reading and rewriting the hyperagent's own source under `/repo`;
 //! - [`history`]: reading the evaluation history under `/history`;
 //! - [`rng`]: deterministic randomness from the seed the host hands over;
@@ -34,6 +35,7 @@
 extern crate self as agent_sdk;
 
 pub mod edits;
+pub mod file_tools;
 pub mod history;
 pub mod kernels;
 pub mod llm;
@@ -41,6 +43,7 @@ pub mod log;
 pub mod repo;
 pub mod rng;
 pub mod select;
+pub mod tool_loop;
 
 /// Bindings generated from the WIT contract. Most guests only need the re-exports at the crate
 /// root.

@@ -15,6 +15,7 @@
 //! - `select` chooses the run's parents when the run leaves that to the hyperagent
 //!   (`selection = "agent"`): uniformly at random (`select.rs`).
 
+mod conversation;
 mod interpret;
 mod judging;
 mod learn;

@@ -26,7 +26,7 @@ pub const FOLLOW_DIRECTION: f64 = 0.7; // evolve 0.0..1.0
 pub const CREDIT_WEIGHT: f64 = 50.0; // evolve 0.0..500.0
 
 pub(crate) const TASK_FILE: &str = "src/priority.rs";
-const NOTES: &str = "NOTES.md";
+pub(crate) const NOTES: &str = "NOTES.md";
 /// Bounds on `NOTES.md`: the longest line kept, and the size the file is kept under.
 const MAX_NOTE_LINE_CHARS: usize = 400;
 const MAX_NOTES_BYTES: usize = 16 * 1024;
@@ -67,7 +67,7 @@ pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
     }
 
     if llm::available() {
-        match llm_rewrite(&repo, &lineage) {
+        match crate::conversation::improve(&repo, &lineage) {
             Ok(report) => return Ok(report),
             Err(why) => log::warn(format!("LLM rewrite unusable, mutating instead: {why}")),
         }
@@ -224,60 +224,4 @@ pub(crate) fn append_note(repo: &Repo, line: &str) -> std::io::Result<()> {
         kept = index;
     }
     repo.write(NOTES, &(lines[kept..].join("\n") + "\n"))
-}
-
-/// Asks the LLM for edits: it sees its task agent's source, its lineage's scores, and what earlier
-/// attempts noted in `NOTES.md`; it answers with search/replace blocks (or whole files), which the
-/// SDK parses and applies. What was tried goes into `NOTES.md`, which children inherit.
-fn llm_rewrite(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaReport, String> {
-    let current = repo.read(TASK_FILE).map_err(|e| e.to_string())?;
-    let notes = repo.read(NOTES).unwrap_or_default();
-    let history: String = lineage
-        .iter()
-        .map(|(summary, score)| format!("- score {}: {summary}\n", score.map_or("-".into(), |s| format!("{s:.5}"))))
-        .collect();
-    let prompt = format!(
-        "You improve the priority function of an online bin-packing heuristic written in Rust. Each \
-         arriving item goes into the open bin with the highest priority, or a new bin if none fits. \
-         Scores are 1 minus the excess of bins over the L1 bound (higher is better).\n\n\
-         Ancestors, oldest first (score: change):\n{history}\n\
-         Notes left by earlier attempts:\n{notes}\n\
-         Current {TASK_FILE}:\n```rust\n{current}```\n\n\
-         Propose one improvement as search/replace blocks:\n\
-         <<<<<<< SEARCH {TASK_FILE}\n<exact lines to replace>\n=======\n<new lines>\n>>>>>>> REPLACE\n\
-         Keep `pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64` below the marker line. After the blocks, one \
-         line starting with `Summary:` saying what you changed and why."
-    );
-    let answer =
-        llm::ask("You are a careful Rust engineer. Answer with edit blocks and a summary line only.", &prompt, 4096)
-            .map_err(|e| llm::describe(&e))?;
-    // The edits are checked in memory first: a rejected answer leaves the repository untouched,
-    // so the mutation fallback starts from the parent's source.
-    let attempt = agent_sdk::edits::parse(&answer).and_then(|edits| {
-        if edits.is_empty() {
-            return Err("the answer holds no edit block".to_owned());
-        }
-        let files = agent_sdk::edits::preview(repo, &edits)?;
-        let task = files.iter().find(|(path, _)| path == TASK_FILE).map(|(_, text)| text.as_str());
-        if task.is_some_and(|text| !text.contains("pub fn priority(")) {
-            return Err(format!("the edit removed `pub fn priority` from {TASK_FILE}"));
-        }
-        agent_sdk::edits::write(repo, &files)?;
-        Ok(files.into_iter().map(|(path, _)| path).collect::<Vec<_>>())
-    });
-    let summary_line = answer
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Summary:"))
-        .map(|s| s.trim().chars().take(200).collect::<String>())
-        .unwrap_or_else(|| "no summary given".into());
-    match &attempt {
-        Ok(files) => append_note(repo, &format!("LLM edit of {}: {summary_line}", files.join(", "))),
-        Err(why) => append_note(repo, &format!("LLM edit rejected ({why}); fell back to mutation")),
-    }
-    .map_err(|e| e.to_string())?;
-    let files = attempt?;
-    Ok(MetaReport {
-        summary: format!("LLM edit of {}: {summary_line}", files.join(", ")),
-        rationale: answer.chars().take(2000).collect(),
-    })
 }

@@ -1,0 +1,105 @@
+//! The LLM meta agent: a model in a loop of tool calls over this repository (list, view, edit,
+//! finish), asked to improve any part of it, itself included. A model or server that does not call
+//! tools can answer with search/replace blocks instead, which are applied as before. A
+//! conversation that changes nothing is an error: the meta agent then mutates instead.
+
+use crate::meta::{NOTES, TASK_FILE, append_note};
+use agent_sdk::MetaReport;
+use agent_sdk::repo::Repo;
+use agent_sdk::tool_loop::{self, Ending, LoopSettings};
+
+/// Answers (turns) one conversation may take; the host's per-call allowance may end it sooner.
+pub const MAX_TURNS: u32 = 40;
+/// Tokens asked for per answer.
+pub const MAX_OUTPUT_TOKENS: u32 = 2048;
+/// Bytes of conversation kept; older tool results are dropped beyond it.
+pub const TRANSCRIPT_BYTES: usize = 96 * 1024;
+
+const SYSTEM: &str = "You are a careful Rust engineer improving a self-improving agent's own source code. \
+     Work with the tools: list and view files, edit them with str_replace (copy old_str exactly), create or insert, \
+     then call finish with a one-line summary. Make one focused change that can compile.";
+
+pub fn improve(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaReport, String> {
+    let current = repo.read(TASK_FILE).map_err(|e| e.to_string())?;
+    let notes = repo.read(NOTES).unwrap_or_default();
+    let history: String = lineage
+        .iter()
+        .map(|(summary, score)| format!("- score {}: {summary}\n", score.map_or("-".into(), |s| format!("{s:.5}"))))
+        .collect();
+    let task = format!(
+        "This repository is a hyperagent: its task agent packs items into bins online (each arriving item goes into \
+         the open bin with the highest priority, or a new bin if none fits; {TASK_FILE} holds the priority \
+         function), and its meta agent (src/meta.rs, src/search.rs, src/conversation.rs and the rest) makes its \
+         children. Scores are 1 minus the excess of bins over the L1 bound (higher is better). Improve any part \
+         of this repository, including yourself.\n\n\
+         Ancestors, oldest first (score: change):\n{history}\n\
+         Notes left by earlier attempts:\n{notes}\n\
+         Current {TASK_FILE}:\n```rust\n{current}```\n\n\
+         Keep `pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64` in \
+         {TASK_FILE}. If you cannot call tools, answer with search/replace blocks instead:\n\
+         <<<<<<< SEARCH {TASK_FILE}\n<exact lines to replace>\n=======\n<new lines>\n>>>>>>> REPLACE\n\
+         and one line starting with `Summary:` saying what you changed and why."
+    );
+    let settings = LoopSettings {
+        max_turns: MAX_TURNS,
+        max_output_tokens: MAX_OUTPUT_TOKENS,
+        transcript_bytes: TRANSCRIPT_BYTES,
+        temperature_milli: Some(0),
+    };
+    let outcome = tool_loop::run(repo, SYSTEM, &task, &settings);
+    let (files, summary) = if !outcome.written.is_empty() {
+        (outcome.written.clone(), outcome.summary.clone())
+    } else if outcome.ending == Ending::Answered {
+        match apply_blocks(repo, &outcome.final_text) {
+            Ok(files) => (files, summary_line(&outcome.final_text)),
+            Err(why) => {
+                append_note(repo, &format!("LLM edit rejected ({why}); fell back to mutation"))
+                    .map_err(|e| e.to_string())?;
+                return Err(why);
+            }
+        }
+    } else {
+        let why = match &outcome.ending {
+            Ending::LlmFailed(why) => why.clone(),
+            other => format!("the conversation changed nothing ({other:?} after {} turn(s))", outcome.turns),
+        };
+        return Err(why);
+    };
+    let line = format!("LLM edit of {}: {summary}", files.join(", "));
+    append_note(repo, &line).map_err(|e| e.to_string())?;
+    Ok(MetaReport {
+        summary: line,
+        rationale: format!(
+            "{} turn(s), {} tool call(s), ended {:?}; last answer: {}",
+            outcome.turns,
+            outcome.tool_calls,
+            outcome.ending,
+            outcome.final_text.chars().take(1500).collect::<String>()
+        ),
+    })
+}
+
+/// The `Summary:` line of an answer, or a placeholder.
+fn summary_line(answer: &str) -> String {
+    answer
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Summary:"))
+        .map(|s| s.trim().chars().take(200).collect::<String>())
+        .unwrap_or_else(|| "no summary given".into())
+}
+
+/// Applies the search/replace blocks of an answer. They are checked in memory first: a rejected
+/// answer leaves the repository untouched, so the mutation fallback starts from the parent's source.
+fn apply_blocks(repo: &Repo, answer: &str) -> Result<Vec<String>, String> {
+    let edits = agent_sdk::edits::parse(answer)?;
+    if edits.is_empty() {
+        return Err("the answer holds no edit block and called no tool".to_owned());
+    }
+    let files = agent_sdk::edits::preview(repo, &edits)?;
+    let task = files.iter().find(|(path, _)| path == TASK_FILE).map(|(_, text)| text.as_str());
+    if task.is_some_and(|text| !text.contains("pub fn priority(")) {
+        return Err(format!("the edit removed `pub fn priority` from {TASK_FILE}"));
+    }
+    agent_sdk::edits::write(repo, &files)?;
+    Ok(files.into_iter().map(|(path, _)| path).collect())
+}

@@ -1,0 +1,133 @@
+//! The initial hyperagent's LLM meta agent as a model in a loop of tool calls, against a scripted
+//! OpenAI-compatible server on loopback that answers with tool calls: it lists and views files,
+//! sends malformed, unknown and escaping calls (each answered with an error it can act on), edits
+//! the priority function and finishes. The child holds the edit, every turn is recorded, and the
+//! run replays with the server stopped.
+
+mod common;
+
+use common::http::{Reply, Server};
+use common::*;
+use hyperagent::evolution::config::RunConfig;
+use hyperagent::evolution::log::{Event, RunLog};
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn tool_calls(calls: &[(&str, &str, String)]) -> Value {
+    let calls: Vec<Value> = calls
+        .iter()
+        .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
+        .collect();
+    json!({"model": "scripted", "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+           "tool_calls": calls}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 50, "completion_tokens": 20}})
+}
+
+/// Answers by how far the conversation has come (the number of assistant turns it holds).
+fn tool_using_server() -> Server {
+    Server::start(|_, request| {
+        let body = request.json();
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        let turns = messages.iter().filter(|m| m["role"] == "assistant").count();
+        let task = messages[1]["content"].as_str().unwrap_or("").to_owned();
+        let reply = match turns {
+            0 => tool_calls(&[
+                ("c1", "list", "{}".into()),
+                ("c2", "view", json!({"path": "src/priority.rs"}).to_string()),
+            ]),
+            1 => tool_calls(&[
+                ("c3", "str_replace", "{not json".into()),
+                ("c4", "bash", json!({"cmd": "cat /etc/passwd"}).to_string()),
+                ("c5", "create", json!({"path": "../outside.rs", "content": "x"}).to_string()),
+            ]),
+            2 => {
+                let line = task.lines().find(|l| l.starts_with("pub const WASTE_WEIGHT")).expect("the source is sent");
+                let value: f64 = line.split('=').nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
+                let new = format!("pub const WASTE_WEIGHT: f64 = {:?}; // evolve 0.1..4.0", value + 0.5);
+                let args = json!({"path": "src/priority.rs", "old_str": line, "new_str": new});
+                tool_calls(&[("c6", "str_replace", args.to_string())])
+            }
+            _ => tool_calls(&[("c7", "finish", json!({"summary": "weigh the waste more, by tools"}).to_string())]),
+        };
+        Reply::json(200, reply)
+    })
+}
+
+fn config(home: &Path, server: &Server) -> std::path::PathBuf {
+    let config = RunConfig { generations: 1, children_per_generation: 1, meta_llm_calls: 6, ..small_config() };
+    let toml = format!(
+        "{}\n[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\n",
+        toml::to_string(&config).unwrap(),
+        server.base_url
+    );
+    let path = home.join("tools.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn nodes(home: &Path, run: &str) -> Vec<(u32, u32, hyperagent::hash::ContentHash)> {
+    RunLog::read(&home.join("runs").join(run).join("log.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Node { generation, slot, node, .. } => Some((generation, slot, node)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
+    let home = tempfile::tempdir().unwrap();
+    let server = tool_using_server();
+    let path = config(home.path(), &server);
+    let path_text = path.to_string_lossy().into_owned();
+    let live = hyperagent_cli(home.path(), &["run", "--config", &path_text, "--run-id", "live"]);
+    assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+    assert_eq!(server.count(), 4, "four turns: look, err, edit, finish");
+
+    // Each mistake came back to the model as an error it can act on.
+    let third = server.requests.lock().unwrap()[2].json();
+    let results: Vec<String> = third["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(results[0].contains("src/priority.rs") && results[0].contains("src/meta.rs"), "list: {}", results[0]);
+    assert!(results[1].contains("pub fn priority("), "view: {}", results[1]);
+    assert!(results[2].contains("not valid JSON"), "{}", results[2]);
+    assert!(results[3].contains("there is no tool `bash`"), "{}", results[3]);
+    assert!(results[4].contains("not a plain relative path"), "{}", results[4]);
+
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let child = nodes(home.path(), "live")[1].2;
+    let node = archive.get_node(&child).unwrap();
+    assert_eq!(node.metadata["meta"]["summary"], "LLM edit of src/priority.rs: weigh the waste more, by tools");
+    assert_eq!(node.metadata["llm"].as_array().unwrap().len(), 4, "every turn is recorded");
+    let logs: Vec<&str> =
+        node.metadata["meta"]["logs"].as_array().unwrap().iter().filter_map(|l| l["message"].as_str()).collect();
+    assert!(
+        logs.iter().any(|l| l.contains("conversation ended (Finished) after 4 turn(s), 7 tool call(s)")),
+        "{logs:?}"
+    );
+    let tree = archive.get_tree(&node.tree).unwrap();
+    let priority = String::from_utf8_lossy(&tree.get("src/priority.rs").unwrap().bytes).into_owned();
+    let before = String::from_utf8_lossy(&guest_source("initial").get("src/priority.rs").unwrap().bytes).into_owned();
+    assert_ne!(priority, before);
+    assert!(priority.contains("WASTE_WEIGHT: f64 = ") && tree.get("outside.rs").is_none());
+    assert_ne!(node.metadata["status"], "build-failed", "{:?}", node.metadata);
+
+    // Replayed with the server stopped: the same nodes, no request sent.
+    server.stop();
+    let replay = hyperagent_cli(
+        home.path(),
+        &["run", "--config", &path_text, "--run-id", "again", "--llm", "replay", "--replay-from", "live"],
+    );
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    assert_eq!(server.count(), 4);
+    assert_eq!(nodes(home.path(), "again"), nodes(home.path(), "live"));
+    let status = hyperagent_cli(home.path(), &["status", "live"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("LLM: 4 exchange(s), 4 answered, 7 tool call(s)"), "{text}");
+}
