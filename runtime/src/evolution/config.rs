@@ -67,7 +67,7 @@ impl Default for RunConfig {
             task_fuel: 20_000_000_000,
             meta_fuel: 10_000_000_000,
             memory_mib: 256,
-            meta_llm_calls: 4,
+            meta_llm_calls: 12,
             meta_deadline_secs: None,
             task_llm_calls: 0,
             initial_agent: None,
