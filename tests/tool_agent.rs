@@ -13,7 +13,19 @@ use hyperagent::evolution::log::{Event, RunLog};
 use serde_json::{Value, json};
 use std::path::Path;
 
-fn tool_calls(calls: &[(&str, &str, String)]) -> Value {
+/// An answer of tool calls in `provider`'s format.
+fn tool_calls(provider: &str, calls: &[(&str, &str, String)]) -> Value {
+    if provider == "anthropic" {
+        let blocks: Vec<Value> = calls
+            .iter()
+            .map(|(id, name, args)| {
+                let input: Value = serde_json::from_str(args).unwrap_or(Value::String(args.clone()));
+                json!({"type": "tool_use", "id": id, "name": name, "input": input})
+            })
+            .collect();
+        return json!({"model": "scripted", "stop_reason": "tool_use", "content": blocks,
+                      "usage": {"input_tokens": 50, "output_tokens": 20}});
+    }
     let calls: Vec<Value> = calls
         .iter()
         .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
@@ -22,13 +34,16 @@ fn tool_calls(calls: &[(&str, &str, String)]) -> Value {
            "tool_calls": calls}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 50, "completion_tokens": 20}})
 }
 
-/// Answers by how far the conversation has come (the number of assistant turns it holds).
-fn tool_using_server() -> Server {
-    Server::start(|_, request| {
+/// Answers in `provider`'s format by how far the conversation has come (the number of assistant
+/// turns it holds).
+fn tool_using_server(provider: &'static str) -> Server {
+    Server::start(move |_, request| {
         let body = request.json();
         let messages = body["messages"].as_array().cloned().unwrap_or_default();
         let turns = messages.iter().filter(|m| m["role"] == "assistant").count();
-        let task = messages[1]["content"].as_str().unwrap_or("").to_owned();
+        // Anthropic takes the system prompt apart: the task is the first turn.
+        let task = messages.iter().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str()).unwrap_or("");
+        let tool_calls = |calls: &[(&str, &str, String)]| tool_calls(provider, calls);
         let reply = match turns {
             0 => tool_calls(&[
                 ("c1", "list", "{}".into()),
@@ -52,10 +67,10 @@ fn tool_using_server() -> Server {
     })
 }
 
-fn config(home: &Path, server: &Server) -> std::path::PathBuf {
+fn config(home: &Path, server: &Server, provider: &str) -> std::path::PathBuf {
     let config = RunConfig { generations: 1, children_per_generation: 1, meta_llm_calls: 6, ..small_config() };
     let toml = format!(
-        "{}\n[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\n",
+        "{}\n[llm]\nprovider = \"{provider}\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\n",
         toml::to_string(&config).unwrap(),
         server.base_url
     );
@@ -78,8 +93,8 @@ fn nodes(home: &Path, run: &str) -> Vec<(u32, u32, hyperagent::hash::ContentHash
 #[test]
 fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
     let home = tempfile::tempdir().unwrap();
-    let server = tool_using_server();
-    let path = config(home.path(), &server);
+    let server = tool_using_server("open-ai");
+    let path = config(home.path(), &server, "open-ai");
     let path_text = path.to_string_lossy().into_owned();
     let live = hyperagent_cli(home.path(), &["run", "--config", &path_text, "--run-id", "live"]);
     assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
@@ -130,4 +145,37 @@ fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
     let status = hyperagent_cli(home.path(), &["status", "live"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("LLM: 4 exchange(s), 4 answered, 7 tool call(s)"), "{text}");
+
+    // `show` prints the conversation once, turn by turn, with the tools called.
+    let show = hyperagent_cli(home.path(), &["show", &child.to_hex()[..12]]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert_eq!(text.matches("[system]").count(), 1, "{text}");
+    assert_eq!(text.matches("[tool c").count(), 6, "{text}");
+    assert!(text.contains("-> str_replace {not json (c3)") && text.contains("finish reason tool_calls"), "{text}");
+}
+
+#[test]
+fn the_same_conversation_in_anthropics_format_makes_the_same_edit() {
+    let home = tempfile::tempdir().unwrap();
+    let server = tool_using_server("anthropic");
+    let path = config(home.path(), &server, "anthropic");
+    let path_text = path.to_string_lossy().into_owned();
+    let live = hyperagent_cli(home.path(), &["run", "--config", &path_text, "--run-id", "live"]);
+    assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+    assert_eq!(server.count(), 4);
+    // The tool results went back as one user turn of `tool_result` blocks.
+    let second = server.requests.lock().unwrap()[1].json();
+    let results = second["messages"][2]["content"].as_array().unwrap();
+    assert_eq!((results.len(), results[1]["type"].as_str()), (2, Some("tool_result")));
+    assert!(results[1]["content"].as_str().unwrap().contains("pub fn priority("));
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let node = archive.get_node(&nodes(home.path(), "live")[1].2).unwrap();
+    assert_eq!(node.metadata["meta"]["summary"], "LLM edit of src/priority.rs: weigh the waste more, by tools");
+    server.stop();
+    let replay = hyperagent_cli(
+        home.path(),
+        &["run", "--config", &path_text, "--run-id", "again", "--llm", "replay", "--replay-from", "live"],
+    );
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    assert_eq!(nodes(home.path(), "again"), nodes(home.path(), "live"));
 }

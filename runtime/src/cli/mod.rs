@@ -6,6 +6,7 @@ pub mod ensemble;
 pub mod evidence;
 pub mod experiment;
 pub mod flags;
+pub mod llm_view;
 pub mod report;
 pub mod run;
 pub mod serve;

@@ -177,7 +177,7 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
     }
     print_summary(&evolution)?;
     if let Ok(events) = RunLog::read(&run_dir.join("log.jsonl")) {
-        print_llm_usage(evolution.archive(), &events);
+        super::llm_view::print_llm_usage(evolution.archive(), &events);
     }
     outln!("results: {} (log: {})", run_dir.display(), run_dir.join("log.jsonl").display());
     Ok(())
@@ -414,51 +414,9 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
         }
     }
     print_test_table(&events);
-    print_llm_usage(&archive, &events);
+    super::llm_view::print_llm_usage(&archive, &events);
     print_parent_choice(&archive, &events);
     Ok(())
-}
-
-/// What the run's LLM exchanges came to (nothing when it made none): answered or not, tokens,
-/// and the latencies this host saw.
-fn print_llm_usage(archive: &Archive, events: &[Event]) {
-    let mut latencies = Vec::new();
-    let (mut answered, mut unanswered, mut tokens_in, mut tokens_out, mut unreadable) = (0, 0, 0u64, 0u64, 0);
-    let (mut cut, mut tool_calls) = (0, 0);
-    for event in events {
-        let Event::LlmExchange { record, wall_ms, .. } = event else { continue };
-        latencies.push(*wall_ms);
-        let exchange = archive
-            .get_blob(record)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<hyperagent::llm::Exchange>(&bytes).ok());
-        match exchange.and_then(|e| e.response) {
-            Some(response) => {
-                answered += 1;
-                tokens_in += u64::from(response.input_tokens);
-                tokens_out += u64::from(response.output_tokens);
-                // OpenAI-compatible servers say `length`, Anthropic `max_tokens`.
-                cut += usize::from(matches!(response.finish_reason.as_deref(), Some("length" | "max_tokens")));
-                tool_calls += response.tool_calls.len();
-            }
-            None if archive.get_blob(record).is_ok() => unanswered += 1,
-            None => unreadable += 1,
-        }
-    }
-    if latencies.is_empty() {
-        return;
-    }
-    latencies.sort_unstable();
-    let median = latencies[latencies.len() / 2];
-    let unreadable = if unreadable > 0 { format!(", {unreadable} record(s) unreadable") } else { String::new() };
-    let cut = if cut > 0 { format!(" ({cut} cut at the output limit)") } else { String::new() };
-    let tool_calls = if tool_calls > 0 { format!(", {tool_calls} tool call(s)") } else { String::new() };
-    outln!(
-        "LLM: {} exchange(s), {answered} answered{cut}{tool_calls}, {unanswered} without an answer{unreadable}; {tokens_in} tokens in, \
-         {tokens_out} out; latency median {median} ms, max {} ms (each node's conversation: `hyperagent show`)",
-        latencies.len(),
-        latencies[latencies.len() - 1]
-    );
 }
 
 /// The nodes most likely to be chosen as the next generation's parents, with what the run's rule
@@ -594,29 +552,8 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
         }
     }
     if let Some(records) = node.metadata.get("llm").and_then(|l| l.as_array()) {
-        outln!("LLM conversation ({} exchange(s)):", records.len());
-        for record in records.iter().filter_map(|r| r.as_str()).filter_map(|r| r.parse::<ContentHash>().ok()) {
-            let exchange: hyperagent::llm::Exchange = serde_json::from_slice(&archive.get_blob(&record)?)?;
-            let model = exchange.response.as_ref().map_or("-", |r| r.model.as_str());
-            outln!("  exchange {} ({}, model {model})", record.short(), exchange.backend);
-            for message in &exchange.request.messages {
-                outln!("  [{}]", message.role);
-                println!("{}", terminal::block(&message.content, "    "));
-            }
-            match (&exchange.response, &exchange.failure) {
-                (Some(response), _) => {
-                    outln!("  [answer, {} in / {} out tokens]", response.input_tokens, response.output_tokens);
-                    println!("{}", terminal::block(&response.content, "    "));
-                }
-                (None, Some(hyperagent::llm::record::Failure::CallEnded)) => {
-                    outln!("  [no answer: the call reached its deadline while this request was in flight]")
-                }
-                (None, Some(hyperagent::llm::record::Failure::Backend { message })) => {
-                    outln!("  [no answer: the backend failed: {}]", terminal::line(message))
-                }
-                (None, None) => outln!("  [no answer]"),
-            }
-        }
+        let records: Vec<ContentHash> = records.iter().filter_map(|r| r.as_str()?.parse().ok()).collect();
+        super::llm_view::print_conversation(&archive, &records)?;
     }
     if let Some(parent) = node.parent {
         let parent_tree = archive.get_tree(&archive.get_node(&parent)?.tree)?;
