@@ -1,7 +1,7 @@
 //! The initial hyperagent's LLM meta agent as a model in a loop of tool calls, against a scripted
 //! OpenAI-compatible server on loopback that answers with tool calls: it lists and views files,
-//! sends malformed, unknown and escaping calls (each answered with an error it can act on), edits
-//! the priority function and finishes. The child holds the edit, every turn is recorded, and the
+//! sends malformed, unknown and escaping calls (each answered with an error it can act on), makes
+//! an edit that does not compile, sees it in the host's build check, fixes it and finishes. The child holds the edit, every turn is recorded, and the
 //! run replays with the server stopped.
 
 mod common;
@@ -54,14 +54,21 @@ fn tool_using_server(provider: &'static str) -> Server {
                 ("c4", "bash", json!({"cmd": "cat /etc/passwd"}).to_string()),
                 ("c5", "create", json!({"path": "../outside.rs", "content": "x"}).to_string()),
             ]),
-            2 => {
+            2 | 3 => {
                 let line = task.lines().find(|l| l.starts_with("pub const WASTE_WEIGHT")).expect("the source is sent");
                 let value: f64 = line.split('=').nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
-                let new = format!("pub const WASTE_WEIGHT: f64 = {:?}; // evolve 0.1..4.0", value + 0.5);
-                let args = json!({"path": "src/priority.rs", "old_str": line, "new_str": new});
-                tool_calls(&[("c6", "str_replace", args.to_string())])
+                let broken = "pub const WASTE_WEIGHT: f64 = ; // evolve 0.1..4.0";
+                let args = if turns == 2 {
+                    // First an edit that does not compile...
+                    json!({"path": "src/priority.rs", "old_str": line, "new_str": broken})
+                } else {
+                    // ...which the check shows, so the model fixes it.
+                    let fixed = format!("pub const WASTE_WEIGHT: f64 = {:?}; // evolve 0.1..4.0", value + 0.5);
+                    json!({"path": "src/priority.rs", "old_str": broken, "new_str": fixed})
+                };
+                tool_calls(&[("c6", "str_replace", args.to_string()), ("c7", "check_build", "{}".into())])
             }
-            _ => tool_calls(&[("c7", "finish", json!({"summary": "weigh the waste more, by tools"}).to_string())]),
+            _ => tool_calls(&[("c8", "finish", json!({"summary": "weigh the waste more, by tools"}).to_string())]),
         };
         Reply::json(200, reply)
     })
@@ -98,7 +105,7 @@ fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
     let path_text = path.to_string_lossy().into_owned();
     let live = hyperagent_cli(home.path(), &["run", "--config", &path_text, "--run-id", "live"]);
     assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
-    assert_eq!(server.count(), 4, "four turns: look, err, edit, finish");
+    assert_eq!(server.count(), 5, "five turns: look, err, break, fix, finish");
 
     // Each mistake came back to the model as an error it can act on.
     let third = server.requests.lock().unwrap()[2].json();
@@ -114,16 +121,26 @@ fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
     assert!(results[2].contains("not valid JSON"), "{}", results[2]);
     assert!(results[3].contains("there is no tool `bash`"), "{}", results[3]);
     assert!(results[4].contains("not a plain relative path"), "{}", results[4]);
+    // The build check failed on the broken edit and passed on the fixed one.
+    let results_of = |n: usize| -> Vec<String> {
+        let body = server.requests.lock().unwrap()[n].json();
+        let messages = body["messages"].as_array().unwrap().clone();
+        messages.iter().filter(|m| m["role"] == "tool").map(|m| m["content"].as_str().unwrap().to_owned()).collect()
+    };
+    let failed = results_of(3).last().unwrap().clone();
+    assert!(failed.starts_with("status: failed") && failed.contains("error"), "{failed}");
+    let built = results_of(4).last().unwrap().clone();
+    assert!(built.starts_with("status: built"), "{built}");
 
     let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
     let child = nodes(home.path(), "live")[1].2;
     let node = archive.get_node(&child).unwrap();
     assert_eq!(node.metadata["meta"]["summary"], "LLM edit of src/priority.rs: weigh the waste more, by tools");
-    assert_eq!(node.metadata["llm"].as_array().unwrap().len(), 4, "every turn is recorded");
+    assert_eq!(node.metadata["llm"].as_array().unwrap().len(), 5, "every turn is recorded");
     let logs: Vec<&str> =
         node.metadata["meta"]["logs"].as_array().unwrap().iter().filter_map(|l| l["message"].as_str()).collect();
     assert!(
-        logs.iter().any(|l| l.contains("conversation ended (Finished) after 4 turn(s), 7 tool call(s)")),
+        logs.iter().any(|l| l.contains("conversation ended (Finished) after 5 turn(s), 10 tool call(s)")),
         "{logs:?}"
     );
     let tree = archive.get_tree(&node.tree).unwrap();
@@ -140,17 +157,22 @@ fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
         &["run", "--config", &path_text, "--run-id", "again", "--llm", "replay", "--replay-from", "live"],
     );
     assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
-    assert_eq!(server.count(), 4);
+    assert_eq!(server.count(), 5);
     assert_eq!(nodes(home.path(), "again"), nodes(home.path(), "live"));
+    // The audit makes the meta call again, build checks included, from the recorded answers.
+    let audit = hyperagent_cli(home.path(), &["replay", "--run", "live"]);
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "{said}{}", String::from_utf8_lossy(&audit.stderr));
+    assert_eq!(said.matches("meta call made again").count(), 1, "{said}");
     let status = hyperagent_cli(home.path(), &["status", "live"]);
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("LLM: 4 exchange(s), 4 answered, 7 tool call(s)"), "{text}");
+    assert!(text.contains("LLM: 5 exchange(s), 5 answered, 10 tool call(s)"), "{text}");
 
     // `show` prints the conversation once, turn by turn, with the tools called.
     let show = hyperagent_cli(home.path(), &["show", &child.to_hex()[..12]]);
     let text = String::from_utf8_lossy(&show.stdout);
     assert_eq!(text.matches("[system]").count(), 1, "{text}");
-    assert_eq!(text.matches("[tool c").count(), 6, "{text}");
+    assert_eq!(text.matches("[tool c").count(), 9, "{text}");
     assert!(text.contains("-> str_replace {not json (c3)") && text.contains("finish reason tool_calls"), "{text}");
 }
 
@@ -162,7 +184,7 @@ fn the_same_conversation_in_anthropics_format_makes_the_same_edit() {
     let path_text = path.to_string_lossy().into_owned();
     let live = hyperagent_cli(home.path(), &["run", "--config", &path_text, "--run-id", "live"]);
     assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
-    assert_eq!(server.count(), 4);
+    assert_eq!(server.count(), 5);
     // The tool results went back as one user turn of `tool_result` blocks.
     let second = server.requests.lock().unwrap()[1].json();
     let results = second["messages"][2]["content"].as_array().unwrap();

@@ -286,3 +286,46 @@ fn a_component_built_against_contract_0_1_0_still_runs() {
     assert_eq!(output_json(&report), json!({"contract": "0.1.1", "llm": "not configured"}), "{report:?}");
     assert_eq!(report.logs[0].message, "built against 0.1.0");
 }
+
+#[test]
+fn build_checks_are_for_meta_calls_only_and_bounded_per_call() {
+    use hyperagent::evolution::workbench::{MAX_CHECKS_PER_CALL, RepoWorkbench};
+    use hyperagent::sandbox::Workbench;
+    // A task call is offered no workbench.
+    let task = run_probe(json!({"op": "check-build"}), &CallLimits::default(), &Grants::default());
+    assert!(output_json(&task)["err"].as_str().unwrap().contains("meta calls only"), "{:?}", task.output);
+
+    // Checks of one tree: one build, the rest answered from memory, then none at all.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    guest_source("probe").write_to(&repo).unwrap();
+    let compiler = Arc::new(
+        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
+            .unwrap(),
+    );
+    let bench = RepoWorkbench::new(repo.clone(), compiler, dir.path().join("scratch")).unwrap();
+    let first = block_on(bench.check_build()).unwrap();
+    assert_eq!((first.status.as_str(), first.cached), ("built", false));
+    for _ in 1..MAX_CHECKS_PER_CALL {
+        assert!(block_on(bench.check_build()).unwrap().cached);
+    }
+    let spent = block_on(bench.check_build()).unwrap_err();
+    assert!(spent.contains("8 build checks are spent"), "{spent}");
+
+    // A source the policy refuses is reported as such, with the rule it broke.
+    std::fs::write(repo.join("build.rs"), "fn main() {}").unwrap();
+    let fresh = RepoWorkbench::new(
+        repo,
+        Arc::new(
+            hyperagent::compiler::GuestCompiler::new(
+                world().paths.compiler_settings(std::time::Duration::from_secs(600)),
+            )
+            .unwrap(),
+        ),
+        dir.path().join("scratch"),
+    )
+    .unwrap();
+    let refused = block_on(fresh.check_build()).unwrap();
+    assert_eq!(refused.status, "rejected");
+    assert!(refused.diagnostics.contains("build scripts are not allowed"), "{}", refused.diagnostics);
+}

@@ -7,6 +7,7 @@
 //! - [`log`]: lines in the call's report;
 //! - [`llm`]: completions through the host's metered gateway;
 //! - [`tool_loop`] and [`file_tools`]: a model editing `/repo` through tool calls;
+//! - [`workbench`]: the host's tools over `/repo` for meta calls (building it as the child will be);
 //! - [`repo`]: reading and rewriting the hyperagent's own source under `/repo`;
 //! - [`history`]: reading the evaluation history under `/history`;
 //! - [`rng`]: deterministic randomness from the seed the host hands over;
@@ -44,6 +45,7 @@ pub mod repo;
 pub mod rng;
 pub mod select;
 pub mod tool_loop;
+pub mod workbench;
 
 /// Bindings generated from the WIT contract. Most guests only need the re-exports at the crate
 /// root.

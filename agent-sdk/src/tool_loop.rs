@@ -60,9 +60,16 @@ pub struct LoopOutcome {
 
 const DROPPED: &str = "[dropped to keep the conversation within its budget: an earlier tool result]";
 
-/// The tools offered: the file tools and `finish`.
+/// The tools offered: the file tools, `check_build` and `finish`.
 pub fn definitions() -> Vec<ToolDefinition> {
     let mut tools = file_tools::definitions();
+    tools.push(ToolDefinition {
+        name: "check_build".into(),
+        description: "Builds the repository as the host will build your child (the source policy, then the Rust \
+                      compiler) and returns built, rejected or failed with the diagnostics."
+            .into(),
+        parameters: json!({"type": "object", "properties": {}}).to_string(),
+    });
     tools.push(ToolDefinition {
         name: "finish".into(),
         description: "Ends the work: call it once the repository holds your change.".into(),
@@ -178,6 +185,12 @@ fn perform(repo: &Repo, call: &ToolCall, written: &mut Vec<String>) -> (String, 
     let (result, summary) = if call.name == "finish" {
         let summary = arguments["summary"].as_str().unwrap_or("").trim().to_owned();
         ("finished".to_owned(), Some(if summary.is_empty() { "no summary given".to_owned() } else { summary }))
+    } else if call.name == "check_build" {
+        let result = match crate::workbench::check_build() {
+            Ok(check) => crate::workbench::describe(&check),
+            Err(why) => format!("error: {why}"),
+        };
+        (result, None)
     } else if file_tools::is_file_tool(&call.name) {
         let (result, effect) = file_tools::run(repo, &call.name, &arguments);
         if let Effect::Wrote(path) = effect

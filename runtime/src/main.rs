@@ -709,7 +709,7 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     let grants = Grants {
         seed: 7,
         preopens: vec![Preopen { host: scratch.clone(), guest: "/repo".into(), writable: true }],
-        llm: None,
+        ..Grants::default()
     };
     let meta_report =
         sandbox.call(&*sandbox.load(&archive.get_blob(&parent_component)?)?, &meta, &limits, &grants).await?;

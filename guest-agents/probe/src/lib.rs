@@ -234,6 +234,10 @@ fn run_op(payload: &str) -> Result<String, AgentError> {
             }
         }
         "chat" => chat(&payload),
+        "check-build" => match agent_sdk::workbench::check_build() {
+            Ok(check) => json!({"ok": agent_sdk::workbench::describe(&check)}),
+            Err(why) => json!({"err": why}),
+        },
         "environment" => {
             let env = agent_sdk::environment();
             json!({"host": env.host_version, "contract": env.contract_version,

@@ -19,6 +19,8 @@ pub struct RunView<'a> {
     /// Every node of the run, entered in log order.
     pub nodes: &'a [NodeRecord],
     pub tree_limits: &'a TreeLimits,
+    /// The compiler the meta calls' `check-build` answers come from, as in the loop.
+    pub compiler: &'a Arc<crate::compiler::GuestCompiler>,
     /// Each node's `/history` entry, made once: it does not depend on the generation shown.
     pub entries: std::sync::Mutex<std::collections::HashMap<crate::hash::ContentHash, Arc<serde_json::Value>>>,
 }
@@ -78,7 +80,10 @@ async fn remake_in(
     let seed = derive_seed(run.config.seed, "meta", node.generation, node.slot);
     // The meta agent is offered an LLM exactly when the run had one (it may behave otherwise).
     let llm = run.config.llm.is_some().then(|| gateway.clone() as Arc<dyn LlmGateway>);
-    let grants = meta_grants(seed, &repo, &history_dir, llm);
+    let workbench =
+        crate::evolution::workbench::RepoWorkbench::new(repo.clone(), run.compiler.clone(), scratch.join("workbench"))
+            .map_err(RunError::Invalid)?;
+    let grants = meta_grants(seed, &repo, &history_dir, llm, Some(Arc::new(workbench)));
     let report = sandbox.call(&loaded, &input, &limits, &grants).await?;
 
     let mut differences = Vec::new();

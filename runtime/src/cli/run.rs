@@ -638,7 +638,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     let log = run_log(paths, &run_id);
     let events = RunLog::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
     let (config, mut clean) = logged_config(&log, &events)?;
-    let compiler = ready_compiler(paths, Duration::from_secs(300))?;
+    let compiler = Arc::new(ready_compiler(paths, Duration::from_secs(300))?);
     let sandbox = Arc::new(new_sandbox(paths)?);
     let domains = hyperagent::evolution::run_domains(config, data_dir)?;
     let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir, &domains)?;
@@ -672,6 +672,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
         domains: &auditor.domains,
         nodes: &entered,
         tree_limits: compiler.tree_limits(),
+        compiler: &compiler,
         entries: Default::default(),
     };
     let mut differences_shown = false;

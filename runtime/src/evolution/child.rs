@@ -5,12 +5,13 @@
 use super::evaluate::{self, Evaluation};
 use super::history;
 use super::records::{BuildRecord, MetaRecord, NodeMetadata, Status};
+use super::workbench::RepoWorkbench;
 use super::{ChildJob, Evolution, NodeRecord, RunError, StepTimes, call_name, io_error};
 use crate::compiler::BuildOutcome;
 use crate::hash::ContentHash;
 use crate::llm::record::CallGateway;
 use crate::sandbox::{
-    CallInput, CallLimits, CallReport, Fuel, Grants, LlmGateway, LoadedComponent, MetaInput, Preopen,
+    CallInput, CallLimits, CallReport, Fuel, Grants, LlmGateway, LoadedComponent, MetaInput, Preopen, Workbench,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -80,7 +81,15 @@ impl Evolution {
                 call_name("meta", job.order.generation, job.order.slot),
             ))
         });
-        let grants = meta_grants(job.order.seed, repo, history, gateway.clone().map(|g| g as Arc<dyn LlmGateway>));
+        let workbench = RepoWorkbench::new(repo.to_path_buf(), self.compiler.clone(), job.scratch.join("workbench"))
+            .map_err(RunError::Invalid)?;
+        let grants = meta_grants(
+            job.order.seed,
+            repo,
+            history,
+            gateway.clone().map(|g| g as Arc<dyn LlmGateway>),
+            Some(Arc::new(workbench)),
+        );
         let report = self.sandbox.call(&meta_loaded, &input, &limits, &grants).await?;
         if let Some(gateway) = &gateway {
             gateway.close().map_err(RunError::Invalid)?;
@@ -226,8 +235,15 @@ pub fn meta_call(config: &super::config::RunConfig, iterations_left: u32) -> (Ca
     (input, limits)
 }
 
-/// What a meta call is granted: its seed, `/repo` read-write, `/history` read-only, the LLM.
-pub fn meta_grants(seed: u64, repo: &Path, history: &Path, llm: Option<Arc<dyn LlmGateway>>) -> Grants {
+/// What a meta call is granted: its seed, `/repo` read-write, `/history` read-only, the LLM, and
+/// the host's tools over `/repo`.
+pub fn meta_grants(
+    seed: u64,
+    repo: &Path,
+    history: &Path,
+    llm: Option<Arc<dyn LlmGateway>>,
+    workbench: Option<Arc<dyn Workbench>>,
+) -> Grants {
     Grants {
         seed,
         preopens: vec![
@@ -235,5 +251,6 @@ pub fn meta_grants(seed: u64, repo: &Path, history: &Path, llm: Option<Arc<dyn L
             Preopen { host: history.to_path_buf(), guest: "/history".into(), writable: false },
         ],
         llm,
+        workbench,
     }
 }

@@ -19,6 +19,7 @@ pub mod selection;
 pub mod selector;
 mod testing;
 mod view;
+pub mod workbench;
 
 pub use view::{
     SelectionStats, archive_before, call_name, choose_parents, derive_seed, effective_rule, enter_node, node_record,

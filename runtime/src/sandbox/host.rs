@@ -2,6 +2,7 @@
 
 use super::bindings::hyperagent::agent::host::{self, CallEnvironment, LlmError, LlmRequest, LlmResponse, LogLevel};
 use super::bindings::hyperagent::agent::types::{self, Budget};
+use super::bindings::hyperagent::agent::workbench;
 use super::guarded_fs::{FsGuard, GuardedFs};
 use super::limits::{CallLimits, MemoryLimiter};
 use super::meter::IoMeter;
@@ -132,6 +133,24 @@ struct RequestShape {
     temperature_milli: Option<u32>,
 }
 
+/// What a workbench's `check-build` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildCheck {
+    /// `built`, `rejected` or `failed`.
+    pub status: String,
+    pub diagnostics: String,
+    pub cached: bool,
+}
+
+/// The seam where the host's tools over `/repo` plug in for meta calls: the evolution loop builds
+/// the meta agent's source with its own compiler.
+pub trait Workbench: Send + Sync {
+    fn check_build<'a>(&'a self) -> Pin<Box<dyn Future<Output = Result<BuildCheck, String>> + Send + 'a>>;
+}
+
+/// Largest diagnostics a `check-build` hands the guest.
+pub const MAX_CHECK_DIAGNOSTICS_BYTES: usize = 16 << 10;
+
 /// Largest request (sum of message bytes) passed on to a gateway.
 pub const MAX_LLM_REQUEST_BYTES: usize = 1 << 20;
 /// Most messages in one completion request.
@@ -160,6 +179,7 @@ pub struct CallState {
     pub(super) limiter: MemoryLimiter,
     pub(super) limits: CallLimits,
     pub(super) llm: Option<Arc<dyn LlmGateway>>,
+    pub(super) workbench: Option<Arc<dyn Workbench>>,
     pub(super) logs: Vec<LogLine>,
     pub(super) logs_dropped: u64,
     pub(super) import_calls: u64,
@@ -253,6 +273,26 @@ pub(super) fn guarded_fs(state: &mut CallState) -> GuardedFs<'_> {
 }
 
 impl types::Host for CallState {}
+
+impl workbench::Host for CallState {
+    async fn check_build(&mut self) -> wasmtime::Result<Result<workbench::BuildCheck, String>> {
+        self.count_import()?;
+        let Some(bench) = self.workbench.clone() else {
+            return Ok(Err("check-build is offered to meta calls only".to_owned()));
+        };
+        Ok(match bench.check_build().await {
+            Ok(check) => {
+                let mut diagnostics = check.diagnostics;
+                if truncate_utf8(&mut diagnostics, MAX_CHECK_DIAGNOSTICS_BYTES) {
+                    diagnostics.push_str("\n[cut at 16 KiB]");
+                }
+                self.meter.moved(diagnostics.len() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+                Ok(workbench::BuildCheck { status: check.status, diagnostics, cached: check.cached })
+            }
+            Err(why) => Err(why),
+        })
+    }
+}
 
 /// Cuts a string to at most `max` bytes on a character boundary.
 pub fn truncate_utf8(text: &mut String, max: usize) -> bool {

@@ -20,7 +20,9 @@ pub mod report;
 pub mod virtual_env;
 
 pub use capture::Captured;
-pub use host::{ChatFailure, ChatMessage, ChatRequest, ChatResponse, LlmGateway, ToolCall, ToolDefinition};
+pub use host::{
+    BuildCheck, ChatFailure, ChatMessage, ChatRequest, ChatResponse, LlmGateway, ToolCall, ToolDefinition, Workbench,
+};
 pub use limits::{CallLimits, Fuel};
 pub use report::{CallReport, LogLine, Outcome};
 
@@ -144,6 +146,8 @@ pub struct Grants {
     pub seed: u64,
     pub preopens: Vec<Preopen>,
     pub llm: Option<Arc<dyn LlmGateway>>,
+    /// The tools over `/repo` a meta call may use; none for task calls.
+    pub workbench: Option<Arc<dyn Workbench>>,
 }
 
 /// The input of a `task` call.
@@ -390,6 +394,7 @@ impl Sandbox {
             limiter: MemoryLimiter::new(limits.memory_bytes as usize),
             limits: limits.clone(),
             llm: grants.llm.clone(),
+            workbench: grants.workbench.clone(),
             logs: Vec::new(),
             logs_dropped: 0,
             import_calls: 0,
