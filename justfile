@@ -64,3 +64,9 @@ bench-robotics ROLLOUTS="288" SEEDS="3": setup
     cargo bench -p hyperagent-robotics --bench simulation
     cargo bench --bench reward
     cargo run --release -p hyperagent-robotics --example optimiser -- {{ROLLOUTS}} {{SEEDS}}
+
+# A live run against a real small model (SmolLM2-135M served by llama-cpp-python on loopback,
+# installed into a virtual environment under the home directory; the first time builds llama.cpp,
+# several minutes), then the same run replayed with the server stopped. Not part of CI.
+llm-live GENERATIONS="3": setup
+    bash scripts/llm-live.sh {{GENERATIONS}}
