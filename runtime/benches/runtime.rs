@@ -3,6 +3,8 @@
 //! - fresh store + instantiate + trivial call, pooling allocator (target: < 100 µs median);
 //! - rebuild after a one-line guest edit (target: < 1 s);
 //! - build cache hit for an unchanged tree (target: < 10 ms, no cargo run);
+//! - a meta call's `check-build`: the first check of a tree, the same tree again (answered from
+//!   the call's memory), and a check after a one-line edit;
 //! - a CPU-bound kernel in the guest with fuel, without fuel, and natively (target: fuel-on at
 //!   most 1.5x native).
 //!
@@ -77,7 +79,7 @@ fn main() {
         let run_tag =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000;
         for i in 0..7 {
-            let edited = priority.replace("SMALL_GAP: f64 = 10.0", &format!("SMALL_GAP: f64 = 10.{run_tag}{i}"));
+            let edited = priority.replace("WASTE_WEIGHT: f64 = 1.0;", &format!("WASTE_WEIGHT: f64 = 1.{run_tag}{i};"));
             assert_ne!(edited, priority, "the edit must change the source");
             tree.insert("src/priority.rs", edited).unwrap();
             match world().compiler.build(&tree, &world().archive).unwrap() {
@@ -97,6 +99,10 @@ fn main() {
             fmt(*rebuilds.iter().max().unwrap())
         );
         println!("build cache hit, unchanged tree (n=7): median {}", fmt(median(hits)));
+    }
+
+    if wants("check-build") {
+        check_build_costs(&runtime);
     }
 
     if wants("kernel") {
@@ -153,4 +159,45 @@ fn main() {
             );
         }
     }
+}
+
+/// What a meta call's `check-build` costs: the workbench builds into a scratch archive of its
+/// own, so even the parent's unchanged tree is built once per call; a repeat is answered from the
+/// call's memory.
+fn check_build_costs(runtime: &tokio::runtime::Runtime) {
+    use hyperagent::evolution::workbench::RepoWorkbench;
+    use hyperagent::sandbox::Workbench;
+    use std::sync::Arc;
+    let compiler = Arc::new(
+        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(Duration::from_secs(600))).unwrap(),
+    );
+    let tree = guest_source("initial");
+    let run_tag = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000;
+    let (mut first, mut repeat, mut edited) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        tree.write_to(&repo).unwrap();
+        let bench = RepoWorkbench::new(repo.clone(), compiler.clone(), dir.path().join("scratch")).unwrap();
+        let timed = |samples: &mut Vec<Duration>| {
+            let started = Instant::now();
+            let check = runtime.block_on(bench.check_build()).unwrap();
+            samples.push(started.elapsed());
+            assert_eq!(check.status, "built", "{}", check.diagnostics);
+        };
+        timed(&mut first);
+        timed(&mut repeat);
+        let path = repo.join("src/priority.rs");
+        let source = std::fs::read_to_string(&path).unwrap();
+        let changed = source.replace("WASTE_WEIGHT: f64 = 1.0;", &format!("WASTE_WEIGHT: f64 = 1.{run_tag}{i};"));
+        assert_ne!(changed, source, "the edit must change the source");
+        std::fs::write(&path, changed).unwrap();
+        timed(&mut edited);
+    }
+    println!(
+        "check-build of the initial hyperagent (n=5): first check {} | same tree again {} | after a one-line edit {}",
+        fmt(median(first)),
+        fmt(median(repeat)),
+        fmt(median(edited))
+    );
 }
