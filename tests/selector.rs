@@ -49,6 +49,7 @@ fn hostile_selectors_end_in_a_named_refusal_never_in_a_host_failure() {
     let cases = [
         ("spin", "out-of-fuel"),
         ("huge", "ended"),
+        ("bloat", "out-of-memory"),
         ("unknown", "no node"),
         ("invalid", "cannot be a parent"),
         ("every", "names 4 node(s); the generation has 2 slot(s)"),

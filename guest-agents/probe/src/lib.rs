@@ -52,6 +52,11 @@ impl Guest for Probe {
                 std::hint::black_box(&valid);
             },
             "huge" => Ok(vec!["x".repeat(1 << 10); 1 << 16]),
+            "bloat" => {
+                // 128 MiB, every page touched: over the selector's memory cap.
+                let block = vec![1u8; 128 << 20];
+                Ok(vec![block.iter().step_by(4096).map(|b| u64::from(*b)).sum::<u64>().to_string()])
+            }
             "unknown" => Ok(vec!["0".repeat(64); request.count as usize]),
             "invalid" => {
                 let invalid = nodes.iter().find(|n| !n.valid).map(|n| n.node.clone()).unwrap_or_default();
