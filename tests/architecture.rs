@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// What a concrete domain is called in code: registered names, its types and its vocabulary.
 fn forbidden() -> Vec<String> {
-    let mut words: Vec<String> = hyperagent_domains::domain::names().iter().map(|n| n.to_string()).collect();
+    let mut words: Vec<String> = hyperagent::domains::names().iter().map(|n| n.to_string()).collect();
     words.extend(["BinPacking", "InstanceSet", "Instance", "bins", "excess", "packer"].map(String::from));
     words
 }

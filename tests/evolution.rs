@@ -500,7 +500,9 @@ fn history_shows_training_results_and_never_a_validation_or_test_task() {
 
     // /history as the loop writes it for a child of the last node, from the run's archive.
     let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
-    let domains = hyperagent::evolution::run_domains(&config, &common::data_dir()).unwrap();
+    let domains =
+        hyperagent::evolution::run_domains(&config, &common::data_dir(), &hyperagent::domains::HostServices::none())
+            .unwrap();
     let training = history::training_tasks(&domains);
     let mut nodes = Vec::new();
     for (_, _, id) in node_events(&home.path().join("runs/seen/log.jsonl")) {

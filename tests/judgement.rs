@@ -80,7 +80,8 @@ fn summaries(home: &Path, run: &str) -> Vec<String> {
 fn history_of(home: &Path, run: &str, config: &str) -> (PathBuf, Vec<hyperagent::evolution::evaluate::RunDomain>) {
     let config = hyperagent::evolution::config::RunConfig::from_toml(config).unwrap();
     let archive = hyperagent::archive::Archive::open(home.join("archive")).unwrap();
-    let domains = hyperagent::evolution::run_domains(&config, &data_dir()).unwrap();
+    let domains =
+        hyperagent::evolution::run_domains(&config, &data_dir(), &hyperagent::domains::HostServices::none()).unwrap();
     let training = history::training_tasks(&domains);
     let mut nodes = Vec::new();
     for event in events(home, run) {

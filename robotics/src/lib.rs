@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cem;
 pub mod component;
+pub mod domain;
 pub mod gait;
 pub mod go2;
 pub mod mjcf;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod canonical;
 pub mod cluster;
 pub mod compiler;
+pub mod domains;
 pub mod evolution;
 pub mod experiment;
 pub mod fsutil;

@@ -683,10 +683,11 @@ async fn demo(paths: &Paths) -> Result<Result<(), GuestFailure>> {
     let parent_node = archive.put_node(&Node::new(*parent_tree, Some(parent_component), None).with("generation", 0))?;
 
     // The first training task of the registry's first domain.
-    let domain = hyperagent_domains::domain::open(
-        hyperagent_domains::domain::names()[0],
+    let domain = hyperagent::domains::open(
+        hyperagent::domains::names()[0],
         &serde_json::Value::Null,
         &paths.default_data_dir(),
+        &hyperagent::domains::HostServices::none(),
     )
     .map_err(anyhow::Error::msg)?;
     let (train, _) = domain.splits(1, 2)?;

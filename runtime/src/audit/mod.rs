@@ -17,7 +17,7 @@ use crate::evolution::config::RunConfig;
 use crate::evolution::evaluate::{TaskLlm, TaskRecord, TaskSettings, run_task};
 use crate::evolution::log::Event;
 use crate::evolution::records::{NodeMetadata, Provenance};
-use crate::evolution::{RunError, archive_before, call_name, choose_parents, enter_node, node_record, run_domains};
+use crate::evolution::{RunError, archive_before, call_name, choose_parents, enter_node, node_record};
 use crate::hash::ContentHash;
 use crate::llm::{ReplayIndex, Source};
 use crate::sandbox::Sandbox;
@@ -60,16 +60,15 @@ pub struct Auditor<'a> {
 /// A run's evaluation tasks, by (domain name, task id), with their domain.
 pub type TasksById = HashMap<(String, String), (Arc<dyn Domain>, Task)>;
 
-/// A run's training and validation tasks by (domain, task id), generated or read (from
-/// `data_dir`) once.
-pub fn tasks_by_id(config: &RunConfig, data_dir: &std::path::Path) -> Result<TasksById, RunError> {
+/// A run's training and validation tasks by (domain, task id).
+pub fn tasks_by_id(domains: &[crate::evolution::evaluate::RunDomain]) -> TasksById {
     let mut tasks = HashMap::new();
-    for run in run_domains(config, data_dir)? {
+    for run in domains {
         for task in run.train.tasks.iter().chain(&run.validation.tasks) {
             tasks.insert((run.domain.name().to_owned(), task.id.clone()), (run.domain.clone(), task.clone()));
         }
     }
-    Ok(tasks)
+    tasks
 }
 
 impl Auditor<'_> {

@@ -7,8 +7,9 @@ use std::path::Path;
 
 pub fn list(data_dir: &Path) {
     outln!("data directory: {}", data_dir.display());
-    for name in hyperagent_domains::domain::names() {
-        let domain = match hyperagent_domains::domain::open(name, &serde_json::Value::Null, data_dir) {
+    for name in hyperagent::domains::names() {
+        let services = hyperagent::domains::HostServices::none();
+        let domain = match hyperagent::domains::open(name, &serde_json::Value::Null, data_dir, &services) {
             Ok(domain) => domain,
             Err(e) => {
                 outln!("{name}: {e}");

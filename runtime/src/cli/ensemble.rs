@@ -3,7 +3,7 @@
 
 use super::run::resolve_run;
 use super::terminal::{line, outln};
-use super::{new_sandbox, open_archive};
+use super::{new_sandbox, open_archive, ready_compiler};
 use anyhow::{Result, bail};
 use hyperagent::evolution::log::Event;
 use hyperagent::experiment::ensemble::{Budget, MAX_K, answers, load, report, top_nodes, vote};
@@ -45,7 +45,10 @@ pub async fn ensemble(paths: &Paths, run: Option<String>, k: usize, data_dir: &P
         names.join(", ")
     );
     outln!("  {:<16} {:<22} {:>12} {:>12}", "domain", "set", "best node", "ensemble");
-    for run_domain in hyperagent::evolution::run_domains(config, data_dir)? {
+    // Domains that score by building answers (robot reward design) build them here.
+    let compiler = Arc::new(ready_compiler(paths, std::time::Duration::from_secs(300))?);
+    let services = hyperagent::domains::HostServices::with_compiler(compiler, archive.clone());
+    for run_domain in hyperagent::evolution::run_domains(config, data_dir, &services)? {
         let domain = run_domain.domain.as_ref();
         for set in run_domain.domain.test_sets(data_dir)?.sets {
             let all = answers(&sandbox, &agents, domain, &set.tasks, budget).await;

@@ -640,10 +640,11 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     let (config, mut clean) = logged_config(&log, &events)?;
     let compiler = Arc::new(ready_compiler(paths, Duration::from_secs(300))?);
     let sandbox = Arc::new(new_sandbox(paths)?);
-    let domains = hyperagent::evolution::run_domains(config, data_dir)?;
+    let services = hyperagent::domains::HostServices::with_compiler(compiler.clone(), archive.clone());
+    let domains = hyperagent::evolution::run_domains(config, data_dir, &services)?;
     let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir, &domains)?;
     let records = Arc::new(replay_index(&archive, &events)?);
-    let tasks = tasks_by_id(config, data_dir)?;
+    let tasks = tasks_by_id(&domains);
     let auditor = Auditor { archive: &archive, compiler: &compiler, sandbox: &sandbox, provenance, tasks, domains };
     if only.is_none() {
         let problems = check_parent_choices(&archive, config, &events)?;

@@ -55,7 +55,7 @@ pub struct RunConfig {
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
-            domains: vec![hyperagent_domains::domain::names()[0].to_owned()],
+            domains: vec![crate::domains::names()[0].to_owned()],
             domain: BTreeMap::new(),
             seed: 0,
             generations: 30,
@@ -84,8 +84,9 @@ impl RunConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        // Opening reads no data, so any directory serves to check the names and settings.
-        self.open_domains(std::path::Path::new("."))?;
+        // Opening reads no data and builds nothing, so any directory and no services serve to
+        // check the names and settings.
+        self.open_domains(std::path::Path::new("."), &crate::domains::HostServices::none())?;
         if self.selection_fallback == Some(Selection::Agent) {
             return Err("selection_fallback cannot be `agent`: it is what the host uses when the agent fails".into());
         }
@@ -142,13 +143,15 @@ impl RunConfig {
     }
 
     /// The run's domains, each built from its settings; refuses unknown, repeated or missing
-    /// domains and settings for a domain the run does not have. Their data is in `data_dir`.
-    pub fn open_domains(&self, data_dir: &std::path::Path) -> Result<Vec<Arc<dyn Domain>>, String> {
+    /// domains and settings for a domain the run does not have. Their data is in `data_dir`; they
+    /// may use the host's `services`.
+    pub fn open_domains(
+        &self,
+        data_dir: &std::path::Path,
+        services: &crate::domains::HostServices,
+    ) -> Result<Vec<Arc<dyn Domain>>, String> {
         if self.domains.is_empty() {
-            return Err(format!(
-                "a run needs at least one domain (available: {})",
-                hyperagent_domains::domain::names().join(", ")
-            ));
+            return Err(format!("a run needs at least one domain (available: {})", crate::domains::names().join(", ")));
         }
         if let Some(stray) = self.domain.keys().find(|name| !self.domains.contains(name)) {
             return Err(format!("[domain.{stray}] holds settings for a domain the run does not list in `domains`"));
@@ -159,7 +162,7 @@ impl RunConfig {
                 return Err(format!("domain `{name}` is listed twice"));
             }
             let settings = self.domain.get(name).cloned().unwrap_or(serde_json::Value::Null);
-            opened.push(hyperagent_domains::domain::open(name, &settings, data_dir)?);
+            opened.push(crate::domains::open(name, &settings, data_dir, services)?);
         }
         Ok(opened)
     }

@@ -156,9 +156,14 @@ pub fn call_name(kind: &str, generation: u32, slot: u32) -> String {
 
 /// The run's domains with their training and validation splits. The first domain draws its
 /// splits from the seeds a single-domain run has always used; the others from seeds named after
-/// them, so adding a domain leaves the first one's tasks as they were. Data comes from `data_dir`.
-pub fn run_domains(config: &RunConfig, data_dir: &Path) -> Result<Vec<RunDomain>, RunError> {
-    let domains = config.open_domains(data_dir).map_err(RunError::Invalid)?;
+/// them, so adding a domain leaves the first one's tasks as they were. Data comes from `data_dir`;
+/// the domains may use the host's `services` to score.
+pub fn run_domains(
+    config: &RunConfig,
+    data_dir: &Path,
+    services: &crate::domains::HostServices,
+) -> Result<Vec<RunDomain>, RunError> {
+    let domains = config.open_domains(data_dir, services).map_err(RunError::Invalid)?;
     domains
         .into_iter()
         .enumerate()

@@ -1,0 +1,108 @@
+//! The domains this host runs, by name: the domains crate's registry, and robot reward design.
+//!
+//! Robot reward design is registered here rather than in `hyperagent-domains` because it scores an
+//! answer by building agent-written code in the runtime's jail and running it in the runtime's
+//! reward engine, and the domains crate depends on nothing of the runtime (nor on rapier3d). So a
+//! domain that needs host services gets them through [`HostServices`], which the runtime fills in
+//! where it has a compiler and an archive (a run, a worker, a replay, an audit) and leaves empty
+//! where it only lists or checks domains.
+
+use crate::archive::Archive;
+use crate::compiler::GuestCompiler;
+use crate::reward::{RewardEngine, RewardLimits, WasmRewards};
+use hyperagent_domains::Domain;
+use hyperagent_robotics::reward::{RewardCompiler, RewardSource};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// What the host lends the domains besides their settings and data.
+#[derive(Clone, Default)]
+pub struct HostServices {
+    /// Builds agent-written rewards (robot reward design). Without it, such answers score 0 with
+    /// the reason.
+    pub rewards: Option<Arc<dyn RewardCompiler>>,
+}
+
+impl HostServices {
+    /// No services: enough to list domains, check configurations and make splits.
+    pub fn none() -> HostServices {
+        HostServices::default()
+    }
+
+    /// The services of a host that builds guests with `compiler` into `archive` (reward components
+    /// are archived like any build). The reward engine starts at the first reward built.
+    pub fn with_compiler(compiler: Arc<GuestCompiler>, archive: Archive) -> HostServices {
+        let rewards = LazyRewards { compiler, archive, made: OnceLock::new() };
+        HostServices { rewards: Some(Arc::new(rewards)) }
+    }
+}
+
+/// A domain that needs the host's services, and its constructor.
+type HostedConstructor = fn(&serde_json::Value, &Path, &HostServices) -> Result<Arc<dyn Domain>, String>;
+
+const HOSTED: &[(&str, HostedConstructor)] = &[(hyperagent_robotics::domain::DOMAIN, |settings, data_dir, host| {
+    hyperagent_robotics::domain::Robotics::open(settings, data_dir, host.rewards.clone())
+})];
+
+/// Every domain this host knows, the domains crate's first (the first is a run's default).
+pub fn names() -> Vec<&'static str> {
+    let mut names = hyperagent_domains::domain::names();
+    names.extend(HOSTED.iter().map(|(name, _)| *name));
+    names
+}
+
+/// The domain called `name`, built from `settings` (`null` for the defaults) with its data in
+/// `data_dir` and the host's `services`.
+pub fn open(
+    name: &str,
+    settings: &serde_json::Value,
+    data_dir: &Path,
+    services: &HostServices,
+) -> Result<Arc<dyn Domain>, String> {
+    if let Some((_, constructor)) = HOSTED.iter().find(|(n, _)| *n == name) {
+        return constructor(settings, data_dir, services).map_err(|e| format!("domain `{name}`: {e}"));
+    }
+    if !hyperagent_domains::domain::names().contains(&name) {
+        return Err(format!("unknown domain `{name}` (available: {})", names().join(", ")));
+    }
+    hyperagent_domains::domain::open(name, settings, data_dir)
+}
+
+/// The runtime's reward compiler, made at its first use: most runs build no reward.
+struct LazyRewards {
+    compiler: Arc<GuestCompiler>,
+    archive: Archive,
+    made: OnceLock<Result<WasmRewards, String>>,
+}
+
+impl RewardCompiler for LazyRewards {
+    fn compile(&self, source: &str) -> Result<Arc<dyn RewardSource>, String> {
+        let rewards = self.made.get_or_init(|| {
+            let engine = RewardEngine::new()?;
+            Ok(WasmRewards::new(self.compiler.clone(), self.archive.clone(), engine, RewardLimits::default()))
+        });
+        match rewards {
+            Ok(rewards) => rewards.compile(source),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_domain_is_listed_once_and_opens_without_services() {
+        let names = names();
+        assert!(names.contains(&"robotics") && names.contains(&"bin_packing"), "{names:?}");
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        for name in names {
+            let domain = open(name, &serde_json::Value::Null, Path::new("."), &HostServices::none()).unwrap();
+            assert_eq!(domain.name(), name);
+        }
+        let unknown = open("chess", &serde_json::Value::Null, Path::new("."), &HostServices::none()).err().unwrap();
+        assert!(unknown.contains("unknown domain") && unknown.contains("robotics"), "{unknown}");
+    }
+}
