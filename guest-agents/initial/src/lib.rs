@@ -12,6 +12,10 @@
 //!   lexical model whose table is `task/<domain>_model.rs`, or with one LLM call when offered one.
 //!   The meta agent retrains the tables from `/history` (`judging.rs`, `learn.rs`) with settings
 //!   it also mutates (`learning.rs`), or asks the LLM for a better prompt (`prompting.rs`).
+//! - Robot reward design (`task/robotics.rs`) answers with the source of a reward function made
+//!   of named terms whose weights are `task/robotics_weights.rs`, or one the LLM writes when
+//!   offered one; the meta agent mutates the weights, steered by the training results in
+//!   `/history` (`reward_design.rs`).
 //! - `select` chooses the run's parents when the run leaves that to the hyperagent
 //!   (`selection = "agent"`): uniformly at random (`select.rs`).
 
@@ -25,6 +29,7 @@ mod operators;
 mod priority;
 mod program;
 mod prompting;
+mod reward_design;
 mod screen;
 mod search;
 mod select;

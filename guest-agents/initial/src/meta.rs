@@ -3,7 +3,7 @@
 //! For bin packing it searches over programs (`search.rs`): it edits the priority function's
 //! syntax tree with typed operators whose weights come from its strategy (`strategy.rs`, which it
 //! may rewrite in its child) and from what `/history` credits them with. A run with a judgement
-//! domain goes to `judging.rs`. When the host offers an LLM, it asks for a rewrite of
+//! domain goes to `judging.rs`, one with robot reward design to `reward_design.rs`. When the host offers an LLM, it asks for a rewrite of
 //! `src/priority.rs` instead, and falls back to program search when the answer is unusable.
 //!
 //! Constants on a line ending in `// evolve lo..hi` are genes: the helpers below find them and
@@ -64,6 +64,9 @@ pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
     let lineage = read_lineage(&history);
     if crate::judging::applies(&history) {
         return crate::judging::improve(request, &repo, &history, &lineage);
+    }
+    if crate::reward_design::applies(&history) {
+        return crate::reward_design::improve(request, &repo, &history, &lineage);
     }
 
     if llm::available() {

@@ -6,6 +6,8 @@ pub mod imo_grading_model;
 pub mod lexical;
 mod paper_review;
 pub mod paper_review_model;
+mod robotics;
+mod robotics_weights;
 
 use agent_sdk::{AgentError, TaskRequest};
 
@@ -14,8 +16,10 @@ pub fn solve(request: &TaskRequest) -> Result<String, AgentError> {
         "bin_packing" => bin_packing::solve(request),
         "paper_review" => paper_review::solve(request),
         "imo_grading" => imo_grading::solve(request),
+        "robotics" => robotics::solve(request),
         other => Err(AgentError::InvalidRequest(format!(
-            "this agent has no task agent for the domain `{other}` (it knows: bin_packing, paper_review, imo_grading)"
+            "this agent has no task agent for the domain `{other}` (it knows: bin_packing, paper_review, imo_grading, \
+             robotics)"
         ))),
     }
 }

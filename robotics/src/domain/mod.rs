@@ -152,7 +152,10 @@ impl Scorer {
             Ok(robot) => robot,
             Err(e) => return TaskScore::invalid(e),
         };
-        match self.rewards.get(answer) {
+        let Some(source) = reward_source(answer) else {
+            return TaskScore::invalid("the answer must be a JSON object {\"reward\": \"<Rust source>\"}");
+        };
+        match self.rewards.get(&source) {
             Ok(reward) => training::score(robot, reward.as_ref(), &spec, &self.settings.cem()),
             Err(why) => TaskScore::invalid(format!("the reward cannot be used: {why}")),
         }
@@ -265,6 +268,15 @@ impl Domain for Robotics {
 
     fn staging(&self) -> Staging {
         Staging { tasks: self.inner.settings.staged_tasks, threshold: self.inner.settings.staged_threshold }
+    }
+}
+
+/// The reward's source in an answer `{"reward": "<Rust source>"}` (the sandbox has already
+/// checked that the answer is JSON within its size limit).
+fn reward_source(answer: &str) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(answer).ok()?.get_mut("reward")?.take() {
+        serde_json::Value::String(source) => Some(source),
+        _ => None,
     }
 }
 

@@ -70,8 +70,9 @@ fn description(spec: &TaskSpec, rollouts: usize) -> String {
         "{what} The policy is an open-loop gait generator (11 parameters: frequency, amplitudes, offsets and \
          phases of the {JOINTS} joints) trained by the cross-entropy method with a budget of {rollouts} \
          rollouts, keeping the gait whose rollout your reward summed highest; your reward never sees the \
-         score. Answer with the Rust source of the reward alone: `pub struct Reward` implementing \
-         `RewardFunction` from `crate::api` (the interface below; start with `use crate::api::*;`). The \
+         score. Answer with the JSON object {{\"reward\": \"<Rust source>\"}}: the source defines `pub struct \
+         Reward` implementing `RewardFunction` from `crate::api` (the interface below; start with `use \
+         crate::api::*;`). The \
          source must not use files, the environment, the network, `include_*!` or `env!`. A reward that \
          panics, loops, runs out of memory or returns a value that is not finite ends its rollouts with \
          fitness 0."

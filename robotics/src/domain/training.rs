@@ -64,6 +64,8 @@ pub fn score(robot: &Go2, reward: &dyn RewardSource, spec: &TaskSpec, settings: 
         // Heights past a metre are beyond this robot; the score stays in [0, 1].
         Goal::Jump => (evaluation.max_height.clamp(0.0, 1.0), details),
     };
+    details["goal"] = json!(spec.goal);
+    details["forward_speed"] = json!(spec.forward_speed);
     details["fitness"] = json!({
         "walk_fitness": evaluation.walk_fitness,
         "peak_height_m": evaluation.max_height,

@@ -254,6 +254,15 @@ fn percent(value: Option<f64>) -> String {
     value.map_or("-".to_owned(), |v| format!("{:.2}%", 100.0 * v))
 }
 
+/// A value in its metric: in the unit a metric names in closing parentheses, e.g. `peak height
+/// (m)`; as a percentage otherwise (accuracies, excesses, fitnesses in [0, 1]).
+fn shown(metric: &str, value: Option<f64>) -> String {
+    match metric.strip_suffix(')').and_then(|m| m.rsplit_once('(')) {
+        Some((_, unit)) => value.map_or("-".to_owned(), |v| format!("{v:.3} {unit}")),
+        None => percent(value),
+    }
+}
+
 fn print_summary(evolution: &Evolution) -> Result<()> {
     let best = evolution.best().context("no evaluated node")?;
     outln!(
@@ -273,6 +282,8 @@ pub fn print_test_table(events: &[Event]) {
     let mut columns: Vec<(String, String)> = Vec::new(); // (domain, baseline)
     let mut sets: Vec<(String, String, bool)> = Vec::new(); // (domain, set, generated)
     let mut metric: std::collections::BTreeMap<String, (String, bool)> = Default::default();
+    // A domain's sets may be measured differently (a jump's height beside a walk's fitness).
+    let mut set_metric: std::collections::BTreeMap<(String, String), String> = Default::default();
     for event in events {
         let results = match event {
             Event::Baseline { domain, baseline, sets } => {
@@ -288,6 +299,7 @@ pub fn print_test_table(events: &[Event]) {
                 sets.push(key);
             }
             metric.insert(result.domain.clone(), (result.report.metric.clone(), result.report.lower_is_better));
+            set_metric.insert((result.domain.clone(), result.set.clone()), result.report.metric.clone());
         }
     }
     let report_of = |wanted: &str, domain: &str, set: &str| {
@@ -302,7 +314,14 @@ pub fn print_test_table(events: &[Event]) {
     };
     for (domain, (metric, lower_is_better)) in &metric {
         let better = if *lower_is_better { "lower" } else { "higher" };
-        outln!("{domain}: {metric} on the test sets ({better} is better):");
+        let own: Vec<(&String, &String)> =
+            set_metric.iter().filter(|((d, _), _)| d == domain).map(|((_, s), m)| (s, m)).collect();
+        if own.iter().all(|(_, m)| *m == metric) {
+            outln!("{domain}: {metric} on the test sets ({better} is better):");
+        } else {
+            let each: Vec<String> = own.iter().map(|(s, m)| format!("{s}: {m}")).collect();
+            outln!("{domain} on the test sets ({}; {better} is better):", each.join(", "));
+        }
         let baselines: Vec<&str> = columns.iter().filter(|(d, _)| d == domain).map(|(_, b)| b.as_str()).collect();
         let mut header = format!("  {:<24}", "set");
         for name in baselines.iter().copied().chain(["initial", "best node"]) {
@@ -310,6 +329,7 @@ pub fn print_test_table(events: &[Event]) {
         }
         outln!("{header}");
         for (_, set, generated) in sets.iter().filter(|(d, ..)| d == domain) {
+            let this_metric = set_metric.get(&(domain.clone(), set.clone())).unwrap_or(metric);
             let label =
                 if *generated && !set.contains("generated") { format!("{set} (generated)") } else { set.clone() };
             // The domain's metric, then its further figures (e.g. a points error), one row each.
@@ -327,12 +347,13 @@ pub fn print_test_table(events: &[Event]) {
                     None => format!("  {label:<24}"),
                     Some(f) => format!("  {:<24}", format!("  · {f}")),
                 };
+                let show = |v| shown(figure.map_or(this_metric.as_str(), |f| f.as_str()), v);
                 for name in &baselines {
-                    row.push_str(&format!(" {:>10}", percent(value(name))));
+                    row.push_str(&format!(" {:>10}", show(value(name))));
                 }
                 // When the best node is the initial one, it was tested once, as "best".
                 let initial = value("initial").or_else(|| value("best"));
-                row.push_str(&format!(" {:>10} {:>10}", percent(initial), percent(value("best"))));
+                row.push_str(&format!(" {:>10} {:>10}", show(initial), show(value("best"))));
                 outln!("{row}");
             }
         }
