@@ -1,7 +1,7 @@
 //! Robot reward design as a domain of `hyperagent run`: registered and listed like the others;
 //! answers (reward sources) built in the jail and trained on; hostile rewards scoring 0 with the
-//! reason; scoring repeatable bit for bit; a short run with its baselines in the test table, twice
-//! with the same archive. Budgets are tiny (a few rollouts of one simulated second): these tests
+//! reason; scoring repeatable bit for bit; a short run with its baselines in the test table,
+//! replayed by the audit, and run twice with the same archive. Budgets are tiny (a few rollouts of one simulated second): these tests
 //! check the plumbing and the guarantees, not what training achieves.
 
 mod common;
@@ -163,6 +163,12 @@ fn a_short_run_tests_its_best_reward_beside_the_baselines_and_repeats_exactly() 
     assert_eq!(test["sets"][0]["metric"], "peak height (m)");
     assert!(test["sets"][0]["value"].as_f64().unwrap() > 0.1, "{test}");
     assert_eq!(test["sets"][0]["invalid"], 0, "the initial agent's jump reward builds and trains");
+
+    // The audit builds the rewards again and retrains: the same scores, bit for bit.
+    let replay = hyperagent_cli(a.path(), &["replay", "--run", "go2"]);
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "{text}{}", String::from_utf8_lossy(&replay.stderr));
+    assert!(text.contains("everything checked agrees"), "{text}");
 
     run(b.path());
     let (objects_a, objects_b) = (object_names(&a.path().join("archive")), object_names(&b.path().join("archive")));
