@@ -225,7 +225,9 @@ fn same_as_recorded(check: ReplayCheck, record: &TaskRecord, again: &TaskRecord)
         ReplayCheck::BitExact => {
             again.outcome == record.outcome
                 && again.score.to_bits() == record.score.to_bits()
-                && again.details == record.details
+                // As stored: in canonical JSON a float such as 1.0 is the number 1, which reads
+                // back as an integer that a fresh f64 would not equal as a value.
+                && crate::canonical::to_vec(&again.details) == crate::canonical::to_vec(&record.details)
                 && again.answer == record.answer
                 && again.fuel == record.fuel
         }
