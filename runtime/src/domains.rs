@@ -51,6 +51,12 @@ pub fn names() -> Vec<&'static str> {
     names
 }
 
+/// Whether the domain called `name` scores with the host's services (a host that only reads a
+/// run's results need not set them up otherwise).
+pub fn needs_services(name: &str) -> bool {
+    HOSTED.iter().any(|(n, _)| *n == name)
+}
+
 /// The domain called `name`, built from `settings` (`null` for the defaults) with its data in
 /// `data_dir` and the host's `services`.
 pub fn open(
@@ -102,6 +108,7 @@ mod tests {
             let domain = open(name, &serde_json::Value::Null, Path::new("."), &HostServices::none()).unwrap();
             assert_eq!(domain.name(), name);
         }
+        assert!(needs_services("robotics") && !needs_services("bin_packing"));
         let unknown = open("chess", &serde_json::Value::Null, Path::new("."), &HostServices::none()).err().unwrap();
         assert!(unknown.contains("unknown domain") && unknown.contains("robotics"), "{unknown}");
     }

@@ -45,9 +45,13 @@ pub async fn ensemble(paths: &Paths, run: Option<String>, k: usize, data_dir: &P
         names.join(", ")
     );
     outln!("  {:<16} {:<22} {:>12} {:>12}", "domain", "set", "best node", "ensemble");
-    // Domains that score by building answers (robot reward design) build them here.
-    let compiler = Arc::new(ready_compiler(paths, std::time::Duration::from_secs(300))?);
-    let services = hyperagent::domains::HostServices::with_compiler(compiler, archive.clone());
+    // Domains that score by building answers build them here.
+    let services = if config.domains.iter().any(|d| hyperagent::domains::needs_services(d)) {
+        let compiler = Arc::new(ready_compiler(paths, std::time::Duration::from_secs(300))?);
+        hyperagent::domains::HostServices::with_compiler(compiler, archive.clone())
+    } else {
+        hyperagent::domains::HostServices::none()
+    };
     for run_domain in hyperagent::evolution::run_domains(config, data_dir, &services)? {
         let domain = run_domain.domain.as_ref();
         for set in run_domain.domain.test_sets(data_dir)?.sets {
