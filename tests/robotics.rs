@@ -1,7 +1,7 @@
 //! Robot reward design as a domain of `hyperagent run`: registered and listed like the others;
 //! answers (reward sources) built in the jail and trained on; hostile rewards scoring 0 with the
 //! reason; scoring repeatable bit for bit; a short run with its baselines in the test table,
-//! replayed by the audit, and run twice with the same archive. Budgets are tiny (a few rollouts of one simulated second): these tests
+//! replayed by the audit, and run twice with the same archive; with an LLM, the reward it wrote. Budgets are tiny (a few rollouts of one simulated second): these tests
 //! check the plumbing and the guarantees, not what training achieves.
 
 mod common;
@@ -177,4 +177,45 @@ fn a_short_run_tests_its_best_reward_beside_the_baselines_and_repeats_exactly() 
         events.iter().filter(|e| e["event"] == "node").map(|e| e["node"].clone()).collect()
     };
     assert_eq!(nodes_of(&events), nodes_of(&log_events(&b.path().join("runs/go2/log.jsonl"))));
+}
+
+#[test]
+fn with_an_llm_the_task_agent_answers_with_the_reward_the_llm_wrote() {
+    let reward = one_term("terms[0] = -(step.command.forward_speed - step.observation.base_linear_velocity[0]).abs();")
+        .replace("\"probe\"", "\"scripted_tracking\"");
+    let reply = format!("A reward that tracks the command:\n```rust\n{reward}```\n");
+    let server = common::http::Server::start(move |_, request| {
+        // Only the task agent asks (the run has no generation after the initial node).
+        assert!(request.json()["messages"][1]["content"].as_str().unwrap_or("").contains("crate::api"));
+        common::http::Reply::json(200, common::http::openai_reply(&reply))
+    });
+    let home = tempfile::tempdir().unwrap();
+    let config = RunConfig {
+        domains: vec!["robotics".into()],
+        domain: [("robotics".to_owned(), tiny())].into_iter().collect(),
+        generations: 0,
+        task_llm_calls: 2,
+        ..RunConfig::default()
+    };
+    let text = format!(
+        "{}\n[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\n",
+        toml::to_string(&config).unwrap(),
+        server.base_url
+    );
+    let path = home.path().join("llm.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = hyperagent_cli(home.path(), &["run", "--config", path.to_str().unwrap(), "--run-id", "llm"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.stop();
+
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let events = log_events(&home.path().join("runs/llm/log.jsonl"));
+    let node = events.iter().find(|e| e["event"] == "node").unwrap()["node"].as_str().unwrap().to_owned();
+    let node = archive.get_node(&node.parse().unwrap()).unwrap();
+    let report = node.metadata["evaluation"]["report"].as_str().unwrap().parse().unwrap();
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&archive.get_blob(&report).unwrap()).unwrap();
+    let train = records.iter().find(|r| r["id"] == "train/0000").unwrap();
+    assert!(train["answer"].as_str().unwrap().contains("scripted_tracking"), "{train}");
+    assert!(train["details"]["term_sums"]["scripted_tracking"].as_f64().unwrap() < 0.0, "{train}");
+    assert_eq!(train["invalid"], serde_json::Value::Null, "{train}");
 }
