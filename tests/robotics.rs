@@ -38,7 +38,7 @@ fn domain() -> Arc<dyn Domain> {
             let compiler =
                 hyperagent::compiler::GuestCompiler::new(w.paths.compiler_settings(Duration::from_secs(600)))
                     .expect("toolchain and template");
-            let services = HostServices::with_compiler(Arc::new(compiler), w.archive.clone());
+            let services = HostServices::with_compiler(Arc::new(compiler));
             domains::open("robotics", &tiny(), &data_dir(), &services).expect("the robotics domain opens")
         })
         .clone()
@@ -169,6 +169,10 @@ fn a_short_run_tests_its_best_reward_beside_the_baselines_and_repeats_exactly() 
     let text = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success(), "{text}{}", String::from_utf8_lossy(&replay.stderr));
     assert!(text.contains("everything checked agrees"), "{text}");
+    // Reward builds are kept apart: every object of the run's archive belongs to a node or a run.
+    let verify = hyperagent_cli(a.path(), &["verify"]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success() && !said.contains("orphaned"), "{said}{}", String::from_utf8_lossy(&verify.stderr));
 
     run(b.path());
     let (objects_a, objects_b) = (object_names(&a.path().join("archive")), object_names(&b.path().join("archive")));

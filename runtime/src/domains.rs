@@ -29,10 +29,11 @@ impl HostServices {
         HostServices::default()
     }
 
-    /// The services of a host that builds guests with `compiler` into `archive` (reward components
-    /// are archived like any build). The reward engine starts at the first reward built.
-    pub fn with_compiler(compiler: Arc<GuestCompiler>, archive: Archive) -> HostServices {
-        let rewards = LazyRewards { compiler, archive, made: OnceLock::new() };
+    /// The services of a host that builds guests with `compiler`. Reward builds go to an archive
+    /// of their own under the compiler's cache, not to the run's: no node refers to them, and an
+    /// audit builds them again from the answers. The reward engine starts at the first reward.
+    pub fn with_compiler(compiler: Arc<GuestCompiler>) -> HostServices {
+        let rewards = LazyRewards { compiler, made: OnceLock::new() };
         HostServices { rewards: Some(Arc::new(rewards)) }
     }
 }
@@ -77,15 +78,16 @@ pub fn open(
 /// The runtime's reward compiler, made at its first use: most runs build no reward.
 struct LazyRewards {
     compiler: Arc<GuestCompiler>,
-    archive: Archive,
     made: OnceLock<Result<WasmRewards, String>>,
 }
 
 impl RewardCompiler for LazyRewards {
     fn compile(&self, source: &str) -> Result<Arc<dyn RewardSource>, String> {
         let rewards = self.made.get_or_init(|| {
+            let store = self.compiler.cache_dir().join("reward-builds");
+            let builds = Archive::open(&store).map_err(|e| format!("cannot open {}: {e}", store.display()))?;
             let engine = RewardEngine::new()?;
-            Ok(WasmRewards::new(self.compiler.clone(), self.archive.clone(), engine, RewardLimits::default()))
+            Ok(WasmRewards::new(self.compiler.clone(), builds, engine, RewardLimits::default()))
         });
         match rewards {
             Ok(rewards) => rewards.compile(source),

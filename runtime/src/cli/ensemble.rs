@@ -48,7 +48,7 @@ pub async fn ensemble(paths: &Paths, run: Option<String>, k: usize, data_dir: &P
     // Domains that score by building answers build them here.
     let services = if config.domains.iter().any(|d| hyperagent::domains::needs_services(d)) {
         let compiler = Arc::new(ready_compiler(paths, std::time::Duration::from_secs(300))?);
-        hyperagent::domains::HostServices::with_compiler(compiler, archive.clone())
+        hyperagent::domains::HostServices::with_compiler(compiler)
     } else {
         hyperagent::domains::HostServices::none()
     };

@@ -661,7 +661,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
     let (config, mut clean) = logged_config(&log, &events)?;
     let compiler = Arc::new(ready_compiler(paths, Duration::from_secs(300))?);
     let sandbox = Arc::new(new_sandbox(paths)?);
-    let services = hyperagent::domains::HostServices::with_compiler(compiler.clone(), archive.clone());
+    let services = hyperagent::domains::HostServices::with_compiler(compiler.clone());
     let domains = hyperagent::evolution::run_domains(config, data_dir, &services)?;
     let provenance = hyperagent::evolution::provenance(&sandbox, &compiler, data_dir, &domains)?;
     let records = Arc::new(replay_index(&archive, &events)?);

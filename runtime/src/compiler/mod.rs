@@ -274,6 +274,11 @@ impl GuestCompiler {
         &self.policy
     }
 
+    /// The host's cache directory (build index, reward builds).
+    pub fn cache_dir(&self) -> &Path {
+        &self.settings.cache_dir
+    }
+
     pub fn tree_limits(&self) -> &TreeLimits {
         &self.settings.tree_limits
     }

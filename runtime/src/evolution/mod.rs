@@ -192,7 +192,7 @@ impl Evolution {
             Some(Event::Started { config: logged, .. }) => (**logged).clone(),
             _ => config,
         };
-        let services = crate::domains::HostServices::with_compiler(compiler.clone(), archive.clone());
+        let services = crate::domains::HostServices::with_compiler(compiler.clone());
         let domains = run_domains(&config, &data_dir, &services)?;
         let test_sets = domains.iter().map(|d| d.domain.test_sets(&data_dir)).collect::<Result<Vec<_>, _>>()?;
         // Every node links the provenance of the host that made it, and the configuration's hash.
