@@ -146,17 +146,6 @@ fn hyperagent_run(home: &Path, config: &Path, extra: &[&str]) -> Command {
     command
 }
 
-fn node_events(log: &Path) -> Vec<(u32, u32, ContentHash)> {
-    RunLog::read(log)
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Node { generation, slot, node, .. } => Some((generation, slot, node)),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_killed_run_resumes_with_nothing_lost_or_repeated() {
     let home = tempfile::tempdir().unwrap();

@@ -9,7 +9,6 @@ mod common;
 use common::http::{Reply, Server};
 use common::*;
 use hyperagent::evolution::config::RunConfig;
-use hyperagent::evolution::log::{Event, RunLog};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -87,14 +86,7 @@ fn config(home: &Path, server: &Server, provider: &str) -> std::path::PathBuf {
 }
 
 fn nodes(home: &Path, run: &str) -> Vec<(u32, u32, hyperagent::hash::ContentHash)> {
-    RunLog::read(&home.join("runs").join(run).join("log.jsonl"))
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Node { generation, slot, node, .. } => Some((generation, slot, node)),
-            _ => None,
-        })
-        .collect()
+    node_events(&home.join("runs").join(run).join("log.jsonl"))
 }
 
 #[test]

@@ -227,6 +227,7 @@ fn tools_a_guest_offers_are_bounded_before_any_backend_sees_them() {
         (json!([tool("twice"), tool("twice")]), "offered twice"),
         (json!([{"name": "t", "description": "", "parameters_text": "[1, 2]"}]), "not a JSON object"),
         (json!([{"name": "t", "description": "", "parameters_text": "x".repeat(20_000)}]), "the limit is 16384"),
+        (json!([{"name": "t", "description": "d".repeat(5000), "parameters": {}}]), "description holds 5000 bytes"),
     ];
     for (tools, expected) in cases {
         let answer = offer(tools);
@@ -328,4 +329,31 @@ fn build_checks_are_for_meta_calls_only_and_bounded_per_call() {
     let refused = block_on(fresh.check_build()).unwrap();
     assert_eq!(refused.status, "rejected");
     assert!(refused.diagnostics.contains("build scripts are not allowed"), "{}", refused.diagnostics);
+}
+
+#[test]
+fn a_build_checks_diagnostics_reach_the_guest_cut_at_16_kib() {
+    use hyperagent::evolution::workbench::RepoWorkbench;
+    // A source with a thousand errors: the compiler's diagnostics run far past 16 KiB.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let mut tree = guest_source("probe");
+    let errors: String = (0..1000).map(|i| format!("fn broken_{i}() -> u32 {{ \"not a number\" }}\n")).collect();
+    let lib = format!("{}\n{errors}", lib_rs(&tree));
+    tree.insert("src/lib.rs", lib).unwrap();
+    tree.write_to(&repo).unwrap();
+    let compiler = Arc::new(
+        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
+            .unwrap(),
+    );
+    let bench = RepoWorkbench::new(repo, compiler, dir.path().join("scratch")).unwrap();
+    let grants = Grants { workbench: Some(Arc::new(bench)), ..Default::default() };
+    let report = run_probe(json!({"op": "check-build"}), &CallLimits::default(), &grants);
+    let said = output_json(&report)["ok"].as_str().unwrap().to_owned();
+    assert!(
+        said.starts_with("status: failed") && said.ends_with("[cut at 16 KiB]"),
+        "{}",
+        &said[..200.min(said.len())]
+    );
+    assert!(said.len() <= hyperagent::sandbox::host::MAX_CHECK_DIAGNOSTICS_BYTES + 100, "{}", said.len());
 }

@@ -254,3 +254,16 @@ pub fn consistent_forgery(home: &std::path::Path, run: &str) -> ContentHash {
     std::fs::write(home.join("runs").join(run).join("head"), head.to_hex()).unwrap();
     new_id
 }
+
+/// The (generation, slot, node) of every node a run log records, in order.
+pub fn node_events(log: &std::path::Path) -> Vec<(u32, u32, ContentHash)> {
+    use hyperagent::evolution::log::{Event, RunLog};
+    RunLog::read(log)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Node { generation, slot, node, .. } => Some((generation, slot, node)),
+            _ => None,
+        })
+        .collect()
+}

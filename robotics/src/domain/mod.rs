@@ -145,6 +145,26 @@ impl Scorer {
     }
 
     fn score(&self, task: &Task, answer: &str) -> TaskScore {
+        self.train(task, || {
+            let source = reward_source(answer)
+                .ok_or("the answer must be a JSON object {\"reward\": \"<Rust source>\"}".to_owned())?;
+            self.rewards.get(&source).map_err(|why| format!("the reward cannot be used: {why}"))
+        })
+    }
+
+    fn baseline(&self, name: &str, task: &Task) -> Option<TaskScore> {
+        let reward: Arc<dyn RewardSource> = match name {
+            "stand-tall" => Arc::new(Native::<rewards::stand_tall::Reward>::new()),
+            "jump" => Arc::new(Native::<rewards::jump::Reward>::new()),
+            _ => return None,
+        };
+        Some(self.train(task, || Ok(reward)))
+    }
+
+    /// Trains with the reward `reward` gives on `task` and scores the trained gait: answers and
+    /// baselines alike. The task and the robot are checked first, so that nothing is built for a
+    /// task that cannot be trained.
+    fn train(&self, task: &Task, reward: impl FnOnce() -> Result<Arc<dyn RewardSource>, String>) -> TaskScore {
         let Some(spec) = TaskSpec::of(task) else {
             return TaskScore::invalid(format!("{} is not a robotics task", task.id));
         };
@@ -152,28 +172,10 @@ impl Scorer {
             Ok(robot) => robot,
             Err(e) => return TaskScore::invalid(e),
         };
-        let Some(source) = reward_source(answer) else {
-            return TaskScore::invalid("the answer must be a JSON object {\"reward\": \"<Rust source>\"}");
-        };
-        match self.rewards.get(&source) {
+        match reward() {
             Ok(reward) => training::score(robot, reward.as_ref(), &spec, &self.settings.cem()),
-            Err(why) => TaskScore::invalid(format!("the reward cannot be used: {why}")),
+            Err(why) => TaskScore::invalid(why),
         }
-    }
-
-    fn baseline(&self, name: &str, task: &Task) -> Option<TaskScore> {
-        let reward: Box<dyn RewardSource> = match name {
-            "stand-tall" => Box::new(Native::<rewards::stand_tall::Reward>::new()),
-            "jump" => Box::new(Native::<rewards::jump::Reward>::new()),
-            _ => return None,
-        };
-        let Some(spec) = TaskSpec::of(task) else {
-            return Some(TaskScore::invalid(format!("{} is not a robotics task", task.id)));
-        };
-        Some(match self.robot() {
-            Ok(robot) => training::score(robot, reward.as_ref(), &spec, &self.settings.cem()),
-            Err(e) => TaskScore::invalid(e),
-        })
     }
 }
 

@@ -247,12 +247,7 @@ impl Backend {
             allowed = allowed.min(u64::from(cap));
         }
         if let Some(window) = self.config.context_tokens {
-            let input_bytes: usize = request
-                .messages
-                .iter()
-                .map(|m| m.content.len() + m.tool_calls.iter().map(|c| c.arguments.len() + c.name.len()).sum::<usize>())
-                .sum::<usize>()
-                + request.tools.iter().map(|t| t.name.len() + t.description.len() + t.parameters.len()).sum::<usize>();
+            let input_bytes = request.bytes();
             let input_estimate = (input_bytes as u64).div_ceil(3);
             allowed = allowed.min(u64::from(window).saturating_sub(input_estimate));
         }

@@ -1,6 +1,6 @@
 //! `llm-chat`: a conversation turn that may offer the model tools. The guest's request is checked
-//! against the host's bounds before any gateway sees it, converted to the host's own terms, and
-//! the answer converted back.
+//! against the host's bounds (its tools here, the rest with every completion) before any gateway
+//! sees it, converted to the host's own terms, and the answer converted back.
 
 use super::bindings::hyperagent::agent::host::{
     self, ChatRequest as WitRequest, ChatResponse as WitResponse, ChatRole, LlmError,
@@ -56,21 +56,6 @@ pub fn check_tools(tools: &[host::ToolDefinition]) -> Result<(), LlmError> {
     Ok(())
 }
 
-/// Bytes of a request as the host meters them: every string the guest passes.
-pub fn request_bytes(request: &WitRequest) -> usize {
-    let messages: usize = request
-        .messages
-        .iter()
-        .map(|m| {
-            m.content.len()
-                + m.tool_call_id.as_ref().map_or(0, String::len)
-                + m.tool_calls.iter().map(|c| c.id.len() + c.name.len() + c.arguments.len()).sum::<usize>()
-        })
-        .sum();
-    let tools: usize = request.tools.iter().map(|t| t.name.len() + t.description.len() + t.parameters.len()).sum();
-    messages + tools + request.model_hint.as_ref().map_or(0, String::len)
-}
-
 fn role_name(role: ChatRole) -> &'static str {
     match role {
         ChatRole::System => "system",
@@ -106,12 +91,6 @@ pub fn to_host(request: WitRequest) -> ChatRequest {
         max_output_tokens: request.max_output_tokens,
         temperature_milli: request.temperature_milli,
     }
-}
-
-/// Bytes of an answer as the host meters them.
-pub fn response_bytes(response: &ChatResponse) -> usize {
-    response.content.len()
-        + response.tool_calls.iter().map(|c| c.id.len() + c.name.len() + c.arguments.len()).sum::<usize>()
 }
 
 /// The host's answer in the guest's terms.

@@ -55,6 +55,37 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+impl ChatMessage {
+    /// Bytes of every string the turn holds.
+    pub fn bytes(&self) -> usize {
+        self.content.len()
+            + self.tool_call_id.as_ref().map_or(0, String::len)
+            + self.tool_calls.iter().map(ToolCall::bytes).sum::<usize>()
+    }
+}
+
+impl ToolCall {
+    pub fn bytes(&self) -> usize {
+        self.id.len() + self.name.len() + self.arguments.len()
+    }
+}
+
+impl ChatRequest {
+    /// Bytes of every string the request holds: what the host meters and bounds.
+    pub fn bytes(&self) -> usize {
+        self.messages.iter().map(ChatMessage::bytes).sum::<usize>()
+            + self.tools.iter().map(|t| t.name.len() + t.description.len() + t.parameters.len()).sum::<usize>()
+            + self.model_hint.as_ref().map_or(0, String::len)
+    }
+}
+
+impl ChatResponse {
+    /// Bytes of the answer's text and tool calls.
+    pub fn bytes(&self) -> usize {
+        self.content.len() + self.tool_calls.iter().map(ToolCall::bytes).sum::<usize>()
+    }
+}
+
 /// A completion request as the host's gateway sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChatRequest {
@@ -124,15 +155,6 @@ pub trait LlmGateway: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<ChatResponse, ChatFailure>> + Send + 'a>>;
 }
 
-/// What the host checks of a completion request before a gateway sees it.
-struct RequestShape {
-    messages: usize,
-    /// Every string the guest passed, in bytes.
-    bytes: usize,
-    max_output_tokens: u32,
-    temperature_milli: Option<u32>,
-}
-
 /// What a workbench's `check-build` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildCheck {
@@ -151,7 +173,7 @@ pub trait Workbench: Send + Sync {
 /// Largest diagnostics a `check-build` hands the guest.
 pub const MAX_CHECK_DIAGNOSTICS_BYTES: usize = 16 << 10;
 
-/// Largest request (sum of message bytes) passed on to a gateway.
+/// Largest request (every string it holds, in bytes) passed on to a gateway.
 pub const MAX_LLM_REQUEST_BYTES: usize = 1 << 20;
 /// Most messages in one completion request.
 pub const MAX_LLM_MESSAGES: usize = 256;
@@ -203,7 +225,7 @@ impl CallState {
     /// Checks a completion request against the call's LLM allowance and the host's bounds, then
     /// charges its bytes and counts it. The outer error traps the call (its I/O allowance is
     /// spent); the inner one is the guest's refusal.
-    fn admit(&mut self, shape: &RequestShape) -> wasmtime::Result<Result<Arc<dyn LlmGateway>, LlmError>> {
+    fn admit(&mut self, request: &ChatRequest) -> wasmtime::Result<Result<Arc<dyn LlmGateway>, LlmError>> {
         let Some(gateway) = self.llm.clone() else {
             return Ok(Err(LlmError::NotConfigured));
         };
@@ -212,21 +234,22 @@ impl CallState {
             let why = format!("this call may make {} completion(s)", self.limits.llm_calls);
             return Ok(Err(LlmError::BudgetExhausted(why)));
         }
-        if shape.messages > MAX_LLM_MESSAGES {
-            return refuse(format!("the request holds {} messages; the limit is {MAX_LLM_MESSAGES}", shape.messages));
+        let (messages, bytes) = (request.messages.len(), request.bytes());
+        if messages > MAX_LLM_MESSAGES {
+            return refuse(format!("the request holds {messages} messages; the limit is {MAX_LLM_MESSAGES}"));
         }
-        if shape.bytes > MAX_LLM_REQUEST_BYTES {
-            return refuse(format!("the request holds {} bytes; the limit is {MAX_LLM_REQUEST_BYTES}", shape.bytes));
+        if bytes > MAX_LLM_REQUEST_BYTES {
+            return refuse(format!("the request holds {bytes} bytes; the limit is {MAX_LLM_REQUEST_BYTES}"));
         }
-        if shape.max_output_tokens == 0 {
+        if request.max_output_tokens == 0 {
             return refuse("max-output-tokens must be at least 1".into());
         }
-        if let Some(t) = shape.temperature_milli.filter(|t| *t > MAX_TEMPERATURE_MILLI) {
+        if let Some(t) = request.temperature_milli.filter(|t| *t > MAX_TEMPERATURE_MILLI) {
             return refuse(format!(
                 "temperature-milli is {t}; the limit is {MAX_TEMPERATURE_MILLI} (a temperature of 2.0)"
             ));
         }
-        self.meter.moved(shape.bytes as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+        self.meter.moved(bytes as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
         self.llm_calls += 1;
         Ok(Ok(gateway))
     }
@@ -239,8 +262,7 @@ impl CallState {
     ) -> wasmtime::Result<Result<ChatResponse, LlmError>> {
         Ok(match gateway.complete(chat).await {
             Ok(r) => {
-                let bytes = super::chat::response_bytes(&r) as u64;
-                self.meter.moved(bytes).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+                self.meter.moved(r.bytes() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
                 Ok(r)
             }
             Err(ChatFailure::BudgetExhausted(why)) => Err(LlmError::BudgetExhausted(why)),
@@ -331,18 +353,6 @@ impl host::Host for CallState {
 
     async fn llm_complete(&mut self, request: LlmRequest) -> wasmtime::Result<Result<LlmResponse, LlmError>> {
         self.count_import()?;
-        let size: usize = request.messages.iter().map(|m| m.content.len()).sum::<usize>()
-            + request.model_hint.as_ref().map_or(0, String::len);
-        let shape = RequestShape {
-            messages: request.messages.len(),
-            bytes: size,
-            max_output_tokens: request.max_output_tokens,
-            temperature_milli: request.temperature_milli,
-        };
-        let gateway = match self.admit(&shape)? {
-            Ok(gateway) => gateway,
-            Err(refused) => return Ok(Err(refused)),
-        };
         let chat = ChatRequest {
             messages: request
                 .messages
@@ -361,6 +371,10 @@ impl host::Host for CallState {
             max_output_tokens: request.max_output_tokens,
             temperature_milli: request.temperature_milli,
         };
+        let gateway = match self.admit(&chat)? {
+            Ok(gateway) => gateway,
+            Err(refused) => return Ok(Err(refused)),
+        };
         Ok(self.ask(gateway, chat).await?.map(|r| LlmResponse {
             content: r.content,
             model: r.model,
@@ -371,20 +385,15 @@ impl host::Host for CallState {
 
     async fn llm_chat(&mut self, request: host::ChatRequest) -> wasmtime::Result<Result<host::ChatResponse, LlmError>> {
         self.count_import()?;
-        let shape = RequestShape {
-            messages: request.messages.len(),
-            bytes: super::chat::request_bytes(&request),
-            max_output_tokens: request.max_output_tokens,
-            temperature_milli: request.temperature_milli,
-        };
         if let Err(refused) = super::chat::check_tools(&request.tools) {
             return Ok(Err(refused));
         }
-        let gateway = match self.admit(&shape)? {
+        let chat = super::chat::to_host(request);
+        let gateway = match self.admit(&chat)? {
             Ok(gateway) => gateway,
             Err(refused) => return Ok(Err(refused)),
         };
-        Ok(self.ask(gateway, super::chat::to_host(request)).await?.map(super::chat::to_guest))
+        Ok(self.ask(gateway, chat).await?.map(super::chat::to_guest))
     }
 
     async fn environment(&mut self) -> wasmtime::Result<CallEnvironment> {
