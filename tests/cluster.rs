@@ -250,6 +250,7 @@ async fn forging_worker(url: String, jobs: usize) {
                         fuel: None,
                         logs: Vec::new(),
                         component: Some(order.meta_component),
+                        tools: Vec::new(),
                     },
                     build: Some(BuildRecord::Built { load_error: None }),
                     llm: Vec::new(),

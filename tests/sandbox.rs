@@ -207,7 +207,7 @@ fn guest_errors_panics_and_missing_llm_are_reported() {
     assert!(output_json(&llm)["err"].as_str().unwrap().contains("no LLM"));
     let env = output_json(&run_probe(json!({"op": "environment"}), &limits(), &Grants::default()));
     assert_eq!(env["llm"], false);
-    assert_eq!(env["contract"], "0.1.1");
+    assert_eq!(env["contract"], "0.1.2");
 }
 
 #[test]

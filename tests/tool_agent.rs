@@ -1,7 +1,8 @@
 //! The initial hyperagent's LLM meta agent as a model in a loop of tool calls, against a scripted
 //! OpenAI-compatible server on loopback that answers with tool calls: it lists and views files,
 //! sends malformed, unknown and escaping calls (each answered with an error it can act on), makes
-//! an edit that does not compile, sees it in the host's build check, fixes it and finishes. The child holds the edit, every turn is recorded, and the
+//! an edit that does not compile, sees it in the host's build check, fixes it, tries it on a
+//! training task (and is refused a validation task) and finishes. The child holds the edit, every turn is recorded, and the
 //! run replays with the server stopped.
 
 mod common;
@@ -65,7 +66,22 @@ fn tool_using_server(provider: &'static str) -> Server {
                     let fixed = format!("pub const WASTE_WEIGHT: f64 = {:?}; // evolve 0.1..4.0", value + 0.5);
                     json!({"path": "src/priority.rs", "old_str": broken, "new_str": fixed})
                 };
-                tool_calls(&[("c6", "str_replace", args.to_string()), ("c7", "check_build", "{}".into())])
+                if turns == 2 {
+                    tool_calls(&[("c6", "str_replace", args.to_string()), ("c7", "check_build", "{}".into())])
+                } else {
+                    // The fixed source is tried on a training task the prompt names, and on the
+                    // validation task of the same number, which the host does not reach.
+                    let hint = task.lines().find_map(|l| l.strip_prefix("Training tasks for try_task: bin_packing: "));
+                    let train = hint.expect("the prompt names training tasks").split(',').next().unwrap().trim();
+                    let train = train.trim_end_matches('.');
+                    let validation = train.replace("train", "validation");
+                    tool_calls(&[
+                        ("c6", "str_replace", args.to_string()),
+                        ("c7", "check_build", "{}".into()),
+                        ("c9", "try_task", json!({"domain": "bin_packing", "task_id": train}).to_string()),
+                        ("c10", "try_task", json!({"domain": "bin_packing", "task_id": validation}).to_string()),
+                    ])
+                }
             }
             _ => tool_calls(&[("c8", "finish", json!({"summary": "weigh the waste more, by tools"}).to_string())]),
         };
@@ -121,8 +137,12 @@ fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
     };
     let failed = results_of(3).last().unwrap().clone();
     assert!(failed.starts_with("status: failed") && failed.contains("error"), "{failed}");
-    let built = results_of(4).last().unwrap().clone();
+    let last = results_of(4);
+    let [built, tried, refused] = &last[last.len() - 3..] else { unreachable!() };
     assert!(built.starts_with("status: built"), "{built}");
+    // The trial ran the fixed task agent on the training task and scored it on the host.
+    assert!(tried.starts_with("outcome: ok; score: 0.") && tried.contains("feedback: {"), "{tried}");
+    assert!(refused.contains("is not a training task of bin_packing"), "{refused}");
 
     let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
     let child = nodes(home.path(), "live")[1].2;
@@ -132,9 +152,22 @@ fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
     let logs: Vec<&str> =
         node.metadata["meta"]["logs"].as_array().unwrap().iter().filter_map(|l| l["message"].as_str()).collect();
     assert!(
-        logs.iter().any(|l| l.contains("conversation ended (Finished) after 5 turn(s), 10 tool call(s)")),
+        logs.iter().any(|l| l.contains("conversation ended (Finished) after 5 turn(s), 12 tool call(s)")),
         "{logs:?}"
     );
+    // The call's report names every use of the host's tools, in order.
+    let tools: Vec<(String, String)> = node.metadata["meta"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["tool"].as_str().unwrap().to_owned(), t["result"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(tools.len(), 4, "{tools:?}");
+    assert_eq!((tools[0].0.as_str(), tools[0].1.as_str()), ("check-build", "failed"));
+    assert_eq!((tools[1].0.as_str(), tools[1].1.as_str()), ("check-build", "built"));
+    assert!(tools[2].0 == "try-task" && tools[2].1.starts_with("ok score 0."), "{tools:?}");
+    assert!(node.metadata["meta"]["tools"][2]["fuel"].as_u64().unwrap() > 0);
+    assert!(tools[3].1.starts_with("error: ") && tools[3].1.contains("not a training task"), "{tools:?}");
     let tree = archive.get_tree(&node.tree).unwrap();
     let priority = String::from_utf8_lossy(&tree.get("src/priority.rs").unwrap().bytes).into_owned();
     let before = String::from_utf8_lossy(&guest_source("initial").get("src/priority.rs").unwrap().bytes).into_owned();
@@ -156,16 +189,28 @@ fn a_meta_agent_conversation_with_tools_edits_its_source_and_replays_offline() {
     let said = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success(), "{said}{}", String::from_utf8_lossy(&audit.stderr));
     assert_eq!(said.matches("meta call made again").count(), 1, "{said}");
+    // Both verifiers accept an archive whose nodes record tool uses (ARCHIVE.md's `meta.tools`).
+    let verify = hyperagent_cli(home.path(), &["verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/verify_archive.py");
+    let python = std::process::Command::new("python3").arg(script).arg(home.path()).output().unwrap();
+    assert!(
+        python.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&python.stdout),
+        String::from_utf8_lossy(&python.stderr)
+    );
     let status = hyperagent_cli(home.path(), &["status", "live"]);
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("LLM: 5 exchange(s), 5 answered, 10 tool call(s)"), "{text}");
+    assert!(text.contains("LLM: 5 exchange(s), 5 answered, 12 tool call(s)"), "{text}");
 
     // `show` prints the conversation once, turn by turn, with the tools called.
     let show = hyperagent_cli(home.path(), &["show", &child.to_hex()[..12]]);
     let text = String::from_utf8_lossy(&show.stdout);
     assert_eq!(text.matches("[system]").count(), 1, "{text}");
-    assert_eq!(text.matches("[tool c").count(), 9, "{text}");
+    assert_eq!(text.matches("[tool c").count(), 11, "{text}");
     assert!(text.contains("-> str_replace {not json (c3)") && text.contains("finish reason tool_calls"), "{text}");
+    assert!(text.contains("host tools used (4):") && text.contains("  try-task bin_packing train/"), "{text}");
 }
 
 #[test]

@@ -284,7 +284,7 @@ fn a_component_built_against_contract_0_1_0_still_runs() {
     assert!(loaded.imports.iter().any(|i| i == "hyperagent:agent/host@0.1.0"), "{:?}", loaded.imports);
     let input = CallInput::Task(TaskInput { domain: "test".into(), task_id: "x".into(), payload: "{}".into() });
     let report = block_on(world().sandbox.call(&loaded, &input, &CallLimits::default(), &Grants::default())).unwrap();
-    assert_eq!(output_json(&report), json!({"contract": "0.1.1", "llm": "not configured"}), "{report:?}");
+    assert_eq!(output_json(&report), json!({"contract": "0.1.2", "llm": "not configured"}), "{report:?}");
     assert_eq!(report.logs[0].message, "built against 0.1.0");
 }
 
@@ -304,7 +304,7 @@ fn build_checks_are_for_meta_calls_only_and_bounded_per_call() {
         hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
             .unwrap(),
     );
-    let bench = RepoWorkbench::new(repo.clone(), compiler, dir.path().join("scratch")).unwrap();
+    let bench = RepoWorkbench::new(repo.clone(), compiler, dir.path().join("scratch"), None).unwrap();
     let first = block_on(bench.check_build()).unwrap();
     assert_eq!((first.status.as_str(), first.cached), ("built", false));
     for _ in 1..MAX_CHECKS_PER_CALL {
@@ -315,17 +315,7 @@ fn build_checks_are_for_meta_calls_only_and_bounded_per_call() {
 
     // A source the policy refuses is reported as such, with the rule it broke.
     std::fs::write(repo.join("build.rs"), "fn main() {}").unwrap();
-    let fresh = RepoWorkbench::new(
-        repo,
-        Arc::new(
-            hyperagent::compiler::GuestCompiler::new(
-                world().paths.compiler_settings(std::time::Duration::from_secs(600)),
-            )
-            .unwrap(),
-        ),
-        dir.path().join("scratch"),
-    )
-    .unwrap();
+    let fresh = RepoWorkbench::new(repo, bench_compiler(), dir.path().join("scratch"), None).unwrap();
     let refused = block_on(fresh.check_build()).unwrap();
     assert_eq!(refused.status, "rejected");
     assert!(refused.diagnostics.contains("build scripts are not allowed"), "{}", refused.diagnostics);
@@ -346,7 +336,7 @@ fn a_build_checks_diagnostics_reach_the_guest_cut_at_16_kib() {
         hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
             .unwrap(),
     );
-    let bench = RepoWorkbench::new(repo, compiler, dir.path().join("scratch")).unwrap();
+    let bench = RepoWorkbench::new(repo, compiler, dir.path().join("scratch"), None).unwrap();
     let grants = Grants { workbench: Some(Arc::new(bench)), ..Default::default() };
     let report = run_probe(json!({"op": "check-build"}), &CallLimits::default(), &grants);
     let said = output_json(&report)["ok"].as_str().unwrap().to_owned();
@@ -356,4 +346,133 @@ fn a_build_checks_diagnostics_reach_the_guest_cut_at_16_kib() {
         &said[..200.min(said.len())]
     );
     assert!(said.len() <= hyperagent::sandbox::host::MAX_CHECK_DIAGNOSTICS_BYTES + 100, "{}", said.len());
+}
+
+/// A domain made here: each task is a probe op, and any answer scores 1 with its length as
+/// feedback. Its training split is what `try-task` may reach.
+struct OpsDomain;
+
+impl hyperagent_domains::Domain for OpsDomain {
+    fn name(&self) -> &'static str {
+        "ops"
+    }
+
+    fn splits(
+        &self,
+        _: u64,
+        _: u64,
+    ) -> Result<(hyperagent_domains::Split, hyperagent_domains::Split), hyperagent_domains::DataError> {
+        unreachable!("the workbench is handed the training tasks")
+    }
+
+    fn test_sets(&self, _: &std::path::Path) -> Result<hyperagent_domains::TestSets, hyperagent_domains::DataError> {
+        Ok(hyperagent_domains::TestSets { sets: Vec::new(), notice: None })
+    }
+
+    fn score<'a>(
+        &'a self,
+        _: &'a hyperagent_domains::Task,
+        answer: &'a str,
+    ) -> hyperagent_domains::domain::ScoreFuture<'a> {
+        Box::pin(async move {
+            hyperagent_domains::TaskScore { score: 1.0, invalid: None, details: json!({"length": answer.len()}) }
+        })
+    }
+}
+
+#[test]
+fn try_task_runs_training_tasks_only_within_its_count_and_fuel() {
+    use hyperagent::evolution::workbench::{MAX_TRIALS_PER_CALL, RepoWorkbench, TRIAL_FUEL_TASKS, TrialDomain, Trials};
+    use hyperagent::sandbox::{EngineSettings, Sandbox, Workbench};
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    guest_source("probe").write_to(&repo).unwrap();
+    let compiler = Arc::new(
+        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
+            .unwrap(),
+    );
+    let task = |id: &str, op: Value| hyperagent_domains::Task { id: id.into(), payload: op.to_string() };
+    let tasks = vec![
+        task("train/echo", json!({"op": "echo", "value": "hello"})),
+        task("train/spin", json!({"op": "spin"})),
+        task("train/big", json!({"op": "echo", "value": "y".repeat(10_000)})),
+    ];
+    let task_fuel = 200_000_000;
+    let trials = Trials {
+        sandbox: Arc::new(Sandbox::new(EngineSettings::default(), None).unwrap()),
+        domains: Arc::new(vec![TrialDomain { domain: Arc::new(OpsDomain), tasks }]),
+        task_fuel,
+        memory_mib: 64,
+    };
+    let bench = Arc::new(RepoWorkbench::new(repo, compiler, dir.path().join("scratch"), Some(trials)).unwrap());
+
+    // A training task is built, run and scored on the host; the build is then reused.
+    let echo = block_on(bench.try_task("ops", "train/echo")).unwrap();
+    assert_eq!((echo.outcome.as_str(), echo.score, echo.cached_build), ("ok", 1.0, false));
+    assert_eq!((echo.answer.as_deref(), echo.feedback.as_str()), (Some("\"hello\""), r#"{"length":7}"#));
+    assert!(echo.fuel > 0 && echo.fuel < task_fuel);
+    // Tasks outside the training split, and unknown domains, are refused with the reason.
+    let refused = block_on(bench.try_task("ops", "validation/echo")).unwrap_err();
+    assert!(refused.contains("not a training task of ops"), "{refused}");
+    let unknown = block_on(bench.try_task("bin_packing", "train/train_00")).unwrap_err();
+    assert!(unknown.contains("no domain `bin_packing`; its domains are ops"), "{unknown}");
+
+    // Through the guest: the answer handed over is cut at 4 KiB, and the use is in the report.
+    let grants = Grants { workbench: Some(bench.clone()), ..Default::default() };
+    let report =
+        run_probe(json!({"op": "try-task", "domain": "ops", "task": "train/big"}), &CallLimits::default(), &grants);
+    let said = output_json(&report)["ok"].clone();
+    assert_eq!(said["cached_build"], true, "{said}");
+    let answer = said["answer"].as_str().unwrap();
+    assert!(answer.ends_with("[cut at 4 KiB]") && answer.len() < 4200, "{}", answer.len());
+    assert_eq!(report.tools.len(), 1);
+    assert_eq!((report.tools[0].tool.as_str(), report.tools[0].result.as_str()), ("try-task", "ok score 1"));
+    assert_eq!(report.tools[0].target.as_deref(), Some("ops train/big"));
+
+    // A task that spins runs out of its task fuel; the call's fuel for trials (TRIAL_FUEL_TASKS
+    // task budgets) is then spent before its count.
+    let mut spins = 0;
+    let spent = loop {
+        match block_on(bench.try_task("ops", "train/spin")) {
+            Ok(trial) => {
+                assert_eq!(trial.outcome, "out-of-fuel");
+                spins += 1;
+            }
+            Err(why) => break why,
+        }
+    };
+    // The echo and big trials took a little of the budget, so the last spin ran short of a full
+    // task budget and used up the rest.
+    assert_eq!(spins as u64, TRIAL_FUEL_TASKS);
+    assert!(spent.contains(&format!("trial fuel ({}) is spent", task_fuel * TRIAL_FUEL_TASKS)), "{spent}");
+
+    // With a budget that does not run out, the count ends the trials.
+    let trials = Trials {
+        sandbox: Arc::new(Sandbox::new(EngineSettings::default(), None).unwrap()),
+        domains: Arc::new(vec![TrialDomain {
+            domain: Arc::new(OpsDomain),
+            tasks: vec![task("train/echo", json!({"op": "echo", "value": 1}))],
+        }]),
+        task_fuel,
+        memory_mib: 64,
+    };
+    let counted =
+        RepoWorkbench::new(dir.path().join("repo"), bench_compiler(), dir.path().join("scratch2"), Some(trials))
+            .unwrap();
+    for _ in 0..MAX_TRIALS_PER_CALL {
+        assert_eq!(block_on(counted.try_task("ops", "train/echo")).unwrap().outcome, "ok");
+    }
+    let spent = block_on(counted.try_task("ops", "train/echo")).unwrap_err();
+    assert!(spent.contains("8 task trials are spent"), "{spent}");
+    // Without trials (a bare workbench), the tool says it is not offered.
+    let bare =
+        RepoWorkbench::new(dir.path().join("repo"), bench_compiler(), dir.path().join("scratch3"), None).unwrap();
+    assert!(block_on(bare.try_task("ops", "train/echo")).unwrap_err().contains("not offered"));
+}
+
+fn bench_compiler() -> Arc<hyperagent::compiler::GuestCompiler> {
+    Arc::new(
+        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
+            .unwrap(),
+    )
 }

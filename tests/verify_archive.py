@@ -429,7 +429,9 @@ def parse_manifest(data: bytes) -> tuple[list[str], list[str]]:
 STATUSES = {"evaluated", "staged-only", "meta-failed", "rejected", "build-failed", "load-failed"}
 LOOP_KEYS_REQUIRED = {"generation", "slot", "status", "meta", "provenance"}
 LOOP_KEYS_OPTIONAL = {"score", "evaluation", "build", "llm"}
-META_KEYS = {"summary", "rationale", "outcome", "fuel", "logs", "component"}
+META_KEYS = {"summary", "rationale", "outcome", "fuel", "logs", "component", "tools"}
+TOOL_KEYS_REQUIRED = {"tool", "result"}
+TOOL_KEYS_OPTIONAL = {"target", "fuel"}
 EVALUATION_KEYS = {"domains", "passed_gate", "score", "fuel", "report"}
 DOMAIN_KEYS = {"domain", "staged", "train", "validation", "score"}
 SPLIT_KEYS = {"mean", "tasks", "invalid"}
@@ -553,7 +555,25 @@ def check_meta(meta, initial: bool) -> list[str]:
             problems.append("meta.logs is not a non-empty list of {level, message}")
     if "component" in meta and not is_hash(meta["component"]):
         problems.append("meta.component is not a hash")
+    if "tools" in meta:
+        problems.extend(check_tools(meta["tools"]))
     return problems
+
+
+def check_tools(tools) -> list[str]:
+    """meta.tools: a non-empty list of tool uses."""
+    if not (isinstance(tools, list) and tools):
+        return ["meta.tools is not a non-empty list"]
+    for use in tools:
+        if not (isinstance(use, dict) and TOOL_KEYS_REQUIRED <= set(use) <= TOOL_KEYS_REQUIRED | TOOL_KEYS_OPTIONAL):
+            return ["meta.tools holds a member that is not {tool, result[, target][, fuel]}"]
+        if use["tool"] not in ("check-build", "try-task") or not isinstance(use["result"], str):
+            return ["meta.tools holds an unknown tool or a result that is not a string"]
+        if "target" in use and not isinstance(use["target"], str):
+            return ["meta.tools holds a target that is not a string"]
+        if "fuel" in use and not (is_int(use["fuel"]) and use["fuel"] > 0):
+            return ["meta.tools holds a fuel that is not a positive integer"]
+    return []
 
 
 def check_build(build) -> list[str]:

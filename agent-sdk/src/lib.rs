@@ -7,7 +7,8 @@
 //! - [`log`]: lines in the call's report;
 //! - [`llm`]: completions through the host's metered gateway;
 //! - [`tool_loop`] and [`file_tools`]: a model editing `/repo` through tool calls;
-//! - [`workbench`]: the host's tools over `/repo` for meta calls (building it as the child will be);
+//! - [`workbench`]: the host's tools over `/repo` for meta calls (building it as the child will be,
+//!   and trying its task agent on a training task);
 //! - [`repo`]: reading and rewriting the hyperagent's own source under `/repo`;
 //! - [`history`]: reading the evaluation history under `/history`;
 //! - [`rng`]: deterministic randomness from the seed the host hands over;

@@ -60,7 +60,7 @@ pub struct LoopOutcome {
 
 const DROPPED: &str = "[dropped to keep the conversation within its budget: an earlier tool result]";
 
-/// The tools offered: the file tools, `check_build` and `finish`.
+/// The tools offered: the file tools, `check_build`, `try_task` and `finish`.
 pub fn definitions() -> Vec<ToolDefinition> {
     let mut tools = file_tools::definitions();
     tools.push(ToolDefinition {
@@ -69,6 +69,17 @@ pub fn definitions() -> Vec<ToolDefinition> {
                       compiler) and returns built, rejected or failed with the diagnostics."
             .into(),
         parameters: json!({"type": "object", "properties": {}}).to_string(),
+    });
+    tools.push(ToolDefinition {
+        name: "try_task".into(),
+        description: "Builds the repository and runs its task agent on one training task; returns the outcome, \
+                      the score (higher is better), the domain's feedback and the answer."
+            .into(),
+        parameters: json!({"type": "object", "properties": {
+            "domain": {"type": "string", "description": "The task's domain, e.g. bin_packing"},
+            "task_id": {"type": "string", "description": "A training task id, e.g. train/0000"}},
+            "required": ["domain", "task_id"]})
+        .to_string(),
     });
     tools.push(ToolDefinition {
         name: "finish".into(),
@@ -188,6 +199,13 @@ fn perform(repo: &Repo, call: &ToolCall, written: &mut Vec<String>) -> (String, 
     } else if call.name == "check_build" {
         let result = match crate::workbench::check_build() {
             Ok(check) => crate::workbench::describe(&check),
+            Err(why) => format!("error: {why}"),
+        };
+        (result, None)
+    } else if call.name == "try_task" {
+        let text = |key: &str| arguments[key].as_str().unwrap_or("").to_owned();
+        let result = match crate::workbench::try_task(&text("domain"), &text("task_id")) {
+            Ok(trial) => crate::workbench::describe_trial(&trial),
             Err(why) => format!("error: {why}"),
         };
         (result, None)

@@ -72,6 +72,7 @@ fn metadata(generation: u32, slot: u32, score: f64, kind: u64, provenance: Conte
             fuel: Some(100_000_000 + kind),
             logs: Vec::new(),
             component: None,
+            tools: Vec::new(),
         },
         build: Some(if failed {
             BuildRecord::Failed { diagnostics: "error[E0308]: mismatched types".into() }

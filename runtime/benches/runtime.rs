@@ -178,7 +178,7 @@ fn check_build_costs(runtime: &tokio::runtime::Runtime) {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
         tree.write_to(&repo).unwrap();
-        let bench = RepoWorkbench::new(repo.clone(), compiler.clone(), dir.path().join("scratch")).unwrap();
+        let bench = RepoWorkbench::new(repo.clone(), compiler.clone(), dir.path().join("scratch"), None).unwrap();
         let timed = |samples: &mut Vec<Duration>| {
             let started = Instant::now();
             let check = runtime.block_on(bench.check_build()).unwrap();

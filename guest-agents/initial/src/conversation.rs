@@ -1,10 +1,11 @@
 //! The LLM meta agent: a model in a loop of tool calls over this repository (list, view, edit,
-//! finish), asked to improve any part of it, itself included. A model or server that does not call
+//! check the build, try a training task, finish), asked to improve any part of it, itself included. A model or server that does not call
 //! tools can answer with search/replace blocks instead, which are applied as before. A
 //! conversation that changes nothing is an error: the meta agent then mutates instead.
 
 use crate::meta::{NOTES, TASK_FILE, append_note};
 use agent_sdk::MetaReport;
+use agent_sdk::history::History;
 use agent_sdk::repo::Repo;
 use agent_sdk::tool_loop::{self, Ending, LoopSettings};
 
@@ -15,14 +16,33 @@ pub const MAX_OUTPUT_TOKENS: u32 = 2048;
 /// Bytes of conversation kept; older tool results are dropped beyond it.
 pub const TRANSCRIPT_BYTES: usize = 96 * 1024;
 
+/// Training task ids named to the model for `try_task`.
+const TASK_IDS_SHOWN: usize = 4;
+
 const SYSTEM: &str = "You are a careful Rust engineer improving a self-improving agent's own source code. \
      Work with the tools: list and view files, edit them with str_replace (copy old_str exactly), create or insert, \
-     then call finish with a one-line summary. Make one focused change that can compile.";
+     check_build to compile, try_task to score the task agent on a training task, then call finish with a \
+     one-line summary. Make one focused change that can compile.";
 
-pub fn improve(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaReport, String> {
+/// A line naming a few training tasks per domain, for `try_task`.
+fn trial_hint(history: &History) -> String {
+    let domains = history.domains().unwrap_or_default();
+    let named: Vec<String> = domains
+        .iter()
+        .filter_map(|domain| {
+            let ids: Vec<String> =
+                history.training_tasks(domain).ok()?.into_iter().take(TASK_IDS_SHOWN).map(|(id, _)| id).collect();
+            (!ids.is_empty()).then(|| format!("{domain}: {}", ids.join(", ")))
+        })
+        .collect();
+    if named.is_empty() { String::new() } else { format!("Training tasks for try_task: {}.\n", named.join("; ")) }
+}
+
+pub fn improve(repo: &Repo, history: &History, lineage: &[(String, Option<f64>)]) -> Result<MetaReport, String> {
     let current = repo.read(TASK_FILE).map_err(|e| e.to_string())?;
     let notes = repo.read(NOTES).unwrap_or_default();
-    let history: String = lineage
+    let trials = trial_hint(history);
+    let ancestors: String = lineage
         .iter()
         .map(|(summary, score)| format!("- score {}: {summary}\n", score.map_or("-".into(), |s| format!("{s:.5}"))))
         .collect();
@@ -32,7 +52,7 @@ pub fn improve(repo: &Repo, lineage: &[(String, Option<f64>)]) -> Result<MetaRep
          function), and its meta agent (src/meta.rs, src/search.rs, src/conversation.rs and the rest) makes its \
          children. Scores are 1 minus the excess of bins over the L1 bound (higher is better). Improve any part \
          of this repository, including yourself.\n\n\
-         Ancestors, oldest first (score: change):\n{history}\n\
+         Ancestors, oldest first (score: change):\n{ancestors}\n{trials}\
          Notes left by earlier attempts:\n{notes}\n\
          Current {TASK_FILE}:\n```rust\n{current}```\n\n\
          Keep `pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64` in \

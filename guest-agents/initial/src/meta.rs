@@ -70,7 +70,7 @@ pub fn improve(request: &MetaRequest) -> Result<MetaReport, AgentError> {
     }
 
     if llm::available() {
-        match crate::conversation::improve(&repo, &lineage) {
+        match crate::conversation::improve(&repo, &history, &lineage) {
             Ok(report) => return Ok(report),
             Err(why) => log::warn(format!("LLM rewrite unusable, mutating instead: {why}")),
         }

@@ -243,6 +243,14 @@ fn run_op(payload: &str) -> Result<String, AgentError> {
             Ok(check) => json!({"ok": agent_sdk::workbench::describe(&check)}),
             Err(why) => json!({"err": why}),
         },
+        "try-task" => match agent_sdk::workbench::try_task(
+            payload["domain"].as_str().unwrap_or(""),
+            payload["task"].as_str().unwrap_or(""),
+        ) {
+            Ok(trial) => json!({"ok": {"outcome": trial.outcome, "score": trial.score, "answer": trial.answer,
+                "feedback": trial.feedback, "fuel": trial.fuel, "cached_build": trial.cached_build}}),
+            Err(why) => json!({"err": why}),
+        },
         "environment" => {
             let env = agent_sdk::environment();
             json!({"host": env.host_version, "contract": env.contract_version,

@@ -21,6 +21,8 @@ pub struct RunView<'a> {
     pub tree_limits: &'a TreeLimits,
     /// The compiler the meta calls' `check-build` answers come from, as in the loop.
     pub compiler: &'a Arc<crate::compiler::GuestCompiler>,
+    /// The training tasks the meta calls' `try-task` ran, as in the loop.
+    pub trial_domains: Arc<Vec<crate::evolution::workbench::TrialDomain>>,
     /// Each node's `/history` entry, made once: it does not depend on the generation shown.
     pub entries: std::sync::Mutex<std::collections::HashMap<crate::hash::ContentHash, Arc<serde_json::Value>>>,
 }
@@ -80,9 +82,19 @@ async fn remake_in(
     let seed = derive_seed(run.config.seed, "meta", node.generation, node.slot);
     // The meta agent is offered an LLM exactly when the run had one (it may behave otherwise).
     let llm = run.config.llm.is_some().then(|| gateway.clone() as Arc<dyn LlmGateway>);
-    let workbench =
-        crate::evolution::workbench::RepoWorkbench::new(repo.clone(), run.compiler.clone(), scratch.join("workbench"))
-            .map_err(RunError::Invalid)?;
+    let trials = crate::evolution::workbench::Trials {
+        sandbox: sandbox.clone(),
+        domains: run.trial_domains.clone(),
+        task_fuel: run.config.task_fuel,
+        memory_mib: run.config.memory_mib,
+    };
+    let workbench = crate::evolution::workbench::RepoWorkbench::new(
+        repo.clone(),
+        run.compiler.clone(),
+        scratch.join("workbench"),
+        Some(trials),
+    )
+    .map_err(RunError::Invalid)?;
     let grants = meta_grants(seed, &repo, &history_dir, llm, Some(Arc::new(workbench)));
     let report = sandbox.call(&loaded, &input, &limits, &grants).await?;
 
@@ -94,6 +106,13 @@ async fn remake_in(
             report.fuel_consumed,
             meta.meta.outcome.as_ref().map_or("-".to_owned(), |o| o.to_string()),
             meta.meta.fuel
+        ));
+    }
+    if report.tools != meta.meta.tools {
+        differences.push(format!(
+            "the meta call used its tools otherwise: {} use(s) now, {} recorded",
+            report.tools.len(),
+            meta.meta.tools.len()
         ));
     }
     // The child's source as the loop takes it: the tree left in /repo (a tree that cannot be read

@@ -525,6 +525,35 @@ pub fn find_node(archive: &Archive, text: &str) -> Result<ContentHash> {
     }
 }
 
+/// The meta call that made a node: its change, rationale, ending, log and tool uses.
+fn print_meta_call(meta: &serde_json::Value) {
+    outln!("change     {}", meta["summary"].as_str().unwrap_or("-"));
+    if let Some(rationale) = meta["rationale"].as_str().filter(|r| !r.is_empty()) {
+        outln!("rationale:");
+        println!("{}", terminal::block(rationale, "  "));
+    }
+    if let Some(outcome) = meta.get("outcome") {
+        outln!("meta call  {outcome} ({} fuel)", meta["fuel"]);
+    }
+    // What the meta agent said while it worked: why an edit was refused, what it fell back to.
+    if let Some(logs) = meta["logs"].as_array().filter(|l| !l.is_empty()) {
+        outln!("meta agent's log ({} line(s)):", logs.len());
+        for line in logs {
+            let level = line["level"].as_str().unwrap_or("?");
+            outln!("  [{level}] {}", terminal::line(line["message"].as_str().unwrap_or("")));
+        }
+    }
+    if let Some(tools) = meta["tools"].as_array().filter(|t| !t.is_empty()) {
+        outln!("host tools used ({}):", tools.len());
+        for tool in tools {
+            let target = tool["target"].as_str().map(|t| format!(" {t}")).unwrap_or_default();
+            let fuel = tool["fuel"].as_u64().map(|f| format!(" ({f} fuel)")).unwrap_or_default();
+            let result = tool["result"].as_str().unwrap_or("");
+            outln!("  {}{target} -> {result}{fuel}", tool["tool"].as_str().unwrap_or("?"));
+        }
+    }
+}
+
 pub fn show(paths: &Paths, node: &str) -> Result<()> {
     let archive = open_archive(paths)?;
     let id = find_node(&archive, node)?;
@@ -539,22 +568,7 @@ pub fn show(paths: &Paths, node: &str) -> Result<()> {
         }
     }
     if let Some(meta) = node.metadata.get("meta") {
-        outln!("change     {}", meta["summary"].as_str().unwrap_or("-"));
-        if let Some(rationale) = meta["rationale"].as_str().filter(|r| !r.is_empty()) {
-            outln!("rationale:");
-            println!("{}", terminal::block(rationale, "  "));
-        }
-        if let Some(outcome) = meta.get("outcome") {
-            outln!("meta call  {outcome} ({} fuel)", meta["fuel"]);
-        }
-        // What the meta agent said while it worked: why an edit was refused, what it fell back to.
-        if let Some(logs) = meta["logs"].as_array().filter(|l| !l.is_empty()) {
-            outln!("meta agent's log ({} line(s)):", logs.len());
-            for line in logs {
-                let level = line["level"].as_str().unwrap_or("?");
-                outln!("  [{level}] {}", terminal::line(line["message"].as_str().unwrap_or("")));
-            }
-        }
+        print_meta_call(meta);
     }
     if let Some(evaluation) = node.metadata.get("evaluation") {
         let split = |name: &str| evaluation[name]["mean"].as_f64().map_or("-".to_owned(), |m| format!("{m:.5}"));
@@ -695,6 +709,7 @@ pub async fn replay(paths: &Paths, node: Option<String>, run: Option<String>, da
         nodes: &entered,
         tree_limits: compiler.tree_limits(),
         compiler: &compiler,
+        trial_domains: hyperagent::evolution::workbench::trial_domains(&auditor.domains),
         entries: Default::default(),
     };
     let mut differences_shown = false;

@@ -81,8 +81,13 @@ impl Evolution {
                 call_name("meta", job.order.generation, job.order.slot),
             ))
         });
-        let workbench = RepoWorkbench::new(repo.to_path_buf(), self.compiler.clone(), job.scratch.join("workbench"))
-            .map_err(RunError::Invalid)?;
+        let workbench = RepoWorkbench::new(
+            repo.to_path_buf(),
+            self.compiler.clone(),
+            job.scratch.join("workbench"),
+            Some(self.trials()),
+        )
+        .map_err(RunError::Invalid)?;
         let grants = meta_grants(
             job.order.seed,
             repo,
@@ -96,6 +101,16 @@ impl Evolution {
         }
         let exchanges = gateway.map(|g| g.records()).unwrap_or_default();
         Ok(MetaCall { record: meta_record(&report, job.order.meta_component), ok: report.outcome.is_ok(), exchanges })
+    }
+
+    /// What a meta call's `try-task` runs with: the run's sandbox, training tasks and task budget.
+    pub(super) fn trials(&self) -> super::workbench::Trials {
+        super::workbench::Trials {
+            sandbox: self.sandbox.clone(),
+            domains: self.trial_domains.clone(),
+            task_fuel: self.config.task_fuel,
+            memory_mib: self.config.memory_mib,
+        }
     }
 
     /// Checks and builds what the meta agent left (or keeps it unbuilt when the call failed).
@@ -217,6 +232,7 @@ fn meta_record(report: &CallReport, component: ContentHash) -> MetaRecord {
         fuel: Some(report.fuel_consumed),
         logs: report.logs.clone(),
         component: Some(component),
+        tools: report.tools.clone(),
     }
 }
 

@@ -148,6 +148,8 @@ pub struct Evolution {
     history_entries: std::collections::HashMap<ContentHash, Arc<serde_json::Value>>,
     /// The training tasks' inputs, as `/history/tasks/` shows them.
     task_inputs: Arc<Vec<(String, serde_json::Value)>>,
+    /// The training tasks a meta call's `try-task` may run.
+    trial_domains: Arc<Vec<workbench::TrialDomain>>,
     nodes: Vec<NodeRecord>,
     completed_generations: Option<u32>,
     log: RunLog,
@@ -207,6 +209,7 @@ impl Evolution {
             sandbox,
             initial_agent,
             task_inputs: Arc::new(history::task_inputs(&domains)),
+            trial_domains: workbench::trial_domains(&domains),
             domains,
             test_sets,
             history_entries: Default::default(),
@@ -471,6 +474,7 @@ impl Evolution {
                 fuel: None,
                 logs: Vec::new(),
                 component: None,
+                tools: Vec::new(),
             },
             build: None,
             llm: Vec::new(),

@@ -5,7 +5,7 @@
 use super::evaluate::Evaluation;
 use crate::archive::Node;
 use crate::hash::ContentHash;
-use crate::sandbox::{LogLine, Outcome};
+use crate::sandbox::{LogLine, Outcome, ToolUse};
 use serde::{Deserialize, Serialize};
 
 /// How making a node ended.
@@ -55,6 +55,9 @@ pub struct MetaRecord {
     /// The meta agent that ran (the parent's, or the initial one in the fixed-meta ablation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<ContentHash>,
+    /// The workbench tools it used (`check-build`, `try-task`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolUse>,
 }
 
 /// How the child's source fared with the policy, the compiler and the sandbox.
@@ -243,6 +246,7 @@ mod tests {
                 fuel: Some(5),
                 logs: vec![],
                 component: None,
+                tools: Vec::new(),
             },
             build: Some(BuildRecord::Rejected { violations: vec!["include".into()] }),
             llm: vec![],

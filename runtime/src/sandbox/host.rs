@@ -164,14 +164,36 @@ pub struct BuildCheck {
     pub cached: bool,
 }
 
+/// What a workbench's `try-task` found: one training task run by the source as it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskTrial {
+    pub outcome: String,
+    pub score: f64,
+    pub invalid: Option<String>,
+    /// The domain's feedback, as JSON text.
+    pub feedback: String,
+    pub answer: Option<String>,
+    pub fuel: u64,
+    pub cached_build: bool,
+}
+
 /// The seam where the host's tools over `/repo` plug in for meta calls: the evolution loop builds
-/// the meta agent's source with its own compiler.
+/// the meta agent's source with its own compiler and runs its task agent on training tasks.
 pub trait Workbench: Send + Sync {
     fn check_build<'a>(&'a self) -> Pin<Box<dyn Future<Output = Result<BuildCheck, String>> + Send + 'a>>;
+    fn try_task<'a>(
+        &'a self,
+        domain: &'a str,
+        task_id: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<TaskTrial, String>> + Send + 'a>>;
 }
 
 /// Largest diagnostics a `check-build` hands the guest.
 pub const MAX_CHECK_DIAGNOSTICS_BYTES: usize = 16 << 10;
+/// Largest answer and feedback a `try-task` hands the guest, each.
+pub const MAX_TRIAL_TEXT_BYTES: usize = 4 << 10;
+/// Longest domain or task id a `try-task` accepts.
+pub const MAX_TRIAL_NAME_BYTES: usize = 256;
 
 /// Largest request (every string it holds, in bytes) passed on to a gateway.
 pub const MAX_LLM_REQUEST_BYTES: usize = 1 << 20;
@@ -206,6 +228,7 @@ pub struct CallState {
     pub(super) logs_dropped: u64,
     pub(super) import_calls: u64,
     pub(super) llm_calls: u32,
+    pub(super) tools: Vec<super::ToolUse>,
 }
 
 impl CallState {
@@ -302,7 +325,13 @@ impl workbench::Host for CallState {
         let Some(bench) = self.workbench.clone() else {
             return Ok(Err("check-build is offered to meta calls only".to_owned()));
         };
-        Ok(match bench.check_build().await {
+        let answer = bench.check_build().await;
+        let result = match &answer {
+            Ok(check) => format!("{}{}", check.status, if check.cached { " (cached)" } else { "" }),
+            Err(why) => format!("error: {why}"),
+        };
+        self.tools.push(super::ToolUse { tool: "check-build".into(), target: None, result, fuel: 0 });
+        Ok(match answer {
             Ok(check) => {
                 let mut diagnostics = check.diagnostics;
                 if truncate_utf8(&mut diagnostics, MAX_CHECK_DIAGNOSTICS_BYTES) {
@@ -310,6 +339,54 @@ impl workbench::Host for CallState {
                 }
                 self.meter.moved(diagnostics.len() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
                 Ok(workbench::BuildCheck { status: check.status, diagnostics, cached: check.cached })
+            }
+            Err(why) => Err(why),
+        })
+    }
+
+    async fn try_task(
+        &mut self,
+        domain: String,
+        task_id: String,
+    ) -> wasmtime::Result<Result<workbench::TaskTrial, String>> {
+        self.count_import()?;
+        self.meter.moved((domain.len() + task_id.len()) as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+        let Some(bench) = self.workbench.clone() else {
+            return Ok(Err("try-task is offered to meta calls only".to_owned()));
+        };
+        if domain.len() > MAX_TRIAL_NAME_BYTES || task_id.len() > MAX_TRIAL_NAME_BYTES {
+            return Ok(Err(format!("a domain or task id is at most {MAX_TRIAL_NAME_BYTES} bytes")));
+        }
+        let answer = bench.try_task(&domain, &task_id).await;
+        let mut target = format!("{domain} {task_id}");
+        truncate_utf8(&mut target, 200);
+        let (result, fuel) = match &answer {
+            Ok(trial) => (format!("{} score {}", trial.outcome, trial.score), trial.fuel),
+            Err(why) => (format!("error: {why}"), 0),
+        };
+        self.tools.push(super::ToolUse { tool: "try-task".into(), target: Some(target), result, fuel });
+        Ok(match answer {
+            Ok(trial) => {
+                let cut = |mut text: String| {
+                    if truncate_utf8(&mut text, MAX_TRIAL_TEXT_BYTES) {
+                        text.push_str(" [cut at 4 KiB]");
+                    }
+                    text
+                };
+                let trial = workbench::TaskTrial {
+                    outcome: trial.outcome,
+                    score: trial.score,
+                    invalid: trial.invalid.map(cut),
+                    feedback: cut(trial.feedback),
+                    answer: trial.answer.map(cut),
+                    fuel: trial.fuel,
+                    cached_build: trial.cached_build,
+                };
+                let moved = trial.feedback.len()
+                    + trial.answer.as_ref().map_or(0, String::len)
+                    + trial.invalid.as_ref().map_or(0, String::len);
+                self.meter.moved(moved as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+                Ok(trial)
             }
             Err(why) => Err(why),
         })

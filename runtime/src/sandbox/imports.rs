@@ -33,7 +33,7 @@ const ALLOWED_WASI: &[&str] = &[
 const ALLOWED_CONTRACT: &[&str] = &["hyperagent:agent/types", "hyperagent:agent/host", "hyperagent:agent/workbench"];
 
 /// The contract version prefix this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("the component imports {} interface(s) the sandbox does not grant: {}", .0.len(), .0.join(", "))]

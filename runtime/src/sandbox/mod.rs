@@ -21,10 +21,11 @@ pub mod virtual_env;
 
 pub use capture::Captured;
 pub use host::{
-    BuildCheck, ChatFailure, ChatMessage, ChatRequest, ChatResponse, LlmGateway, ToolCall, ToolDefinition, Workbench,
+    BuildCheck, ChatFailure, ChatMessage, ChatRequest, ChatResponse, LlmGateway, TaskTrial, ToolCall, ToolDefinition,
+    Workbench,
 };
 pub use limits::{CallLimits, Fuel};
-pub use report::{CallReport, LogLine, Outcome};
+pub use report::{CallReport, LogLine, Outcome, ToolUse};
 
 use crate::hash::ContentHash;
 use artifacts::ArtifactCache;
@@ -349,6 +350,7 @@ impl Sandbox {
             logs_dropped: state.logs_dropped,
             import_calls: state.import_calls,
             llm_calls: state.llm_calls,
+            tools: state.tools.clone(),
             wall_time_us,
         })
     }
@@ -399,6 +401,7 @@ impl Sandbox {
             logs_dropped: 0,
             import_calls: 0,
             llm_calls: 0,
+            tools: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

@@ -90,6 +90,25 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// One use of a workbench tool by a meta call, as its report records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolUse {
+    /// `check-build` or `try-task`.
+    pub tool: String,
+    /// What it was asked: for `try-task`, `<domain> <task id>` (cut to 200 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// What it answered: the build's status, the trial's outcome and score, or `error: <why>`.
+    pub result: String,
+    /// Fuel the tool spent outside the guest's own budget (a trial's task call).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fuel: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The full account of one call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallReport {
@@ -107,6 +126,9 @@ pub struct CallReport {
     pub logs_dropped: u64,
     pub import_calls: u64,
     pub llm_calls: u32,
+    /// The workbench tools the call used, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolUse>,
     /// Wall time of instantiate + call, in microseconds. Not deterministic; never hashed.
     pub wall_time_us: u64,
 }
@@ -127,6 +149,7 @@ impl CallReport {
             logs_dropped: 0,
             import_calls: 0,
             llm_calls: 0,
+            tools: Vec::new(),
             wall_time_us: 0,
         }
     }
@@ -142,6 +165,7 @@ impl CallReport {
             "stderr": self.stderr,
             "logs": self.logs,
             "logs_dropped": self.logs_dropped,
+            "tools": self.tools,
         })
     }
 }
