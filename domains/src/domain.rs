@@ -150,6 +150,13 @@ pub trait Domain: Send + Sync {
         let _ = task;
         score.details.clone()
     }
+
+    /// Why the domain's task agents cannot make progress without an LLM (they must write what no
+    /// offline model can), or `None` when they can. A run of such a domain is refused unless its
+    /// task agents are offered an LLM. Default: `None`.
+    fn needs_llm(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The mean of the scores (0 for none).

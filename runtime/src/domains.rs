@@ -1,8 +1,10 @@
-//! The domains this host runs, by name: the domains crate's registry, and robot reward design.
+//! The domains this host runs, by name: the domains crate's registry, robot reward design and
+//! coding.
 //!
-//! Robot reward design is registered here rather than in `hyperagent-domains` because it scores an
-//! answer by building agent-written code in the runtime's jail and running it in the runtime's
-//! reward engine, and the domains crate depends on nothing of the runtime (nor on rapier3d). So a
+//! Robot reward design and coding are registered here rather than in `hyperagent-domains` because
+//! they score an answer by building agent-written code in the runtime's jail and running it in one
+//! of the runtime's engines, and the domains crate depends on nothing of the runtime (nor on
+//! rapier3d). So a
 //! domain that needs host services gets them through [`HostServices`], which the runtime fills in
 //! where it has a compiler and an archive (a run, a worker, a replay, an audit) and leaves empty
 //! where it only lists or checks domains.
@@ -21,6 +23,9 @@ pub struct HostServices {
     /// Builds agent-written rewards (robot reward design). Without it, such answers score 0 with
     /// the reason.
     pub rewards: Option<Arc<dyn RewardCompiler>>,
+    /// Builds solutions with their exercise's tests (coding). Without it, such answers score 0
+    /// with the reason.
+    pub compiler: Option<Arc<GuestCompiler>>,
 }
 
 impl HostServices {
@@ -33,17 +38,22 @@ impl HostServices {
     /// of their own under the compiler's cache, not to the run's: no node refers to them, and an
     /// audit builds them again from the answers. The reward engine starts at the first reward.
     pub fn with_compiler(compiler: Arc<GuestCompiler>) -> HostServices {
-        let rewards = LazyRewards { compiler, made: OnceLock::new() };
-        HostServices { rewards: Some(Arc::new(rewards)) }
+        let rewards = LazyRewards { compiler: compiler.clone(), made: OnceLock::new() };
+        HostServices { rewards: Some(Arc::new(rewards)), compiler: Some(compiler) }
     }
 }
 
 /// A domain that needs the host's services, and its constructor.
 type HostedConstructor = fn(&serde_json::Value, &Path, &HostServices) -> Result<Arc<dyn Domain>, String>;
 
-const HOSTED: &[(&str, HostedConstructor)] = &[(hyperagent_robotics::domain::DOMAIN, |settings, data_dir, host| {
-    hyperagent_robotics::domain::Robotics::open(settings, data_dir, host.rewards.clone())
-})];
+const HOSTED: &[(&str, HostedConstructor)] = &[
+    (hyperagent_robotics::domain::DOMAIN, |settings, data_dir, host| {
+        hyperagent_robotics::domain::Robotics::open(settings, data_dir, host.rewards.clone())
+    }),
+    (crate::coding::DOMAIN, |settings, data_dir, host| {
+        crate::coding::Coding::open(settings, data_dir, host.compiler.clone())
+    }),
+];
 
 /// Every domain this host knows, the domains crate's first (the first is a run's default).
 pub fn names() -> Vec<&'static str> {
@@ -110,7 +120,7 @@ mod tests {
             let domain = open(name, &serde_json::Value::Null, Path::new("."), &HostServices::none()).unwrap();
             assert_eq!(domain.name(), name);
         }
-        assert!(needs_services("robotics") && !needs_services("bin_packing"));
+        assert!(needs_services("robotics") && needs_services("coding") && !needs_services("bin_packing"));
         let unknown = open("chess", &serde_json::Value::Null, Path::new("."), &HostServices::none()).err().unwrap();
         assert!(unknown.contains("unknown domain") && unknown.contains("robotics"), "{unknown}");
     }

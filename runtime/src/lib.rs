@@ -9,6 +9,7 @@ pub mod archive;
 pub mod audit;
 pub mod canonical;
 pub mod cluster;
+pub mod coding;
 pub mod compiler;
 pub mod domains;
 pub mod evolution;

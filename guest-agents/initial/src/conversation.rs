@@ -38,8 +38,43 @@ fn trial_hint(history: &History) -> String {
     if named.is_empty() { String::new() } else { format!("Training tasks for try_task: {}.\n", named.join("; ")) }
 }
 
+/// What the conversation is told about the task agent: what it does, the file that holds it, and
+/// the item that must stay.
+struct Focus {
+    description: String,
+    file: &'static str,
+    keep: &'static str,
+}
+
+/// The coding task agent's module, and the bin packing one's.
+const CODING_FILE: &str = "src/task/coding.rs";
+
+fn focus(history: &History) -> Focus {
+    if history.domains().unwrap_or_default().iter().any(|d| d == "coding") {
+        return Focus {
+            description: format!(
+                "its task agent solves Rust programming exercises with one LLM call each ({CODING_FILE} holds the \
+                 prompt and how the answer becomes the solution's src/lib.rs); a solution scores 1 when every \
+                 hidden test of the exercise passes, else 0"
+            ),
+            file: CODING_FILE,
+            keep: "pub fn solve(request: &TaskRequest) -> Result<String, AgentError>",
+        };
+    }
+    Focus {
+        description: format!(
+            "its task agent packs items into bins online (each arriving item goes into the open bin with the \
+             highest priority, or a new bin if none fits; {TASK_FILE} holds the priority function); scores are 1 \
+             minus the excess of bins over the L1 bound (higher is better)"
+        ),
+        file: TASK_FILE,
+        keep: "pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64",
+    }
+}
+
 pub fn improve(repo: &Repo, history: &History, lineage: &[(String, Option<f64>)]) -> Result<MetaReport, String> {
-    let current = repo.read(TASK_FILE).map_err(|e| e.to_string())?;
+    let Focus { description, file, keep } = focus(history);
+    let current = repo.read(file).map_err(|e| e.to_string())?;
     let notes = repo.read(NOTES).unwrap_or_default();
     let trials = trial_hint(history);
     let ancestors: String = lineage
@@ -47,17 +82,14 @@ pub fn improve(repo: &Repo, history: &History, lineage: &[(String, Option<f64>)]
         .map(|(summary, score)| format!("- score {}: {summary}\n", score.map_or("-".into(), |s| format!("{s:.5}"))))
         .collect();
     let task = format!(
-        "This repository is a hyperagent: its task agent packs items into bins online (each arriving item goes into \
-         the open bin with the highest priority, or a new bin if none fits; {TASK_FILE} holds the priority \
-         function), and its meta agent (src/meta.rs, src/search.rs, src/conversation.rs and the rest) makes its \
-         children. Scores are 1 minus the excess of bins over the L1 bound (higher is better). Improve any part \
-         of this repository, including yourself.\n\n\
+        "This repository is a hyperagent: {description}. Its meta agent (src/meta.rs, src/search.rs, \
+         src/conversation.rs and the rest) makes its children. Improve any part of this repository, including \
+         yourself.\n\n\
          Ancestors, oldest first (score: change):\n{ancestors}\n{trials}\
          Notes left by earlier attempts:\n{notes}\n\
-         Current {TASK_FILE}:\n```rust\n{current}```\n\n\
-         Keep `pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64` in \
-         {TASK_FILE}. If you cannot call tools, answer with search/replace blocks instead:\n\
-         <<<<<<< SEARCH {TASK_FILE}\n<exact lines to replace>\n=======\n<new lines>\n>>>>>>> REPLACE\n\
+         Current {file}:\n```rust\n{current}```\n\n\
+         Keep `{keep}` in {file}. If you cannot call tools, answer with search/replace blocks instead:\n\
+         <<<<<<< SEARCH {file}\n<exact lines to replace>\n=======\n<new lines>\n>>>>>>> REPLACE\n\
          and one line starting with `Summary:` saying what you changed and why."
     );
     let settings = LoopSettings {

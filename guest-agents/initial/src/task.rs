@@ -1,6 +1,7 @@
 //! The task agent: one module per domain, chosen by the request's `domain`.
 
 pub mod bin_packing;
+mod coding;
 mod imo_grading;
 pub mod imo_grading_model;
 pub mod lexical;
@@ -17,9 +18,10 @@ pub fn solve(request: &TaskRequest) -> Result<String, AgentError> {
         "paper_review" => paper_review::solve(request),
         "imo_grading" => imo_grading::solve(request),
         "robotics" => robotics::solve(request),
+        "coding" => coding::solve(request),
         other => Err(AgentError::InvalidRequest(format!(
             "this agent has no task agent for the domain `{other}` (it knows: bin_packing, paper_review, imo_grading, \
-             robotics)"
+             robotics, coding)"
         ))),
     }
 }

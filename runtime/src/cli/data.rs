@@ -2,7 +2,6 @@
 //! and where they come from.
 
 use super::terminal::outln;
-use hyperagent::hash::ContentHash;
 use std::path::Path;
 
 pub fn list(data_dir: &Path) {
@@ -21,12 +20,12 @@ pub fn list(data_dir: &Path) {
             outln!("{name}: reads no data files");
             continue;
         }
-        let present = files.iter().filter(|f| data_dir.join(f.path).is_file()).count();
+        let present = files.iter().filter(|f| data_dir.join(f.path).exists()).count();
         outln!("{name}: {present} of {} data files present", files.len());
         for file in files {
             let path = data_dir.join(file.path);
-            let state = match std::fs::read(&path) {
-                Ok(bytes) => format!("blake3 {}", ContentHash::of(&bytes)),
+            let state = match hyperagent::fsutil::digest_path(&path) {
+                Ok(digest) => format!("blake3 {digest}"),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing".to_owned(),
                 Err(e) => format!("unreadable: {e}"),
             };

@@ -19,6 +19,7 @@
 
 pub mod confinement;
 pub mod diagnostics;
+pub mod exercise;
 pub mod policy;
 pub mod toolchain;
 
@@ -381,7 +382,7 @@ impl GuestCompiler {
         let host = self.host_layout(&package)?;
         let seen = if self.jail.has_fixed_view() { BuildLayout::fixed(&package) } else { host.clone() };
         self.write_slot(tree, &package, &host, &seen)?;
-        let command = self.cargo_command(&host, &seen)?;
+        let command = self.cargo_command(&host, &seen, &["build"])?;
         let run = run_with_timeout(command, self.settings.timeout)?;
 
         let mut diagnostics = diagnostics::redact(&run.stderr, &self.redactions(&host, &seen));
@@ -465,8 +466,14 @@ impl GuestCompiler {
         Ok(())
     }
 
-    /// cargo, jailed, with a fixed environment that names only the paths in `seen`.
-    fn cargo_command(&self, host: &BuildLayout, seen: &BuildLayout) -> Result<Command, CompileError> {
+    /// cargo `subcommand` (`build`, or `test --no-run ...`), jailed, with a fixed environment that
+    /// names only the paths in `seen`.
+    fn cargo_command(
+        &self,
+        host: &BuildLayout,
+        seen: &BuildLayout,
+        subcommand: &[&str],
+    ) -> Result<Command, CompileError> {
         // Remapping keeps the build's paths out of the component; the flags are the same for every
         // build, so the dependencies in the shared target directory stay fresh.
         let rustflags = [
@@ -479,7 +486,8 @@ impl GuestCompiler {
         let bin = seen.sysroot.join("bin");
         let mut command = Command::new(bin.join("cargo"));
         command
-            .args(["build", "--release", "--offline", "--locked", "--target", GUEST_TARGET, "--color", "never"])
+            .args(subcommand)
+            .args(["--release", "--offline", "--locked", "--target", GUEST_TARGET, "--color", "never"])
             // Dependencies come from the vendored copy, never from the user's cargo home.
             .args(["--config", "source.crates-io.replace-with=\"vendored\""])
             .arg("--config")
@@ -587,6 +595,7 @@ fn remove_matching(dir: &Path, prefixes: &[&str]) {
 struct CargoRun {
     success: bool,
     timed_out: bool,
+    stdout: String,
     stderr: String,
 }
 
@@ -629,11 +638,12 @@ fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<CargoRun,
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let _ = stdout.join();
+    let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     Ok(CargoRun {
         success: status.success() && !timed_out,
         timed_out,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     })
 }

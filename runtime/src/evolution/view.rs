@@ -164,6 +164,14 @@ pub fn run_domains(
     services: &crate::domains::HostServices,
 ) -> Result<Vec<RunDomain>, RunError> {
     let domains = config.open_domains(data_dir, services).map_err(RunError::Invalid)?;
+    let offered_llm = config.llm.is_some() && config.task_llm_calls > 0;
+    if let Some((domain, why)) = domains.iter().find_map(|d| Some((d.name(), d.needs_llm()?))).filter(|_| !offered_llm)
+    {
+        return Err(RunError::Invalid(format!(
+            "the {domain} domain cannot make progress without an LLM ({why}): add an [llm] section and set \
+             task_llm_calls to 1 or more (see the README's LLM section), or choose other domains"
+        )));
+    }
     domains
         .into_iter()
         .enumerate()
@@ -190,8 +198,8 @@ pub fn provenance(
     let mut data = Vec::new();
     for file in domains.iter().flat_map(|d| d.domain.data_files()) {
         let path = data_dir.join(file.path);
-        match std::fs::read(&path) {
-            Ok(bytes) => data.push(records::DataDigest { file: file.path.to_owned(), blake3: ContentHash::of(&bytes) }),
+        match crate::fsutil::digest_path(&path) {
+            Ok(blake3) => data.push(records::DataDigest { file: file.path.to_owned(), blake3 }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(RunError::Io { path, source }),
         }

@@ -79,7 +79,7 @@ impl RewardEngine {
         let engine = Engine::new(&config).map_err(|e| format!("cannot set up the reward engine: {e:#}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("cannot link WASI: {e:#}"))?;
-        spawn_epoch_ticker(&engine);
+        crate::sandbox::spawn_epoch_ticker(&engine, EPOCH_TICK);
         Ok(RewardEngine { engine, linker: Arc::new(linker), compiled: Mutex::new(HashMap::new()) })
     }
 
@@ -245,19 +245,4 @@ fn bounded(mut text: String) -> String {
         text.truncate(end);
     }
     text
-}
-
-/// Advances the engine's epoch every tick until the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("hyperagent-reward-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawning the epoch thread");
 }

@@ -572,8 +572,9 @@ fn is_component(wasm: &[u8]) -> bool {
     wasm.len() >= 8 && wasm[..4] == *b"\0asm" && wasm[6..8] == [0x01, 0x00]
 }
 
-/// Advances the engine's epoch every `tick` until the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine, tick: Duration) {
+/// Advances the engine's epoch every `tick` until the engine is dropped (every engine of the host
+/// that runs guest code: the sandbox's, the reward engine's, the test runner's).
+pub fn spawn_epoch_ticker(engine: &Engine, tick: Duration) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("hyperagent-epoch".into())

@@ -1,0 +1,156 @@
+//! Exercism Rust exercises as the data directory holds them (`coding/polyglot-rust/<name>/`,
+//! `coding/exercism-rust/<name>/`): the statement, the stub, the tests, the reference solution,
+//! and whether this host can score the exercise at all, with the reason when it cannot.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+/// The benchmark's exercises (the test set) and the upstream track's, under the data directory.
+pub const BENCHMARK_DIR: &str = "coding/polyglot-rust";
+pub const TRACK_DIR: &str = "coding/exercism-rust";
+
+/// Largest exercise file read, bytes.
+const MAX_FILE_BYTES: u64 = 512 << 10;
+
+/// Exercises whose tests cannot run on wasm32-wasip2 as written, for reasons no file shows.
+const KNOWN_LIMITS: &[(&str, &str)] =
+    &[("luhn-from", "a test literal (8273_1232_7352_0562usize) overflows the 32-bit usize of wasm32")];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exercise {
+    /// The directory name, e.g. `two-bucket`.
+    pub name: String,
+    /// The library's name as the tests `use` it, e.g. `two_bucket`.
+    pub crate_name: String,
+    pub edition: String,
+    /// The instructions (with their Rust-specific appendix), as markdown.
+    pub statement: String,
+    /// The stub's files (`src/**`), by path.
+    pub stub: BTreeMap<String, String>,
+    /// The exercise's `Cargo.toml`, as the solver is shown it.
+    pub manifest: String,
+    /// The tests (`tests/**`), by path: the scorer's alone.
+    pub tests: BTreeMap<String, String>,
+    /// The reference solution (`.meta/example.rs`).
+    pub example: String,
+    /// Crates the exercise's own manifest asks for.
+    pub dependencies: Vec<String>,
+    /// Crates the reference solution needs besides (`.meta/Cargo-example.toml`).
+    pub example_dependencies: Vec<String>,
+}
+
+impl Exercise {
+    /// Why this host cannot score the exercise, or `None` when it can.
+    pub fn exclusion(&self) -> Option<String> {
+        if let Some((_, why)) = KNOWN_LIMITS.iter().find(|(name, _)| *name == self.name) {
+            return Some((*why).to_owned());
+        }
+        if !self.dependencies.is_empty() {
+            return Some(format!(
+                "its tests need crates ({}); exercise crates are built without dependencies here",
+                self.dependencies.join(", ")
+            ));
+        }
+        if self.tests.values().any(|t| t.contains("should_panic")) {
+            return Some("it has #[should_panic] tests, which libtest skips where a panic aborts (wasm32)".into());
+        }
+        if self.tests.values().any(|t| t.contains("process::Command")) {
+            return Some("its tests start cargo through std::process::Command, which WASI cannot".into());
+        }
+        None
+    }
+
+    /// Why the reference solution cannot be built here although the exercise can be scored.
+    pub fn example_exclusion(&self) -> Option<String> {
+        if !self.example_dependencies.is_empty() {
+            return Some(format!("the reference solution needs crates ({})", self.example_dependencies.join(", ")));
+        }
+        if self.example.contains("thread::spawn") || self.example.contains("thread::scope") {
+            return Some("the reference solution spawns threads, which WASI does not have".into());
+        }
+        None
+    }
+}
+
+/// Reads every exercise under `root`, sorted by name.
+pub fn read_all(root: &Path) -> Result<Vec<Exercise>, String> {
+    let entries = fs::read_dir(root).map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.iter().map(|name| read(&root.join(name))).collect()
+}
+
+/// Reads one exercise directory.
+pub fn read(dir: &Path) -> Result<Exercise, String> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let text = |path: &str| read_text(&dir.join(path));
+    let manifest = text("Cargo.toml")?;
+    let parsed: toml::Table = toml::from_str(&manifest).map_err(|e| format!("{}/Cargo.toml: {e}", dir.display()))?;
+    let package = parsed.get("package").and_then(|p| p.as_table());
+    let crate_name =
+        package.and_then(|p| p.get("name")?.as_str()).ok_or(format!("{name}: no package name"))?.replace('-', "_");
+    let edition = package.and_then(|p| p.get("edition")?.as_str()).unwrap_or("2015").to_owned();
+    let mut statement = text(".docs/instructions.md")?;
+    if let Ok(append) = read_text(&dir.join(".docs/instructions.append.md")) {
+        statement.push_str("\n\n");
+        statement.push_str(&append);
+    }
+    let example_manifest = read_text(&dir.join(".meta/Cargo-example.toml")).ok();
+    let example_dependencies = match &example_manifest {
+        Some(text) => dependencies(&toml::from_str(text).map_err(|e| format!("{name}/.meta/Cargo-example.toml: {e}"))?),
+        None => Vec::new(),
+    };
+    Ok(Exercise {
+        stub: read_tree(&dir.join("src"), "src")?,
+        tests: read_tree(&dir.join("tests"), "tests")?,
+        example: text(".meta/example.rs")?,
+        dependencies: dependencies(&parsed),
+        example_dependencies,
+        name,
+        crate_name,
+        edition,
+        statement,
+        manifest,
+    })
+}
+
+/// The crates a manifest's `[dependencies]` and `[dev-dependencies]` name.
+fn dependencies(manifest: &toml::Table) -> Vec<String> {
+    let mut names: Vec<String> = ["dependencies", "dev-dependencies"]
+        .iter()
+        .filter_map(|table| manifest.get(*table)?.as_table())
+        .flat_map(|table| table.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    let size = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(format!("{} is over {MAX_FILE_BYTES} bytes", path.display()));
+    }
+    fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// The `.rs` files under `dir`, by path relative to the exercise (`prefix/...`).
+fn read_tree(dir: &Path, prefix: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut files = BTreeMap::new();
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(files) };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            files.extend(read_tree(&path, &format!("{prefix}/{name}"))?);
+        } else if name.ends_with(".rs") {
+            files.insert(format!("{prefix}/{name}"), read_text(&path)?);
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,231 @@
+//! The coding domain's scorer against the real exercises: reference solutions pass, stubs fail, a
+//! solution that fails one test scores 0 with that test named, and hostile solutions are held in
+//! the jail and the sandbox and scored 0 with the reason. Needs the data directory's `coding/`.
+
+mod common;
+
+use common::*;
+use hyperagent::coding::exercise::{self, Exercise};
+use hyperagent::coding::runner::TestLimits;
+use hyperagent::coding::scoring::Scorer;
+use hyperagent_domains::TaskScore;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn scorer() -> &'static Scorer {
+    static SCORER: std::sync::OnceLock<Scorer> = std::sync::OnceLock::new();
+    SCORER.get_or_init(|| {
+        let compiler = hyperagent::compiler::GuestCompiler::new(
+            world().paths.compiler_settings(std::time::Duration::from_secs(600)),
+        )
+        .unwrap();
+        Scorer::new(Arc::new(compiler), TestLimits { fuel_per_binary: 20_000_000_000, ..TestLimits::default() })
+    })
+}
+
+fn benchmark() -> Vec<Exercise> {
+    exercise::read_all(&data_dir().join(exercise::BENCHMARK_DIR)).expect("the data directory holds coding/")
+}
+
+fn lib(text: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("src/lib.rs".to_owned(), text.to_owned())])
+}
+
+fn one(name: &str) -> Exercise {
+    benchmark().into_iter().find(|e| e.name == name).unwrap()
+}
+
+fn score(exercise: &Exercise, text: &str) -> TaskScore {
+    scorer().score(exercise, &lib(text))
+}
+
+#[test]
+fn every_benchmark_exercise_is_scored_or_excluded_with_its_reason() {
+    let all = benchmark();
+    assert_eq!(all.len(), 30);
+    let excluded: Vec<(String, String)> =
+        all.iter().filter_map(|e| e.exclusion().map(|why| (e.name.clone(), why))).collect();
+    let names: Vec<&str> = excluded.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["gigasecond", "grep", "luhn-from", "macros", "simple-cipher"], "{excluded:?}");
+    assert!(excluded[0].1.contains("time"), "{excluded:?}");
+}
+
+#[test]
+fn reference_solutions_pass_and_stubs_fail() {
+    let mut unchecked = Vec::new();
+    for exercise in benchmark().iter().filter(|e| e.exclusion().is_none()) {
+        if let Some(why) = exercise.example_exclusion() {
+            unchecked.push(format!("{}: {why}", exercise.name));
+        } else {
+            let passed = score(exercise, &exercise.example);
+            assert_eq!(passed.score, 1.0, "{}: {:?}", exercise.name, passed);
+            assert!(passed.details["passed"].as_u64().unwrap() > 0);
+        }
+        let stub = scorer().score(exercise, &exercise.stub);
+        assert_eq!(stub.score, 0.0, "{}: the stub passed: {stub:?}", exercise.name);
+    }
+    eprintln!("reference solutions not checked here: {unchecked:#?}");
+    assert!(unchecked.len() <= 8, "{unchecked:?}");
+}
+
+#[test]
+fn a_solution_that_fails_one_test_scores_0_with_that_test_named() {
+    let acronym = one("acronym");
+    // The reference solution, made to keep hyphenated words whole.
+    let broken = acronym.example.replacen("c != '\\''", "c != '\\'' && c != '-'", 1);
+    assert_ne!(broken, acronym.example, "the edit applies");
+    let scored = score(&acronym, &broken);
+    assert_eq!(scored.score, 0.0);
+    let failing: Vec<&str> = scored.details["failing"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    assert!(!failing.is_empty() && failing.len() < 4, "{failing:?}");
+    assert!(failing.iter().all(|f| f.starts_with("acronym::")), "{failing:?}");
+    assert!(scored.details["passed"].as_u64().unwrap() >= 6, "{:?}", scored.details);
+    assert!(scored.details["first_failure"].as_str().unwrap().contains("panicked"), "{:?}", scored.details);
+}
+
+#[test]
+fn hostile_solutions_are_contained_and_score_0_with_the_reason() {
+    let acronym = one("acronym");
+    let signature = "pub fn abbreviate(phrase: &str) -> String";
+    let body = |code: &str| format!("{signature} {{ {code} }}");
+    let cases = [
+        ("loop", body("let mut x = 0u64; loop { x = x.wrapping_add(phrase.len() as u64); }"), "out of fuel"),
+        ("memory bomb", body("let mut v = Vec::new(); loop { v.push(vec![1u8; 1 << 20]); }"), "memory"),
+        ("exit", body("std::process::exit(0)"), "did not run"),
+        ("print a gigabyte", body("loop { print!(\"{}\", \"x\".repeat(1 << 20)); }"), "failed printing to stdout"),
+        ("read /", body("std::fs::read_dir(\"/\").map(|d| d.count().to_string()).unwrap()"), "panicked"),
+    ];
+    for (what, source, why) in cases {
+        let scored = score(&acronym, &source);
+        assert_eq!(scored.score, 0.0, "{what}: {scored:?}");
+        let said = scored.details["first_failure"].as_str().unwrap_or_default();
+        assert!(said.contains(why), "{what}: {:?}", scored.details);
+    }
+    // Reading the tests at compile time, and build scripts, never reach cargo.
+    let include =
+        score(&acronym, &format!("{} const T: &str = include_str!(\"../tests/acronym.rs\");", acronym.example));
+    assert!(include.invalid.as_deref().unwrap().contains("include_str"), "{include:?}");
+    let mut files = lib(&acronym.example);
+    files.insert("build.rs".into(), "fn main() {}".into());
+    let build_rs = scorer().score(&acronym, &files);
+    assert!(build_rs.invalid.as_deref().unwrap().contains("build.rs"), "{build_rs:?}");
+    // A solution that does not compile scores 0 with the compiler's diagnostics.
+    let broken = score(&acronym, "pub fn abbreviate(phrase: &str) -> String { phrase }");
+    assert_eq!(broken.details["build"], "failed");
+    assert!(broken.details["diagnostics"].as_str().unwrap().contains("mismatched types"), "{broken:?}");
+}
+
+fn coding_config(server: Option<&common::http::Server>) -> String {
+    let coding = serde_json::json!({
+        "train_tasks": 3, "validation_tasks": 2, "test_tasks": 2, "staged_tasks": 1, "staged_threshold": 0.0,
+    });
+    let config = hyperagent::evolution::config::RunConfig {
+        domains: vec!["coding".into()],
+        domain: [("coding".to_owned(), coding)].into_iter().collect(),
+        generations: 1,
+        children_per_generation: 1,
+        meta_llm_calls: 1,
+        task_llm_calls: u32::from(server.is_some()),
+        seed: 3,
+        ..Default::default()
+    };
+    let mut toml = toml::to_string(&config).unwrap();
+    if let Some(server) = server {
+        toml.push_str(&format!(
+            "\n[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\n",
+            server.base_url
+        ));
+    }
+    toml
+}
+
+#[test]
+fn a_coding_run_without_an_llm_is_refused_with_the_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("coding.toml");
+    std::fs::write(&path, coding_config(None)).unwrap();
+    let out = hyperagent_cli(home.path(), &["run", "--config", path.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("the coding domain cannot make progress without an LLM"), "{said}");
+}
+
+/// An OpenAI-compatible server that answers a task agent's request with the reference solution of
+/// the exercise whose stub it was shown, or with a solution that does not compile for the
+/// exercises `broken` picks; meta agents get a plain answer with no edit.
+fn solving_server(broken: fn(&str) -> bool) -> common::http::Server {
+    let exercises: Vec<Exercise> =
+        exercise::read_all(&data_dir().join(exercise::TRACK_DIR)).unwrap().into_iter().chain(benchmark()).collect();
+    common::http::Server::start(move |_, request| {
+        let body = request.json();
+        let asked =
+            body["messages"].as_array().unwrap().iter().filter_map(|m| m["content"].as_str()).collect::<String>();
+        let content = match exercises.iter().find(|e| asked.contains(&e.statement)) {
+            Some(e) if broken(&e.name) => "```rust\npub fn nothing() -> u32 { \"no\" }\n```".to_owned(),
+            Some(e) => format!("Here it is:\n```rust\n{}```\n", e.example),
+            None => "No change today.".to_owned(),
+        };
+        common::http::Reply::json(
+            200,
+            serde_json::json!({"model": "scripted", "choices": [{"index": 0, "message": {"role": "assistant",
+                "content": content}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 100, "completion_tokens": 50}}),
+        )
+    })
+}
+
+#[test]
+fn a_short_coding_run_with_a_scripted_llm_scores_real_solutions_and_replays_offline() {
+    let home = tempfile::tempdir().unwrap();
+    // Exercises before `m` get a solution that does not compile.
+    let broken = |name: &str| name < "m";
+    let server = solving_server(broken);
+    let path = home.path().join("coding.toml");
+    std::fs::write(&path, coding_config(Some(&server))).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    let live = hyperagent_cli(home.path(), &["run", "--config", &path, "--run-id", "live"]);
+    let said = String::from_utf8_lossy(&live.stdout);
+    assert!(live.status.success(), "{said}{}", String::from_utf8_lossy(&live.stderr));
+    let status = hyperagent_cli(home.path(), &["status", "live"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("coding"), "{text}");
+
+    // Every training answer of the initial node was built and tested: the right ones pass, the
+    // broken ones score 0 with the compiler's word.
+    let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
+    let initial = node_events(&home.path().join("runs/live/log.jsonl"))[0].2;
+    let node = archive.get_node(&initial).unwrap();
+    let report: Vec<serde_json::Value> = serde_json::from_slice(
+        &archive.get_blob(&node.metadata["evaluation"]["report"].as_str().unwrap().parse().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report.len(), 5, "3 training and 2 validation tasks");
+    let mut seen = (0, 0);
+    for record in &report {
+        let name = record["id"].as_str().unwrap().rsplit('/').next().unwrap();
+        if broken(name) {
+            assert_eq!(
+                (record["score"].as_f64(), &record["details"]["build"]),
+                (Some(0.0), &serde_json::json!("failed"))
+            );
+            seen.1 += 1;
+        } else {
+            assert_eq!(record["score"].as_f64(), Some(1.0), "{record}");
+            seen.0 += 1;
+        }
+    }
+    assert!(seen.0 > 0 && seen.1 > 0, "solved and broken exercises were drawn: {seen:?}");
+
+    // Replayed with the server stopped: the same nodes, no request sent.
+    let requests = server.count();
+    server.stop();
+    let again = hyperagent_cli(
+        home.path(),
+        &["run", "--config", &path, "--run-id", "again", "--llm", "replay", "--replay-from", "live"],
+    );
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(server.count(), requests);
+    assert_eq!(
+        node_events(&home.path().join("runs/again/log.jsonl")),
+        node_events(&home.path().join("runs/live/log.jsonl"))
+    );
+}
