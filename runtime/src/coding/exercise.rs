@@ -13,10 +13,6 @@ pub const TRACK_DIR: &str = "coding/exercism-rust";
 /// Largest exercise file read, bytes.
 const MAX_FILE_BYTES: u64 = 512 << 10;
 
-/// Exercises whose tests cannot run on wasm32-wasip2 as written, for reasons no file shows.
-const KNOWN_LIMITS: &[(&str, &str)] =
-    &[("luhn-from", "a test literal (8273_1232_7352_0562usize) overflows the 32-bit usize of wasm32")];
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exercise {
     /// The directory name, e.g. `two-bucket`.
@@ -43,8 +39,8 @@ pub struct Exercise {
 impl Exercise {
     /// Why this host cannot score the exercise, or `None` when it can.
     pub fn exclusion(&self) -> Option<String> {
-        if let Some((_, why)) = KNOWN_LIMITS.iter().find(|(name, _)| *name == self.name) {
-            return Some((*why).to_owned());
+        if let Some(literal) = self.tests.values().find_map(|t| wide_pointer_literal(t)) {
+            return Some(format!("a test literal ({literal}) overflows the 32-bit usize of wasm32"));
         }
         if !self.dependencies.is_empty() {
             return Some(format!(
@@ -71,6 +67,21 @@ impl Exercise {
         }
         None
     }
+}
+
+/// The first `usize` or `isize` literal in `source` that does not fit in 32 bits.
+fn wide_pointer_literal(source: &str) -> Option<String> {
+    let bytes = source.as_bytes();
+    for suffix in ["usize", "isize"] {
+        for (at, _) in source.match_indices(suffix) {
+            let start = bytes[..at].iter().rposition(|b| !(b.is_ascii_digit() || *b == b'_')).map_or(0, |p| p + 1);
+            let digits: String = source[start..at].chars().filter(char::is_ascii_digit).collect();
+            if digits.parse::<u128>().is_ok_and(|value| value > u128::from(u32::MAX)) {
+                return Some(source[start..at + suffix.len()].to_owned());
+            }
+        }
+    }
+    None
 }
 
 /// Reads every exercise under `root`, sorted by name.
@@ -153,4 +164,19 @@ fn read_tree(dir: &Path, prefix: &str) -> Result<BTreeMap<String, String>, Strin
         }
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wide_pointer_literal;
+
+    #[test]
+    fn literals_too_wide_for_wasm32_are_found() {
+        assert_eq!(
+            wide_pointer_literal("let v = 8273_1232_7352_0562usize;").as_deref(),
+            Some("8273_1232_7352_0562usize")
+        );
+        assert_eq!(wide_pointer_literal("let v = 4_294_967_295usize; let w: usize = 5;"), None);
+        assert_eq!(wide_pointer_literal("fn f(x: usize) -> isize { 0 }"), None);
+    }
 }
