@@ -144,7 +144,7 @@ fn coding_config(server: Option<&common::http::Server>) -> String {
         generations: 1,
         children_per_generation: 1,
         meta_llm_calls: 1,
-        task_llm_calls: u32::from(server.is_some()),
+        task_llm_calls: if server.is_some() { 2 } else { 0 },
         seed: 3,
         ..Default::default()
     };
@@ -169,19 +169,47 @@ fn a_coding_run_without_an_llm_is_refused_with_the_reason() {
     assert!(said.contains("the coding domain cannot make progress without an LLM"), "{said}");
 }
 
-/// An OpenAI-compatible server that answers a task agent's request with the reference solution of
-/// the exercise whose stub it was shown, or with a solution that does not compile for the
-/// exercises `broken` picks; meta agents get a plain answer with no edit.
-fn solving_server(broken: fn(&str) -> bool) -> common::http::Server {
+/// How the scripted model answers an exercise, by its name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Script {
+    /// A solution that does not compile, and nothing more.
+    Broken,
+    /// A solution that does not compile with tests of its own; asked again with the tests'
+    /// output, the reference solution.
+    FixedByOwnTests,
+    /// The reference solution.
+    Right,
+}
+
+fn script(name: &str) -> Script {
+    if name < "d" {
+        Script::Broken
+    } else if name < "p" {
+        Script::FixedByOwnTests
+    } else {
+        Script::Right
+    }
+}
+
+const BROKEN: &str = "```rust\npub fn nothing() -> u32 { \"no\" }\n```\n";
+
+/// An OpenAI-compatible server that answers a task agent's request for the exercise whose
+/// statement it was shown as [`script`] says; meta agents get a plain answer with no edit.
+fn solving_server() -> common::http::Server {
     let exercises: Vec<Exercise> =
         exercise::read_all(&data_dir().join(exercise::TRACK_DIR)).unwrap().into_iter().chain(benchmark()).collect();
     common::http::Server::start(move |_, request| {
         let body = request.json();
         let asked =
             body["messages"].as_array().unwrap().iter().filter_map(|m| m["content"].as_str()).collect::<String>();
+        let retry = asked.contains("Running them gave");
+        let own_tests = "```rust\n#[test]\nfn runs() {\n    assert_eq!(1 + 1, 2);\n}\n```\n";
         let content = match exercises.iter().find(|e| asked.contains(&e.statement)) {
-            Some(e) if broken(&e.name) => "```rust\npub fn nothing() -> u32 { \"no\" }\n```".to_owned(),
-            Some(e) => format!("Here it is:\n```rust\n{}```\n", e.example),
+            Some(e) => match (script(&e.name), retry) {
+                (Script::Broken, _) => BROKEN.to_owned(),
+                (Script::FixedByOwnTests, false) => format!("{BROKEN}Tests:\n{own_tests}"),
+                (Script::FixedByOwnTests, true) | (Script::Right, _) => format!("```rust\n{}```\n", e.example),
+            },
             None => "No change today.".to_owned(),
         };
         common::http::Reply::json(
@@ -195,9 +223,7 @@ fn solving_server(broken: fn(&str) -> bool) -> common::http::Server {
 #[test]
 fn a_short_coding_run_with_a_scripted_llm_scores_real_solutions_and_replays_offline() {
     let home = tempfile::tempdir().unwrap();
-    // Exercises before `m` get a solution that does not compile.
-    let broken = |name: &str| name < "m";
-    let server = solving_server(broken);
+    let server = solving_server();
     let path = home.path().join("coding.toml");
     std::fs::write(&path, coding_config(Some(&server))).unwrap();
     let path = path.to_string_lossy().into_owned();
@@ -209,7 +235,8 @@ fn a_short_coding_run_with_a_scripted_llm_scores_real_solutions_and_replays_offl
     assert!(text.contains("coding"), "{text}");
 
     // Every training answer of the initial node was built and tested: the right ones pass, the
-    // broken ones score 0 with the compiler's word.
+    // broken ones score 0 with the compiler's word, and a broken one whose own tests did not
+    // compile was fixed after the model saw that.
     let archive = hyperagent::archive::Archive::open(home.path().join("archive")).unwrap();
     let initial = node_events(&home.path().join("runs/live/log.jsonl"))[0].2;
     let node = archive.get_node(&initial).unwrap();
@@ -218,21 +245,28 @@ fn a_short_coding_run_with_a_scripted_llm_scores_real_solutions_and_replays_offl
     )
     .unwrap();
     assert_eq!(report.len(), 5, "3 training and 2 validation tasks");
-    let mut seen = (0, 0);
+    let mut seen = Vec::new();
     for record in &report {
         let name = record["id"].as_str().unwrap().rsplit('/').next().unwrap();
-        if broken(name) {
-            assert_eq!(
-                (record["score"].as_f64(), &record["details"]["build"]),
-                (Some(0.0), &serde_json::json!("failed"))
-            );
-            seen.1 += 1;
+        let how = script(name);
+        seen.push(how);
+        if how == Script::Broken {
+            let build = &record["details"]["build"];
+            assert_eq!((record["score"].as_f64(), build.as_str()), (Some(0.0), Some("failed")), "{record}");
         } else {
             assert_eq!(record["score"].as_f64(), Some(1.0), "{record}");
-            seen.0 += 1;
         }
+        let asked = record["llm"].as_array().unwrap().len();
+        assert_eq!(asked, if how == Script::FixedByOwnTests { 2 } else { 1 }, "{name}: {record}");
     }
-    assert!(seen.0 > 0 && seen.1 > 0, "solved and broken exercises were drawn: {seen:?}");
+    for how in [Script::Broken, Script::FixedByOwnTests, Script::Right] {
+        assert!(seen.contains(&how), "the draw holds each kind of answer: {seen:?}");
+    }
+    let retried = server.requests.lock().unwrap().iter().any(|r| {
+        let text = r.json().to_string();
+        text.contains("Running them gave") && text.contains("did not compile")
+    });
+    assert!(retried, "the model was shown its own tests' failure");
 
     // Replayed with the server stopped: the same nodes, no request sent.
     let requests = server.count();

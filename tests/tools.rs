@@ -476,3 +476,46 @@ fn bench_compiler() -> Arc<hyperagent::compiler::GuestCompiler> {
             .unwrap(),
     )
 }
+
+#[test]
+fn run_tests_is_refused_where_no_domain_offers_it_and_bounded_where_one_does() {
+    // A task call of a domain without the tool (and any meta call) is told so.
+    let report =
+        run_probe(json!({"op": "run-tests", "lib": "", "tests": ""}), &CallLimits::default(), &Grants::default());
+    let said = output_json(&report)["err"].as_str().unwrap().to_owned();
+    assert!(said.contains("offered to the task calls of domains that have it"), "{said}");
+    assert!(report.tools.is_empty());
+
+    // Where a domain offers it, an input over the bound is refused before the domain sees it.
+    struct Counting(std::sync::atomic::AtomicU32);
+    impl hyperagent::sandbox::TaskTools for Counting {
+        fn run_tests(
+            &self,
+            _: Vec<(String, String)>,
+            _: String,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<hyperagent::sandbox::TestRun, String>> + Send + '_>,
+        > {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async {
+                Ok(hyperagent::sandbox::TestRun { built: true, passed: 2, failed: 1, output: "x".repeat(10_000) })
+            })
+        }
+    }
+    let tools = Arc::new(Counting(Default::default()));
+    let grants = Grants { task_tools: Some(tools.clone()), ..Default::default() };
+    let big = "t".repeat(hyperagent::sandbox::host::MAX_RUN_TESTS_INPUT_BYTES + 1);
+    let report = run_probe(json!({"op": "run-tests", "lib": "", "tests": big}), &CallLimits::default(), &grants);
+    assert!(output_json(&report)["err"].as_str().unwrap().contains("at most"), "{:?}", output_json(&report));
+    assert_eq!(tools.0.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // Its answer reaches the guest cut at 4 KiB, and the use is in the call's report.
+    let report =
+        run_probe(json!({"op": "run-tests", "lib": "", "tests": "#[test] fn t() {}"}), &CallLimits::default(), &grants);
+    let said = output_json(&report)["ok"].as_str().unwrap().to_owned();
+    assert!(
+        said.starts_with("2 passed, 1 failed") && said.ends_with("[cut at 4 KiB]") && said.len() < 4200,
+        "{}",
+        said.len()
+    );
+    assert_eq!((report.tools[0].tool.as_str(), report.tools[0].result.as_str()), ("run-tests", "2 passed, 1 failed"));
+}

@@ -9,6 +9,7 @@
 //! - [`tool_loop`] and [`file_tools`]: a model editing `/repo` through tool calls;
 //! - [`workbench`]: the host's tools over `/repo` for meta calls (building it as the child will be,
 //!   and trying its task agent on a training task);
+//! - [`task_tools`]: tools a task call's domain offers (coding: run tests of one's own);
 //! - [`repo`]: reading and rewriting the hyperagent's own source under `/repo`;
 //! - [`history`]: reading the evaluation history under `/history`;
 //! - [`rng`]: deterministic randomness from the seed the host hands over;
@@ -45,6 +46,7 @@ pub mod log;
 pub mod repo;
 pub mod rng;
 pub mod select;
+pub mod task_tools;
 pub mod tool_loop;
 pub mod workbench;
 

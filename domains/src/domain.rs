@@ -82,6 +82,19 @@ pub enum ReplayCheck {
 /// The future of one score.
 pub type ScoreFuture<'a> = Pin<Box<dyn Future<Output = TaskScore> + Send + 'a>>;
 
+/// What running a task agent's own tests gave (see [`Domain::run_own_tests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnTestRun {
+    pub built: bool,
+    pub passed: u32,
+    pub failed: u32,
+    /// The failing tests and the first failure's output, or the build's diagnostics.
+    pub output: String,
+}
+
+/// The future of one run of a task agent's own tests.
+pub type OwnTestsFuture<'a> = Pin<Box<dyn Future<Output = Result<OwnTestRun, String>> + Send + 'a>>;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read {path}: {reason}")]
@@ -156,6 +169,19 @@ pub trait Domain: Send + Sync {
     /// task agents are offered an LLM. Default: `None`.
     fn needs_llm(&self) -> Option<&'static str> {
         None
+    }
+
+    /// Whether the task agents of this domain may run tests of their own on a candidate answer
+    /// (`run-tests`). Default: no.
+    fn offers_own_tests(&self) -> bool {
+        false
+    }
+
+    /// Runs the task agent's own `tests` against a candidate answer's `files` for `task`, as the
+    /// domain runs its hidden tests but without them. Default: refused.
+    fn run_own_tests<'a>(&'a self, task: &'a Task, files: Vec<(String, String)>, tests: String) -> OwnTestsFuture<'a> {
+        let _ = (task, files, tests);
+        Box::pin(async { Err("this domain offers no tests of one's own".to_owned()) })
     }
 }
 

@@ -251,6 +251,13 @@ fn run_op(payload: &str) -> Result<String, AgentError> {
                 "feedback": trial.feedback, "fuel": trial.fuel, "cached_build": trial.cached_build}}),
             Err(why) => json!({"err": why}),
         },
+        "run-tests" => {
+            let files = [("src/lib.rs".to_owned(), payload["lib"].as_str().unwrap_or("").to_owned())];
+            match agent_sdk::task_tools::run_tests(&files, payload["tests"].as_str().unwrap_or("")) {
+                Ok(run) => json!({"ok": agent_sdk::task_tools::describe(&run)}),
+                Err(why) => json!({"err": why}),
+            }
+        }
         "environment" => {
             let env = agent_sdk::environment();
             json!({"host": env.host_version, "contract": env.contract_version,

@@ -165,8 +165,7 @@ impl Auditor<'_> {
                 calls: config.task_llm_calls,
             });
             let settings = TaskSettings { fuel: config.task_fuel, memory_mib: config.memory_mib, parallelism: 1, llm };
-            let again =
-                run_task(self.sandbox, &loaded, domain.as_ref(), task, &settings, record.answer.is_some()).await;
+            let again = run_task(self.sandbox, &loaded, domain, task, &settings, record.answer.is_some()).await;
             audit.tasks_checked += 1;
             if !same_as_recorded(domain.replay_check(), record, &again) {
                 audit.mismatches.push(format!(

@@ -16,7 +16,7 @@ pub mod scoring;
 
 use crate::compiler::GuestCompiler;
 use exercise::Exercise;
-use hyperagent_domains::domain::{DataFile, ScoreFuture, Staging};
+use hyperagent_domains::domain::{DataFile, OwnTestsFuture, ScoreFuture, Staging};
 use hyperagent_domains::{DataError, Domain, Split, Task, TaskScore, TestSets};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -213,6 +213,21 @@ impl Domain for Coding {
 
     fn staging(&self) -> Staging {
         Staging { tasks: self.settings.staged_tasks, threshold: self.settings.staged_threshold }
+    }
+
+    fn offers_own_tests(&self) -> bool {
+        true
+    }
+
+    fn run_own_tests<'a>(&'a self, task: &'a Task, files: Vec<(String, String)>, tests: String) -> OwnTestsFuture<'a> {
+        Box::pin(async move {
+            let exercise = self.exercise_of(task).ok_or_else(|| format!("no exercise for task {}", task.id))?;
+            let scorer = self.scorer.clone().ok_or("this host has no compiler to build solutions with")?;
+            let files: std::collections::BTreeMap<String, String> = files.into_iter().collect();
+            tokio::task::spawn_blocking(move || scorer.run_own(&exercise, &files, tests))
+                .await
+                .map_err(|e| format!("the test run failed: {e}"))?
+        })
     }
 
     fn needs_llm(&self) -> Option<&'static str> {

@@ -8,6 +8,7 @@ use crate::compiler::GuestCompiler;
 use crate::compiler::exercise::{ExerciseCrate, TestBuild};
 use crate::source_tree::SourceTree;
 use hyperagent_domains::TaskScore;
+use hyperagent_domains::domain::OwnTestRun;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -31,23 +32,31 @@ pub fn answer_files(answer: &str) -> Result<BTreeMap<String, String>, String> {
     let Some(files) = value.get("files").and_then(Value::as_object) else {
         return Err("the answer is not {\"files\": {path: text}}".into());
     };
+    let mut kept = BTreeMap::new();
+    for (path, text) in files {
+        let Some(text) = text.as_str() else { return Err(format!("{path}: the file's text is not a string")) };
+        kept.insert(path.clone(), text.to_owned());
+    }
+    check_files(&kept)?;
+    Ok(kept)
+}
+
+/// A solution's files: 1 to [`MAX_ANSWER_FILES`], under `src/`, ending in `.rs`, within
+/// [`MAX_ANSWER_BYTES`] in all.
+pub fn check_files(files: &BTreeMap<String, String>) -> Result<(), String> {
     if files.is_empty() || files.len() > MAX_ANSWER_FILES {
         return Err(format!("the answer holds {} files; 1 to {MAX_ANSWER_FILES} are allowed", files.len()));
     }
-    let mut kept = BTreeMap::new();
-    let mut total = 0;
-    for (path, text) in files {
-        let Some(text) = text.as_str() else { return Err(format!("{path}: the file's text is not a string")) };
+    for path in files.keys() {
         if !path.starts_with("src/") || !path.ends_with(".rs") || crate::source_tree::RelPath::new(path).is_err() {
             return Err(format!("{path}: only files under src/ ending in .rs may be written"));
         }
-        total += text.len();
-        kept.insert(path.clone(), text.to_owned());
     }
+    let total: usize = files.values().map(String::len).sum();
     if total > MAX_ANSWER_BYTES {
         return Err(format!("the files hold {total} bytes; at most {MAX_ANSWER_BYTES}"));
     }
-    Ok(kept)
+    Ok(())
 }
 
 impl Scorer {
@@ -59,9 +68,46 @@ impl Scorer {
     /// stub's other files stay, as some exercises give modules ready made) with the exercise's
     /// tests, and runs them.
     pub fn score(&self, exercise: &Exercise, files: &BTreeMap<String, String>) -> TaskScore {
+        self.score_with(exercise, files, &exercise.tests)
+    }
+
+    /// Runs a task agent's own `tests` (one integration test file) against `files`: what
+    /// `run-tests` answers. The exercise's hidden tests are not built.
+    pub fn run_own(
+        &self,
+        exercise: &Exercise,
+        files: &BTreeMap<String, String>,
+        tests: String,
+    ) -> Result<OwnTestRun, String> {
+        check_files(files)?;
+        let own = BTreeMap::from([("tests/agent.rs".to_owned(), tests)]);
+        let scored = self.score_with(exercise, files, &own);
+        if let Some(why) = scored.invalid {
+            return Err(why);
+        }
+        let details = &scored.details;
+        let count = |key: &str| details[key].as_u64().unwrap_or(0) as u32;
+        if details["build"] == "failed" {
+            let output = details["diagnostics"].as_str().unwrap_or("").to_owned();
+            return Ok(OwnTestRun { built: false, passed: 0, failed: 0, output });
+        }
+        let failing: Vec<&str> =
+            details["failing"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut output = if failing.is_empty() { String::new() } else { format!("failing: {}\n", failing.join(", ")) };
+        output.push_str(details["first_failure"].as_str().unwrap_or(""));
+        Ok(OwnTestRun { built: true, passed: count("passed"), failed: count("failed"), output })
+    }
+
+    /// Builds `files` over the stub with `tests` and runs them.
+    fn score_with(
+        &self,
+        exercise: &Exercise,
+        files: &BTreeMap<String, String>,
+        tests: &BTreeMap<String, String>,
+    ) -> TaskScore {
         let mut tree = SourceTree::default();
         let stub_rest = exercise.stub.iter().filter(|(path, _)| !files.contains_key(*path));
-        for (path, text) in files.iter().chain(stub_rest).chain(&exercise.tests) {
+        for (path, text) in files.iter().chain(stub_rest).chain(tests) {
             if let Err(e) = tree.insert(path, text.as_bytes()) {
                 return TaskScore::invalid(format!("{path}: {e}"));
             }

@@ -268,5 +268,6 @@ pub fn meta_grants(
         ],
         llm,
         workbench,
+        task_tools: None,
     }
 }

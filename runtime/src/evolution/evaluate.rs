@@ -136,7 +136,7 @@ pub fn task_seed(task_id: &str) -> u64 {
 pub async fn run_task(
     sandbox: &Sandbox,
     component: &LoadedComponent,
-    domain: &dyn Domain,
+    domain: &Arc<dyn Domain>,
     task: &Task,
     settings: &TaskSettings,
     keep_answer: bool,
@@ -153,9 +153,14 @@ pub async fn run_task(
         llm_calls: settings.llm.as_ref().map_or(0, |l| l.calls),
         ..CallLimits::default()
     };
+    let task_tools = domain.offers_own_tests().then(|| {
+        Arc::new(OwnTests { domain: domain.clone(), task: task.clone(), runs: Default::default() })
+            as Arc<dyn crate::sandbox::TaskTools>
+    });
     let grants = Grants {
         seed: task_seed(&id),
         llm: gateway.clone().map(|g| g as Arc<dyn crate::sandbox::LlmGateway>),
+        task_tools,
         ..Grants::default()
     };
     let result = sandbox.call(component, &input, &limits, &grants).await;
@@ -196,6 +201,32 @@ pub async fn run_task(
     }
 }
 
+/// Runs of its own tests one task call may make.
+pub const MAX_OWN_TEST_RUNS: u32 = 4;
+
+/// A task call's `run-tests`, answered by its domain, at most [`MAX_OWN_TEST_RUNS`] times.
+struct OwnTests {
+    domain: Arc<dyn Domain>,
+    task: Task,
+    runs: std::sync::atomic::AtomicU32,
+}
+
+impl crate::sandbox::TaskTools for OwnTests {
+    fn run_tests(
+        &self,
+        files: Vec<(String, String)>,
+        tests: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<crate::sandbox::TestRun, String>> + Send + '_>> {
+        Box::pin(async move {
+            if self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_OWN_TEST_RUNS {
+                return Err(format!("this task call's {MAX_OWN_TEST_RUNS} test runs are spent"));
+            }
+            let run = self.domain.run_own_tests(&self.task, files, tests).await?;
+            Ok(crate::sandbox::TestRun { built: run.built, passed: run.passed, failed: run.failed, output: run.output })
+        })
+    }
+}
+
 pub fn split_score(records: &[TaskRecord]) -> SplitScore {
     let mean =
         if records.is_empty() { 0.0 } else { records.iter().map(|r| r.score).sum::<f64>() / records.len() as f64 };
@@ -220,7 +251,7 @@ pub async fn run_set(
                 (sandbox.clone(), component.clone(), domain.clone(), semaphore.clone(), settings.clone());
             tokio::spawn(async move {
                 let _permit = semaphore.acquire().await.expect("the semaphore is never closed");
-                run_task(&sandbox, &component, domain.as_ref(), &task, &settings, keep_answers).await
+                run_task(&sandbox, &component, &domain, &task, &settings, keep_answers).await
             })
         })
         .collect();
@@ -346,5 +377,65 @@ mod tests {
         assert!(passes_gate(&staged(0.5), 0.5));
         assert!(!passes_gate(&staged(0.49), 0.5));
         assert!(!passes_gate(&SplitScore { mean: 1.0, tasks: 0, invalid: 0 }, 0.5));
+    }
+
+    /// A domain whose own tests always pass, counting the runs it was asked for.
+    struct Tested(std::sync::atomic::AtomicU32);
+
+    impl Domain for Tested {
+        fn name(&self) -> &'static str {
+            "tested"
+        }
+        fn splits(
+            &self,
+            _: u64,
+            _: u64,
+        ) -> Result<(hyperagent_domains::Split, hyperagent_domains::Split), hyperagent_domains::DataError> {
+            unreachable!()
+        }
+        fn test_sets(
+            &self,
+            _: &std::path::Path,
+        ) -> Result<hyperagent_domains::TestSets, hyperagent_domains::DataError> {
+            unreachable!()
+        }
+        fn score<'a>(&'a self, _: &'a Task, _: &'a str) -> hyperagent_domains::domain::ScoreFuture<'a> {
+            unreachable!()
+        }
+        fn offers_own_tests(&self) -> bool {
+            true
+        }
+        fn run_own_tests<'a>(
+            &'a self,
+            _: &'a Task,
+            _: Vec<(String, String)>,
+            _: String,
+        ) -> hyperagent_domains::domain::OwnTestsFuture<'a> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async {
+                Ok(hyperagent_domains::domain::OwnTestRun { built: true, passed: 1, failed: 0, output: String::new() })
+            })
+        }
+    }
+
+    #[test]
+    fn a_task_call_runs_its_own_tests_at_most_the_allowed_times() {
+        use crate::sandbox::TaskTools;
+        let domain = Arc::new(Tested(Default::default()));
+        let tools = OwnTests {
+            domain: domain.clone(),
+            task: Task { id: "t".into(), payload: "{}".into() },
+            runs: Default::default(),
+        };
+        let run = || block_on(tools.run_tests(Vec::new(), String::new()));
+        for _ in 0..MAX_OWN_TEST_RUNS {
+            assert_eq!(run().unwrap().passed, 1);
+        }
+        assert!(run().unwrap_err().contains("4 test runs are spent"));
+        assert_eq!(domain.0.load(std::sync::atomic::Ordering::Relaxed), MAX_OWN_TEST_RUNS);
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
     }
 }

@@ -172,7 +172,7 @@ impl RepoWorkbench {
             Err(e) => return Err(format!("the built component cannot be loaded: {e}")),
         };
         let settings = TaskSettings { fuel, memory_mib: trials.memory_mib, parallelism: 1, llm: None };
-        let record = evaluate::run_task(&trials.sandbox, &loaded, run.domain.as_ref(), task, &settings, true).await;
+        let record = evaluate::run_task(&trials.sandbox, &loaded, &run.domain, task, &settings, true).await;
         self.state().trial_fuel += record.fuel;
         let feedback = run.domain.feedback(task, &record.task_score());
         Ok(TaskTrial {

@@ -2,7 +2,7 @@
 
 use super::bindings::hyperagent::agent::host::{self, CallEnvironment, LlmError, LlmRequest, LlmResponse, LogLevel};
 use super::bindings::hyperagent::agent::types::{self, Budget};
-use super::bindings::hyperagent::agent::workbench;
+use super::bindings::hyperagent::agent::{task_tools, workbench};
 use super::guarded_fs::{FsGuard, GuardedFs};
 use super::limits::{CallLimits, MemoryLimiter};
 use super::meter::IoMeter;
@@ -188,6 +188,27 @@ pub trait Workbench: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<TaskTrial, String>> + Send + 'a>>;
 }
 
+/// What running a task agent's own tests gave (`run-tests`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRun {
+    pub built: bool,
+    pub passed: u32,
+    pub failed: u32,
+    pub output: String,
+}
+
+/// The seam where a domain's tools for task calls plug in (coding: run the agent's own tests).
+pub trait TaskTools: Send + Sync {
+    fn run_tests(
+        &self,
+        files: Vec<(String, String)>,
+        tests: String,
+    ) -> Pin<Box<dyn Future<Output = Result<TestRun, String>> + Send + '_>>;
+}
+
+/// Largest solution files plus tests a `run-tests` accepts, in bytes.
+pub const MAX_RUN_TESTS_INPUT_BYTES: usize = 768 << 10;
+
 /// Largest diagnostics a `check-build` hands the guest.
 pub const MAX_CHECK_DIAGNOSTICS_BYTES: usize = 16 << 10;
 /// Largest answer and feedback a `try-task` hands the guest, each.
@@ -224,6 +245,7 @@ pub struct CallState {
     pub(super) limits: CallLimits,
     pub(super) llm: Option<Arc<dyn LlmGateway>>,
     pub(super) workbench: Option<Arc<dyn Workbench>>,
+    pub(super) task_tools: Option<Arc<dyn TaskTools>>,
     pub(super) logs: Vec<LogLine>,
     pub(super) logs_dropped: u64,
     pub(super) import_calls: u64,
@@ -387,6 +409,42 @@ impl workbench::Host for CallState {
                     + trial.invalid.as_ref().map_or(0, String::len);
                 self.meter.moved(moved as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
                 Ok(trial)
+            }
+            Err(why) => Err(why),
+        })
+    }
+}
+
+impl task_tools::Host for CallState {
+    async fn run_tests(
+        &mut self,
+        files: Vec<(String, String)>,
+        tests: String,
+    ) -> wasmtime::Result<Result<task_tools::TestRun, String>> {
+        self.count_import()?;
+        let size = files.iter().map(|(p, t)| p.len() + t.len()).sum::<usize>() + tests.len();
+        self.meter.moved(size as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+        let Some(tools) = self.task_tools.clone() else {
+            return Ok(Err("run-tests is offered to the task calls of domains that have it (coding) only".to_owned()));
+        };
+        if size > MAX_RUN_TESTS_INPUT_BYTES {
+            return Ok(Err(format!("the files and tests hold {size} bytes; at most {MAX_RUN_TESTS_INPUT_BYTES}")));
+        }
+        let answer = tools.run_tests(files, tests).await;
+        let result = match &answer {
+            Ok(run) if run.built => format!("{} passed, {} failed", run.passed, run.failed),
+            Ok(_) => "did not build".to_owned(),
+            Err(why) => format!("error: {why}"),
+        };
+        self.tools.push(super::ToolUse { tool: "run-tests".into(), target: None, result, fuel: 0 });
+        Ok(match answer {
+            Ok(run) => {
+                let mut output = run.output;
+                if truncate_utf8(&mut output, MAX_TRIAL_TEXT_BYTES) {
+                    output.push_str(" [cut at 4 KiB]");
+                }
+                self.meter.moved(output.len() as u64).map_err(|stop| wasmtime::format_err!("{stop}"))?;
+                Ok(task_tools::TestRun { built: run.built, passed: run.passed, failed: run.failed, output })
             }
             Err(why) => Err(why),
         })

@@ -30,7 +30,8 @@ const ALLOWED_WASI: &[&str] = &[
     "wasi:random/insecure-seed",
 ];
 
-const ALLOWED_CONTRACT: &[&str] = &["hyperagent:agent/types", "hyperagent:agent/host", "hyperagent:agent/workbench"];
+const ALLOWED_CONTRACT: &[&str] =
+    &["hyperagent:agent/types", "hyperagent:agent/host", "hyperagent:agent/workbench", "hyperagent:agent/task-tools"];
 
 /// The contract version prefix this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.2";

@@ -21,8 +21,8 @@ pub mod virtual_env;
 
 pub use capture::Captured;
 pub use host::{
-    BuildCheck, ChatFailure, ChatMessage, ChatRequest, ChatResponse, LlmGateway, TaskTrial, ToolCall, ToolDefinition,
-    Workbench,
+    BuildCheck, ChatFailure, ChatMessage, ChatRequest, ChatResponse, LlmGateway, TaskTools, TaskTrial, TestRun,
+    ToolCall, ToolDefinition, Workbench,
 };
 pub use limits::{CallLimits, Fuel};
 pub use report::{CallReport, LogLine, Outcome, ToolUse};
@@ -149,6 +149,8 @@ pub struct Grants {
     pub llm: Option<Arc<dyn LlmGateway>>,
     /// The tools over `/repo` a meta call may use; none for task calls.
     pub workbench: Option<Arc<dyn Workbench>>,
+    /// The tools a task call's domain offers it (coding's `run-tests`); none for meta calls.
+    pub task_tools: Option<Arc<dyn TaskTools>>,
 }
 
 /// The input of a `task` call.
@@ -397,6 +399,7 @@ impl Sandbox {
             limits: limits.clone(),
             llm: grants.llm.clone(),
             workbench: grants.workbench.clone(),
+            task_tools: grants.task_tools.clone(),
             logs: Vec::new(),
             logs_dropped: 0,
             import_calls: 0,
