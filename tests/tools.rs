@@ -80,7 +80,7 @@ fn openai_tools_go_out_as_functions_and_tool_calls_come_back() {
     );
     assert_eq!((answer.content.as_str(), answer.finish_reason.as_deref()), ("", Some("tool_calls")));
     let body = server.requests.lock().unwrap()[0].json();
-    assert_eq!(body["tools"][0]["type"], "function");
+    assert_eq!((body["tools"][0]["type"].as_str(), body["tool_choice"].as_str()), (Some("function"), Some("auto")));
     assert_eq!(body["tools"][0]["function"]["name"], "view");
     assert_eq!(body["tools"][0]["function"]["parameters"]["required"][0], "path");
     let assistant = &body["messages"][2];

@@ -41,6 +41,9 @@ impl Provider {
                         })
                         .collect();
                     body["tools"] = json!(tools);
+                    // OpenAI's default, said outright: some compatible servers (llama-cpp-python's
+                    // function-calling formats) let the model call tools only when asked so.
+                    body["tool_choice"] = json!("auto");
                 }
                 body
             }
