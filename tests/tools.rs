@@ -86,7 +86,7 @@ fn openai_tools_go_out_as_functions_and_tool_calls_come_back() {
     let assistant = &body["messages"][2];
     assert_eq!(
         (assistant["content"].clone(), assistant["tool_calls"][0]["id"].clone()),
-        (Value::Null, json!("call_1"))
+        (json!(""), json!("call_1"))
     );
     assert_eq!(assistant["tool_calls"][0]["function"]["arguments"], r#"{"path":"src/lib.rs"}"#);
     assert_eq!(body["messages"][3], json!({"role": "tool", "tool_call_id": "call_1", "content": "1\tfn main() {}"}));

@@ -145,8 +145,9 @@ fn openai_message(m: &ChatMessage) -> Value {
         .iter()
         .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
         .collect();
-    let content = if m.content.is_empty() { Value::Null } else { json!(m.content) };
-    json!({"role": m.role, "content": content, "tool_calls": calls})
+    // An empty string, not null, when the turn only calls tools: OpenAI takes either, and
+    // llama-cpp-python's server refuses null.
+    json!({"role": m.role, "content": m.content, "tool_calls": calls})
 }
 
 /// A tool call of an OpenAI answer; a missing id is named by its place.
