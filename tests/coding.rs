@@ -128,10 +128,47 @@ fn hostile_solutions_are_contained_and_score_0_with_the_reason() {
     files.insert("build.rs".into(), "fn main() {}".into());
     let build_rs = scorer().score(&acronym, &files);
     assert!(build_rs.invalid.as_deref().unwrap().contains("build.rs"), "{build_rs:?}");
-    // A solution that does not compile scores 0 with the compiler's diagnostics.
-    let broken = score(&acronym, "pub fn abbreviate(phrase: &str) -> String { phrase }");
+    // A solution that does not compile scores 0 with the compiler's diagnostics, cut to 4 KiB.
+    let errors: String = (0..300).map(|i| format!("fn e{i}() -> u32 {{ \"no\" }}\n")).collect();
+    let broken = score(&acronym, &format!("pub fn abbreviate(phrase: &str) -> String {{ phrase }}\n{errors}"));
     assert_eq!(broken.details["build"], "failed");
-    assert!(broken.details["diagnostics"].as_str().unwrap().contains("mismatched types"), "{broken:?}");
+    let diagnostics = broken.details["diagnostics"].as_str().unwrap();
+    assert!(diagnostics.contains("mismatched types") && diagnostics.len() <= 4096, "{}", diagnostics.len());
+    // The agent's own tests (run-tests) are a guest's: held to the policy, they cannot read the
+    // hidden tests at compile time either.
+    let own = "const T: &str = include_str!(\"../src/lib.rs\");\n#[test]\nfn t() {}\n".to_owned();
+    let refused = scorer().run_own(&acronym, &lib(&acronym.example), own).unwrap_err();
+    assert!(refused.contains("include_str"), "{refused}");
+    let fine = "use acronym::abbreviate;\n#[test]\nfn png() { assert_eq!(abbreviate(\"Portable Network Graphics\"), \"PNG\"); }\n";
+    let ran = scorer().run_own(&acronym, &lib(&acronym.example), fine.to_owned()).unwrap();
+    assert_eq!((ran.built, ran.passed, ran.failed), (true, 1, 0), "{ran:?}");
+}
+
+#[test]
+fn the_runners_deadline_and_test_count_end_a_binary_with_the_reason() {
+    let compiler =
+        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
+            .unwrap();
+    let acronym = one("acronym");
+    // Fuel that never runs out: the wall-clock backstop ends the endless loop.
+    let limits = TestLimits {
+        fuel_per_binary: u64::MAX / 2,
+        deadline: std::time::Duration::from_secs(1),
+        ..TestLimits::default()
+    };
+    let endless = "pub fn abbreviate(phrase: &str) -> String { let mut x = 0u64; loop { x = x.wrapping_add(phrase.len() as u64); } }";
+    let scored = Scorer::new(Arc::new(compiler), limits).score(&acronym, &lib(endless));
+    assert_eq!(scored.score, 0.0);
+    assert!(scored.details["first_failure"].as_str().unwrap().contains("the deadline passed"), "{:?}", scored.details);
+    // A binary with more tests than allowed is not run at all.
+    let compiler =
+        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
+            .unwrap();
+    let few = Scorer::new(Arc::new(compiler), TestLimits { max_tests: 3, ..TestLimits::default() });
+    let scored = few.score(&acronym, &lib(&acronym.example));
+    assert_eq!(scored.score, 0.0);
+    let errors = scored.details["binary_errors"].to_string();
+    assert!(errors.contains("tests; at most 3 are run"), "{errors}");
 }
 
 fn coding_config(server: Option<&common::http::Server>) -> String {

@@ -84,10 +84,7 @@ fn openai_tools_go_out_as_functions_and_tool_calls_come_back() {
     assert_eq!(body["tools"][0]["function"]["name"], "view");
     assert_eq!(body["tools"][0]["function"]["parameters"]["required"][0], "path");
     let assistant = &body["messages"][2];
-    assert_eq!(
-        (assistant["content"].clone(), assistant["tool_calls"][0]["id"].clone()),
-        (json!(""), json!("call_1"))
-    );
+    assert_eq!((assistant["content"].clone(), assistant["tool_calls"][0]["id"].clone()), (json!(""), json!("call_1")));
     assert_eq!(assistant["tool_calls"][0]["function"]["arguments"], r#"{"path":"src/lib.rs"}"#);
     assert_eq!(body["messages"][3], json!({"role": "tool", "tool_call_id": "call_1", "content": "1\tfn main() {}"}));
 }
@@ -300,10 +297,7 @@ fn build_checks_are_for_meta_calls_only_and_bounded_per_call() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     guest_source("probe").write_to(&repo).unwrap();
-    let compiler = Arc::new(
-        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
-            .unwrap(),
-    );
+    let compiler = bench_compiler();
     let bench = RepoWorkbench::new(repo.clone(), compiler, dir.path().join("scratch"), None).unwrap();
     let first = block_on(bench.check_build()).unwrap();
     assert_eq!((first.status.as_str(), first.cached), ("built", false));
@@ -332,10 +326,7 @@ fn a_build_checks_diagnostics_reach_the_guest_cut_at_16_kib() {
     let lib = format!("{}\n{errors}", lib_rs(&tree));
     tree.insert("src/lib.rs", lib).unwrap();
     tree.write_to(&repo).unwrap();
-    let compiler = Arc::new(
-        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
-            .unwrap(),
-    );
+    let compiler = bench_compiler();
     let bench = RepoWorkbench::new(repo, compiler, dir.path().join("scratch"), None).unwrap();
     let grants = Grants { workbench: Some(Arc::new(bench)), ..Default::default() };
     let report = run_probe(json!({"op": "check-build"}), &CallLimits::default(), &grants);
@@ -387,10 +378,7 @@ fn try_task_runs_training_tasks_only_within_its_count_and_fuel() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     guest_source("probe").write_to(&repo).unwrap();
-    let compiler = Arc::new(
-        hyperagent::compiler::GuestCompiler::new(world().paths.compiler_settings(std::time::Duration::from_secs(600)))
-            .unwrap(),
-    );
+    let compiler = bench_compiler();
     let task = |id: &str, op: Value| hyperagent_domains::Task { id: id.into(), payload: op.to_string() };
     let tasks = vec![
         task("train/echo", json!({"op": "echo", "value": "hello"})),
@@ -428,6 +416,13 @@ fn try_task_runs_training_tasks_only_within_its_count_and_fuel() {
     assert_eq!(report.tools.len(), 1);
     assert_eq!((report.tools[0].tool.as_str(), report.tools[0].result.as_str()), ("try-task", "ok score 1"));
     assert_eq!(report.tools[0].target.as_deref(), Some("ops train/big"));
+    // Names past 256 bytes are refused before any lookup.
+    let long = run_probe(
+        json!({"op": "try-task", "domain": "o".repeat(300), "task": "train/echo"}),
+        &CallLimits::default(),
+        &grants,
+    );
+    assert!(output_json(&long)["err"].as_str().unwrap().contains("at most 256 bytes"), "{:?}", output_json(&long));
 
     // A task that spins runs out of its task fuel; the call's fuel for trials (TRIAL_FUEL_TASKS
     // task budgets) is then spent before its count.

@@ -68,7 +68,7 @@ impl Scorer {
     /// stub's other files stay, as some exercises give modules ready made) with the exercise's
     /// tests, and runs them.
     pub fn score(&self, exercise: &Exercise, files: &BTreeMap<String, String>) -> TaskScore {
-        self.score_with(exercise, files, &exercise.tests)
+        self.score_with(exercise, files, &exercise.tests, true)
     }
 
     /// Runs a task agent's own `tests` (one integration test file) against `files`: what
@@ -81,7 +81,7 @@ impl Scorer {
     ) -> Result<OwnTestRun, String> {
         check_files(files)?;
         let own = BTreeMap::from([("tests/agent.rs".to_owned(), tests)]);
-        let scored = self.score_with(exercise, files, &own);
+        let scored = self.score_with(exercise, files, &own, false);
         if let Some(why) = scored.invalid {
             return Err(why);
         }
@@ -98,12 +98,14 @@ impl Scorer {
         Ok(OwnTestRun { built: true, passed: count("passed"), failed: count("failed"), output })
     }
 
-    /// Builds `files` over the stub with `tests` and runs them.
+    /// Builds `files` over the stub with `tests` (the exercise's own when `tests_trusted`, else a
+    /// guest's, held to the source policy) and runs them.
     fn score_with(
         &self,
         exercise: &Exercise,
         files: &BTreeMap<String, String>,
         tests: &BTreeMap<String, String>,
+        tests_trusted: bool,
     ) -> TaskScore {
         let mut tree = SourceTree::default();
         let stub_rest = exercise.stub.iter().filter(|(path, _)| !files.contains_key(*path));
@@ -112,8 +114,12 @@ impl Scorer {
                 return TaskScore::invalid(format!("{path}: {e}"));
             }
         }
-        let krate =
-            ExerciseCrate { crate_name: exercise.crate_name.clone(), edition: exercise.edition.clone(), files: tree };
+        let krate = ExerciseCrate {
+            crate_name: exercise.crate_name.clone(),
+            edition: exercise.edition.clone(),
+            files: tree,
+            tests_trusted,
+        };
         let built = match self.compiler.build_exercise_tests(&krate) {
             Ok(built) => built,
             Err(e) => return TaskScore::invalid(format!("the host could not build the exercise: {e}")),
@@ -123,7 +129,7 @@ impl Scorer {
                 let said: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
                 return TaskScore::invalid(format!("refused by the source policy: {}", said.join("; ")));
             }
-            TestBuild::Failed { mut diagnostics, .. } => {
+            TestBuild::Failed { mut diagnostics } => {
                 crate::sandbox::host::truncate_utf8(&mut diagnostics, MAX_DIAGNOSTICS_BYTES);
                 return TaskScore {
                     score: 0.0,
@@ -131,7 +137,7 @@ impl Scorer {
                     details: json!({"build": "failed", "diagnostics": diagnostics}),
                 };
             }
-            TestBuild::Built { binaries, .. } => binaries,
+            TestBuild::Built { binaries } => binaries,
         };
         let runner = match self.runner.get_or_init(TestRunner::new) {
             Ok(runner) => runner,
@@ -183,7 +189,13 @@ fn summarise(runs: &[BinaryRun]) -> TaskScore {
     let passed = runs.iter().flat_map(|r| &r.tests).filter(|t| t.passed).count();
     let failing: Vec<String> = runs
         .iter()
-        .flat_map(|r| r.tests.iter().filter(|t| !t.passed).map(move |t| format!("{}::{}", r.binary, t.name)))
+        // Names come from the test binary (from a guest's own tests, for `run-tests`): cut.
+        .flat_map(|r| {
+            r.tests
+                .iter()
+                .filter(|t| !t.passed)
+                .map(move |t| format!("{}::{}", r.binary, t.name).chars().take(200).collect())
+        })
         .collect();
     let errors: Vec<String> =
         runs.iter().filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.binary))).collect();

@@ -13,10 +13,8 @@ use crate::hash::ContentHash;
 use crate::source_tree::SourceTree;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-/// An exercise crate to build: `files` holds `src/**` (the solution) and `tests/**` (the
-/// exercise's own tests, trusted: they come from the host's data).
+/// An exercise crate to build: `files` holds `src/**` (the solution) and `tests/**`.
 #[derive(Debug, Clone)]
 pub struct ExerciseCrate {
     /// The library's name as the tests `use` it, e.g. `acronym` or `two_bucket`.
@@ -24,6 +22,9 @@ pub struct ExerciseCrate {
     /// The Rust edition the exercise is written in.
     pub edition: String,
     pub files: SourceTree,
+    /// Whether `tests/**` is the exercise's own (from the host's data, not held to the source
+    /// policy) or written by a guest (`run-tests`), which is checked like the solution.
+    pub tests_trusted: bool,
 }
 
 /// One integration-test binary.
@@ -39,7 +40,6 @@ pub struct TestBinary {
 pub enum TestBuild {
     Built {
         binaries: Vec<TestBinary>,
-        duration: Duration,
     },
     /// The solution broke the source policy; cargo never ran.
     Rejected {
@@ -48,7 +48,6 @@ pub enum TestBuild {
     /// cargo failed or timed out; bounded and redacted diagnostics.
     Failed {
         diagnostics: String,
-        duration: Duration,
     },
 }
 
@@ -68,11 +67,10 @@ impl GuestCompiler {
                 ),
             });
         }
-        let violations = solution_violations(&exercise.files);
+        let violations = solution_violations(&exercise.files, exercise.tests_trusted);
         if !violations.is_empty() {
             return Ok(TestBuild::Rejected { violations });
         }
-        let started = Instant::now();
         let hash = tree_hash(&exercise.files);
         let package = format!("{}-x{}", exercise.crate_name.replace('_', "-"), &hash.to_hex()[..16]);
         let lock = self.lock_build_dir()?;
@@ -83,7 +81,6 @@ impl GuestCompiler {
         let subcommand = ["test", "--no-run", "--test", "*", "--message-format", "json-render-diagnostics"];
         let command = self.cargo_command(&host, &seen, &subcommand)?;
         let run = run_with_timeout(command, self.settings.timeout)?;
-        let duration = started.elapsed();
         let mut diagnostics = super::diagnostics::redact(&run.stderr, &self.redactions(&host, &seen));
         if let Some(hint) = super::confinement::limit_hint(&diagnostics, &self.jail.limits) {
             diagnostics = format!("{hint}\n{diagnostics}");
@@ -91,9 +88,9 @@ impl GuestCompiler {
         let outcome = if run.timed_out {
             let limit = self.settings.timeout.as_secs();
             let diagnostics = format!("the build did not finish within {limit} s and was killed\n{diagnostics}");
-            TestBuild::Failed { diagnostics, duration }
+            TestBuild::Failed { diagnostics }
         } else if !run.success {
-            TestBuild::Failed { diagnostics, duration }
+            TestBuild::Failed { diagnostics }
         } else {
             let mut binaries = Vec::new();
             for (name, executable) in test_executables(&run.stdout) {
@@ -103,7 +100,7 @@ impl GuestCompiler {
                 binaries.push(TestBinary { name, wasm: fs::read(&path).map_err(io_error(&path))? });
             }
             binaries.sort_by(|a, b| a.name.cmp(&b.name));
-            TestBuild::Built { binaries, duration }
+            TestBuild::Built { binaries }
         };
         // Every build is a package of its own: its artifacts are never reused.
         let _ = fs::remove_dir_all(&host.slot);
@@ -120,19 +117,21 @@ impl GuestCompiler {
     }
 }
 
-/// What the policy says of a solution: only `src/**/*.rs` may be written, and each file is held
-/// to the rules of guest source (no `include_str!`, no `env!`, no build scripts...).
-pub fn solution_violations(files: &SourceTree) -> Vec<Violation> {
+/// What the policy says of a solution: only `src/**/*.rs` (and, when the tests are a guest's,
+/// `tests/**/*.rs`) may be written, and each such file is held to the rules of guest source (no
+/// `include_str!`, no `env!`, no build scripts...).
+pub fn solution_violations(files: &SourceTree, tests_trusted: bool) -> Vec<Violation> {
     let mut violations = Vec::new();
     if !files.files.keys().any(|p| p.as_str() == "src/lib.rs") {
         violations.push(Violation::LibRsMissing);
     }
     for (path, file) in &files.files {
         let path = path.as_str();
-        if path.starts_with("tests/") {
+        let is_test = path.starts_with("tests/");
+        if is_test && tests_trusted {
             continue;
         }
-        if !path.starts_with("src/") || !path.ends_with(".rs") {
+        if !(path.starts_with("src/") || is_test) || !path.ends_with(".rs") {
             violations.push(Violation::ForbiddenFile { path: path.to_owned() });
             continue;
         }

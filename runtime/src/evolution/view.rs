@@ -165,8 +165,7 @@ pub fn run_domains(
 ) -> Result<Vec<RunDomain>, RunError> {
     let domains = config.open_domains(data_dir, services).map_err(RunError::Invalid)?;
     let offered_llm = config.llm.is_some() && config.task_llm_calls > 0;
-    if let Some((domain, why)) = domains.iter().find_map(|d| Some((d.name(), d.needs_llm()?))).filter(|_| !offered_llm)
-    {
+    if !offered_llm && let Some((domain, why)) = domains.iter().find_map(|d| Some((d.name(), d.needs_llm()?))) {
         return Err(RunError::Invalid(format!(
             "the {domain} domain cannot make progress without an LLM ({why}): add an [llm] section and set \
              task_llm_calls to 1 or more (see the README's LLM section), or choose other domains"
