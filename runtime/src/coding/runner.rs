@@ -10,14 +10,13 @@
 
 use crate::sandbox::imports;
 use crate::sandbox::limits::MemoryLimiter;
-use crate::sandbox::virtual_env::{SeededRng, VirtualMonotonicClock, VirtualWallClock};
 use std::path::Path;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 /// What one test binary may use.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,17 +98,10 @@ struct Run {
 
 impl TestRunner {
     pub fn new() -> Result<TestRunner, String> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .cranelift_nan_canonicalization(true)
-            .relaxed_simd_deterministic(true)
-            .max_wasm_stack(1 << 20);
-        let engine = Engine::new(&config).map_err(|e| format!("cannot set up the test engine: {e:#}"))?;
+        let engine =
+            crate::sandbox::virtual_env::bare_engine(EPOCH_TICK).map_err(|e| format!("the test engine: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("cannot link WASI: {e:#}"))?;
-        crate::sandbox::spawn_epoch_ticker(&engine, EPOCH_TICK);
         Ok(TestRunner { engine, linker })
     }
 
@@ -176,7 +168,7 @@ impl TestRunner {
         let (stdout, stderr) = (MemoryOutputPipe::new(limits.output_bytes), MemoryOutputPipe::new(limits.output_bytes));
         let mut argv = vec!["test-binary"];
         argv.extend_from_slice(args);
-        let mut builder = WasiCtxBuilder::new();
+        let mut builder = crate::sandbox::virtual_env::bare_wasi();
         if let Some(dir) = workdir
             && let Err(e) = builder.preopened_dir(dir, ".", FsPerms::ReadOnly)
         {
@@ -187,19 +179,7 @@ impl TestRunner {
                 fuel: 0,
             };
         }
-        let wasi = builder
-            .args(&argv)
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .wall_clock(VirtualWallClock::default())
-            .monotonic_clock(VirtualMonotonicClock::default())
-            .secure_random(SeededRng::new(0, "random"))
-            .insecure_random(SeededRng::new(0, "insecure"))
-            .insecure_random_seed(SeededRng::seed_u128(0))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = builder.args(&argv).stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state =
             RunState { wasi, table: ResourceTable::new(), limiter: MemoryLimiter::new(limits.memory_bytes as usize) };
         let mut store = Store::new(&self.engine, state);

@@ -6,15 +6,14 @@
 use crate::hash::ContentHash;
 use crate::sandbox::imports;
 use crate::sandbox::limits::MemoryLimiter;
-use crate::sandbox::virtual_env::{SeededRng, VirtualMonotonicClock, VirtualWallClock};
 use hyperagent_robotics::api::{MAX_TERMS, Step};
 use hyperagent_robotics::reward::{FailureKind, RewardFailure, RewardRollout, RewardSource};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::{Engine, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod bindings {
     wasmtime::component::bindgen!({ world: "reward", path: "../robotics/wit" });
@@ -69,17 +68,10 @@ pub struct RewardEngine {
 
 impl RewardEngine {
     pub fn new() -> Result<RewardEngine, String> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .cranelift_nan_canonicalization(true)
-            .relaxed_simd_deterministic(true)
-            .max_wasm_stack(1 << 20);
-        let engine = Engine::new(&config).map_err(|e| format!("cannot set up the reward engine: {e:#}"))?;
+        let engine =
+            crate::sandbox::virtual_env::bare_engine(EPOCH_TICK).map_err(|e| format!("the reward engine: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("cannot link WASI: {e:#}"))?;
-        crate::sandbox::spawn_epoch_ticker(&engine, EPOCH_TICK);
         Ok(RewardEngine { engine, linker: Arc::new(linker), compiled: Mutex::new(HashMap::new()) })
     }
 
@@ -127,16 +119,7 @@ pub struct WasmReward {
 
 impl WasmReward {
     fn instantiate(&self) -> Result<(Store<RewardState>, bindings::Reward), RewardFailure> {
-        let wasi = WasiCtxBuilder::new()
-            .wall_clock(VirtualWallClock::default())
-            .monotonic_clock(VirtualMonotonicClock::default())
-            .secure_random(SeededRng::new(0, "random"))
-            .insecure_random(SeededRng::new(0, "insecure"))
-            .insecure_random_seed(SeededRng::seed_u128(0))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = crate::sandbox::virtual_env::bare_wasi().build();
         let state = RewardState {
             wasi,
             table: ResourceTable::new(),

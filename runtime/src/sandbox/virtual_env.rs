@@ -86,3 +86,35 @@ impl rand_core::TryRng for SeededRng {
         Ok(())
     }
 }
+
+/// An engine for guest code run outside the hyperagent world (reward components, exercise test
+/// binaries): deterministic (NaNs canonicalised, relaxed SIMD deterministic), fuel-metered,
+/// epoch-interruptible (its epoch ticks every `tick`), with a 1 MiB wasm stack.
+pub fn bare_engine(tick: Duration) -> Result<wasmtime::Engine, String> {
+    let mut config = wasmtime::Config::new();
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true)
+        .max_wasm_stack(1 << 20);
+    let engine = wasmtime::Engine::new(&config).map_err(|e| format!("cannot set up an engine: {e:#}"))?;
+    super::spawn_epoch_ticker(&engine, tick);
+    Ok(engine)
+}
+
+/// WASI for such code with nothing granted yet: virtual clocks, randomness from seed 0, no
+/// network; the caller adds arguments, pipes or a directory where it grants them.
+pub fn bare_wasi() -> wasmtime_wasi::WasiCtxBuilder {
+    let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
+    builder
+        .wall_clock(VirtualWallClock::default())
+        .monotonic_clock(VirtualMonotonicClock::default())
+        .secure_random(SeededRng::new(0, "random"))
+        .insecure_random(SeededRng::new(0, "insecure"))
+        .insecure_random_seed(SeededRng::seed_u128(0))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    builder
+}
