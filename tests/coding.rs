@@ -47,8 +47,30 @@ fn every_benchmark_exercise_is_scored_or_excluded_with_its_reason() {
     let excluded: Vec<(String, String)> =
         all.iter().filter_map(|e| e.exclusion().map(|why| (e.name.clone(), why))).collect();
     let names: Vec<&str> = excluded.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["gigasecond", "grep", "luhn-from", "macros", "simple-cipher"], "{excluded:?}");
-    assert!(excluded[0].1.contains("time"), "{excluded:?}");
+    assert_eq!(names, ["luhn-from", "macros"], "{excluded:?}");
+}
+
+#[test]
+fn exercises_build_with_the_vendored_crates_they_ask_for_and_no_others() {
+    // gigasecond's solution and tests use `time` 0.3, from the vendored copy, offline.
+    let gigasecond = one("gigasecond");
+    assert_eq!(gigasecond.dependencies[0].name, "time");
+    let scored = scorer().score_reference(&gigasecond);
+    assert_eq!(scored.score, 1.0, "{scored:?}");
+    // A requirement no vendored version satisfies is that build's failure, with the reason.
+    let mut unsatisfied = gigasecond.clone();
+    unsatisfied.dependencies[0].requirement = "0.1.40".into();
+    let refused = scorer().score_reference(&unsatisfied);
+    assert!(refused.invalid.as_deref().unwrap().contains("cannot be resolved offline"), "{refused:?}");
+    // A crate that is not vendored is named in the exercise's exclusion.
+    unsatisfied.dependencies[0].name = "chrono".into();
+    assert!(unsatisfied.exclusion().unwrap().contains("chrono, which is not vendored"));
+    // The solver's crate set is the exercise manifest's: a solution using a crate only the
+    // reference's manifest names does not build.
+    let alphametics = one("alphametics");
+    assert!(alphametics.dependencies.is_empty() && alphametics.example_dependencies.is_some());
+    let unlisted = score(&alphametics, &alphametics.example);
+    assert!(unlisted.invalid.as_deref().unwrap().contains("`extern crate itertools` is not allowed"), "{unlisted:?}");
 }
 
 #[test]
@@ -58,33 +80,44 @@ fn reference_solutions_pass_and_stubs_fail() {
         if let Some(why) = exercise.example_exclusion() {
             unchecked.push(format!("{}: {why}", exercise.name));
         } else {
-            let passed = score(exercise, &exercise.example);
-            assert_eq!(passed.score, 1.0, "{}: {:?}", exercise.name, passed);
-            assert!(passed.details["passed"].as_u64().unwrap() > 0);
+            let passed = scorer().score_reference(exercise);
+            // The source policy is this project's; a reference it refuses is named, not hidden.
+            if let Some(why) = passed.invalid.as_deref().filter(|why| why.starts_with("refused by the source policy")) {
+                unchecked.push(format!("{}: {why}", exercise.name));
+            } else {
+                assert_eq!(passed.score, 1.0, "{}: {:?}", exercise.name, passed);
+                assert!(passed.details["passed"].as_u64().unwrap() > 0);
+            }
         }
         let stub = scorer().score(exercise, &exercise.stub);
         assert_eq!(stub.score, 0.0, "{}: the stub passed: {stub:?}", exercise.name);
     }
     eprintln!("reference solutions not checked here: {unchecked:#?}");
-    assert!(unchecked.len() <= 8, "{unchecked:?}");
+    assert!(unchecked.len() <= 3, "{unchecked:?}");
 }
 
 #[test]
 fn the_upstream_tracks_reference_solutions_pass_with_the_exceptions_named() {
     let track = exercise::read_all(&data_dir().join(exercise::TRACK_DIR)).unwrap();
     assert_eq!(track.len(), 106);
-    let (mut checked, mut skipped) = (0, Vec::new());
+    let (mut checked, mut skipped, mut refused) = (0, Vec::new(), Vec::new());
     for exercise in &track {
         if let Some(why) = exercise.exclusion().or_else(|| exercise.example_exclusion()) {
             skipped.push(format!("{}: {why}", exercise.name));
             continue;
         }
-        let passed = score(exercise, &exercise.example);
+        let passed = scorer().score_reference(exercise);
+        // The source policy is this project's; a reference it refuses is named, not hidden.
+        if let Some(why) = passed.invalid.as_deref().filter(|why| why.starts_with("refused by the source policy")) {
+            refused.push(format!("{}: {why}", exercise.name));
+            continue;
+        }
         assert_eq!(passed.score, 1.0, "{}: {:?}", exercise.name, passed);
         checked += 1;
     }
-    eprintln!("{checked} reference solutions pass; not checked: {skipped:#?}");
-    assert!(checked >= 80, "{checked} checked; skipped {skipped:?}");
+    eprintln!("{checked} reference solutions pass; not checked: {skipped:#?}; refused by the policy: {refused:#?}");
+    assert!(refused.len() <= 2, "{refused:?}");
+    assert!(checked >= 100, "{checked} checked; skipped {skipped:?}");
 }
 
 #[test]
@@ -113,6 +146,11 @@ fn hostile_solutions_are_contained_and_score_0_with_the_reason() {
         ("exit", body("std::process::exit(0)"), "did not run"),
         ("print a gigabyte", body("loop { print!(\"{}\", \"x\".repeat(1 << 20)); }"), "failed printing to stdout"),
         ("read /", body("std::fs::read_dir(\"/\").map(|d| d.count().to_string()).unwrap()"), "panicked"),
+        (
+            "fill the working directory",
+            body("let mut i = 0u64; loop { std::fs::write(format!(\"f{i}\"), vec![1u8; 1 << 20]).unwrap(); i += 1; }"),
+            "the working directory grew past its limits",
+        ),
     ];
     for (what, source, why) in cases {
         let scored = score(&acronym, &source);

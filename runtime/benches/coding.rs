@@ -11,6 +11,7 @@ mod common;
 use common::*;
 use hyperagent::coding::exercise::{self, Exercise};
 use hyperagent::coding::runner::{TestLimits, TestRunner};
+use hyperagent::coding::workdir::WorkDir;
 use hyperagent::compiler::exercise::{ExerciseCrate, TestBuild};
 use hyperagent::source_tree::SourceTree;
 use std::time::{Duration, Instant};
@@ -34,6 +35,7 @@ fn crate_of(exercise: &Exercise, lib: &str) -> ExerciseCrate {
         crate_name: exercise.crate_name.clone(),
         edition: exercise.edition.clone(),
         files,
+        dependencies: exercise.example_dependencies.clone().unwrap_or_else(|| exercise.dependencies.clone()),
         tests_trusted: true,
     }
 }
@@ -43,10 +45,16 @@ fn native(exercise: &Exercise, tag: &str) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let krate = crate_of(exercise, &exercise.example);
     krate.files.write_to(dir.path()).unwrap();
-    let manifest = format!(
+    let mut manifest = format!(
         "[package]\nname = \"{}\"\nversion = \"0.0.0\"\nedition = \"{}\"\n[workspace]\n",
         exercise.crate_name, exercise.edition
     );
+    for (table, dev) in [("dependencies", false), ("dev-dependencies", true)] {
+        manifest.push_str(&format!("[{table}]\n"));
+        for d in krate.dependencies.iter().filter(|d| d.dev == dev) {
+            manifest.push_str(&format!("{} = {:?}\n", d.name, d.requirement));
+        }
+    }
     std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
     let target = guest_target_dir().join("native-bench");
     let run = || {
@@ -88,7 +96,9 @@ fn main() {
         let (first, _) = build(&format!("{}\n// first {tag}\n", exercise.example));
         let (edited, binaries) = build(&format!("{}\n// edited {tag}\n", exercise.example));
         let started = Instant::now();
-        let results: Vec<_> = binaries.iter().map(|b| runner.run_binary(&b.name, &b.wasm, &limits, None)).collect();
+        let workdir = WorkDir::with_files("bench", &[("Cargo.toml", exercise.manifest.as_bytes())]).unwrap();
+        let results: Vec<_> =
+            binaries.iter().map(|b| runner.run_binary(&b.name, &b.wasm, &limits, Some(workdir.path()))).collect();
         let ran = started.elapsed();
         let tests: usize = results.iter().map(|r| r.tests.len()).sum();
         let native = native(exercise, &tag);

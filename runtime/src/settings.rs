@@ -56,6 +56,7 @@ impl Paths {
         CompilerSettings {
             sdk_dir: self.sdk_dir(),
             template_dir: self.guest_agents().join("build-template"),
+            exercise_deps_dir: self.guest_agents().join("exercise-deps"),
             target_dir: self.guest_target.clone(),
             cache_dir: self.home.join("cache"),
             timeout,

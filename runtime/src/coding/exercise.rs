@@ -2,6 +2,7 @@
 //! `coding/exercism-rust/<name>/`): the statement, the stub, the tests, the reference solution,
 //! and whether this host can score the exercise at all, with the reason when it cannot.
 
+use crate::compiler::exercise::CrateDependency;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -9,6 +10,31 @@ use std::path::Path;
 /// The benchmark's exercises (the test set) and the upstream track's, under the data directory.
 pub const BENCHMARK_DIR: &str = "coding/polyglot-rust";
 pub const TRACK_DIR: &str = "coding/exercism-rust";
+
+/// The crates `guest-agents/exercise-deps` vendors (at the versions the exercises ask for); an
+/// exercise that needs another cannot be built here.
+pub const VENDORED_CRATES: &[&str] = &[
+    "anyhow",
+    "counter",
+    "itertools",
+    "num-bigint",
+    "num-traits",
+    "permutohedron",
+    "pretty_assertions",
+    "rand",
+    "regex",
+    "regex-lite",
+    "thiserror",
+    "time",
+];
+
+/// Vendored crate versions that build for wasm32-wasip2 but cannot work there, with the reason:
+/// (crate, requirement as the manifest writes it, why).
+const WASI_BROKEN: &[(&str, &str, &str)] = &[(
+    "rand",
+    "0.3.12",
+    "rand 0.3, which finds no entropy source on WASI (it falls back to a jitter timer that panics there)",
+)];
 
 /// Largest exercise file read, bytes.
 const MAX_FILE_BYTES: u64 = 512 << 10;
@@ -30,10 +56,11 @@ pub struct Exercise {
     pub tests: BTreeMap<String, String>,
     /// The reference solution (`.meta/example.rs`).
     pub example: String,
-    /// Crates the exercise's own manifest asks for.
-    pub dependencies: Vec<String>,
-    /// Crates the reference solution needs besides (`.meta/Cargo-example.toml`).
-    pub example_dependencies: Vec<String>,
+    /// Crates the exercise's own manifest asks for: what a solution is built with.
+    pub dependencies: Vec<CrateDependency>,
+    /// Crates of the reference solution's manifest (`.meta/Cargo-example.toml`), which replaces
+    /// the exercise's when the reference is checked.
+    pub example_dependencies: Option<Vec<CrateDependency>>,
 }
 
 impl Exercise {
@@ -42,11 +69,8 @@ impl Exercise {
         if let Some(literal) = self.tests.values().find_map(|t| wide_pointer_literal(t)) {
             return Some(format!("a test literal ({literal}) overflows the 32-bit usize of wasm32"));
         }
-        if !self.dependencies.is_empty() {
-            return Some(format!(
-                "its tests need crates ({}); exercise crates are built without dependencies here",
-                self.dependencies.join(", ")
-            ));
+        if let Some(why) = unbuildable(&self.dependencies) {
+            return Some(format!("its manifest asks for {why}"));
         }
         if self.tests.values().any(|t| t.contains("should_panic")) {
             return Some("it has #[should_panic] tests, which libtest skips where a panic aborts (wasm32)".into());
@@ -59,14 +83,35 @@ impl Exercise {
 
     /// Why the reference solution cannot be built here although the exercise can be scored.
     pub fn example_exclusion(&self) -> Option<String> {
-        if !self.example_dependencies.is_empty() {
-            return Some(format!("the reference solution needs crates ({})", self.example_dependencies.join(", ")));
+        if let Some(why) = self.example_dependencies.as_deref().and_then(unbuildable) {
+            return Some(format!("the reference solution's manifest asks for {why}"));
         }
         if self.example.contains("thread::spawn") || self.example.contains("thread::scope") {
             return Some("the reference solution spawns threads, which WASI does not have".into());
         }
         None
     }
+}
+
+/// The dependencies of `dependencies` this host cannot build, in words, or `None`.
+fn unbuildable(dependencies: &[CrateDependency]) -> Option<String> {
+    let mut said = Vec::new();
+    for dependency in dependencies {
+        if dependency.requirement.is_empty() {
+            said.push(format!(
+                "{} as a path, git or feature entry (only version requirements are built)",
+                dependency.name
+            ));
+        } else if !VENDORED_CRATES.contains(&dependency.name.as_str()) {
+            said.push(format!("{}, which is not vendored", dependency.name));
+        }
+    }
+    for (name, requirement, why) in WASI_BROKEN {
+        if dependencies.iter().any(|d| d.name == *name && d.requirement == *requirement) {
+            said.push((*why).to_owned());
+        }
+    }
+    (!said.is_empty()).then(|| said.join("; "))
 }
 
 /// The first `usize` or `isize` literal in `source` that does not fit in 32 bits.
@@ -113,8 +158,10 @@ pub fn read(dir: &Path) -> Result<Exercise, String> {
     }
     let example_manifest = read_text(&dir.join(".meta/Cargo-example.toml")).ok();
     let example_dependencies = match &example_manifest {
-        Some(text) => dependencies(&toml::from_str(text).map_err(|e| format!("{name}/.meta/Cargo-example.toml: {e}"))?),
-        None => Vec::new(),
+        Some(text) => {
+            Some(dependencies(&toml::from_str(text).map_err(|e| format!("{name}/.meta/Cargo-example.toml: {e}"))?))
+        }
+        None => None,
     };
     Ok(Exercise {
         stub: read_tree(&dir.join("src"), "src")?,
@@ -130,16 +177,25 @@ pub fn read(dir: &Path) -> Result<Exercise, String> {
     })
 }
 
-/// The crates a manifest's `[dependencies]` and `[dev-dependencies]` name.
-fn dependencies(manifest: &toml::Table) -> Vec<String> {
-    let mut names: Vec<String> = ["dependencies", "dev-dependencies"]
-        .iter()
-        .filter_map(|table| manifest.get(*table)?.as_table())
-        .flat_map(|table| table.keys().cloned())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+/// The crates a manifest's `[dependencies]` and `[dev-dependencies]` name. An entry that is not
+/// a version requirement (a path, a git source, features) keeps an empty requirement, which
+/// [`Exercise::exclusion`] names.
+fn dependencies(manifest: &toml::Table) -> Vec<CrateDependency> {
+    let mut found = Vec::new();
+    for (table, dev) in [("dependencies", false), ("dev-dependencies", true)] {
+        let Some(entries) = manifest.get(table).and_then(toml::Value::as_table) else { continue };
+        for (name, entry) in entries {
+            let requirement = match entry {
+                toml::Value::String(version) => version.clone(),
+                toml::Value::Table(fields) if fields.len() == 1 => {
+                    fields.get("version").and_then(toml::Value::as_str).unwrap_or_default().to_owned()
+                }
+                _ => String::new(),
+            };
+            found.push(CrateDependency { name: name.clone(), requirement, dev });
+        }
+    }
+    found
 }
 
 fn read_text(path: &Path) -> Result<String, String> {
@@ -168,7 +224,22 @@ fn read_tree(dir: &Path, prefix: &str) -> Result<BTreeMap<String, String>, Strin
 
 #[cfg(test)]
 mod tests {
-    use super::wide_pointer_literal;
+    use super::{VENDORED_CRATES, wide_pointer_literal};
+
+    #[test]
+    fn the_vendored_crates_are_those_the_exercise_deps_manifest_declares() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-agents/exercise-deps/Cargo.toml");
+        let manifest: toml::Table = std::fs::read_to_string(path).unwrap().parse().unwrap();
+        let mut declared: Vec<&str> = manifest["dependencies"]
+            .as_table()
+            .unwrap()
+            .iter()
+            .map(|(name, entry)| entry.get("package").and_then(toml::Value::as_str).unwrap_or(name))
+            .collect();
+        declared.sort();
+        declared.dedup();
+        assert_eq!(declared, VENDORED_CRATES);
+    }
 
     #[test]
     fn literals_too_wide_for_wasm32_are_found() {

@@ -13,6 +13,7 @@
 pub mod exercise;
 pub mod runner;
 pub mod scoring;
+pub mod workdir;
 
 use crate::compiler::GuestCompiler;
 use exercise::Exercise;
@@ -93,6 +94,9 @@ impl Coding {
         }
         let data_dir = settings.data_dir.clone().unwrap_or_else(|| data_dir.to_path_buf());
         let limits = runner::TestLimits { fuel_per_binary: settings.test_fuel, ..runner::TestLimits::default() };
+        if let Some(compiler) = &compiler {
+            compiler.fetch_exercise_dependencies().map_err(|e| format!("the exercises' crates: {e}"))?;
+        }
         let scorer = compiler.map(|compiler| Arc::new(scoring::Scorer::new(compiler, limits)));
         Ok(Arc::new(Coding { settings, data_dir, exercises: OnceLock::new(), scorer }))
     }

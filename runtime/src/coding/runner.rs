@@ -1,19 +1,20 @@
 //! Runs an exercise's test binaries as WASI commands: deterministic (virtual clocks, seeded
 //! randomness, NaN canonicalisation), fuel-metered, memory-capped, epoch-interruptible, with
-//! nothing granted but arguments, bounded output pipes and, when given, one read-only working
-//! directory (some exercises' tests read the crate's `Cargo.toml`): no environment, no network.
+//! nothing granted but arguments, bounded output pipes and, when given, a fresh working directory
+//! per run, measured at every epoch tick ([`super::workdir`]): no environment, no network.
 //!
 //! A test that fails panics, and a panic aborts a wasm program (no unwinding), so one binary run
 //! would stop at the first failure. Instead the binary lists its tests (`--list`) and each test
 //! runs alone in a fresh instance (`<name> --exact --include-ignored --nocapture`), all from one
 //! pre-instantiated component. A binary's tests share its fuel budget.
 
+use super::workdir::{Usage, WorkDir};
 use crate::sandbox::imports;
 use crate::sandbox::limits::MemoryLimiter;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
@@ -31,11 +32,15 @@ pub struct TestLimits {
     pub output_bytes: usize,
     /// Tests run from one binary at most.
     pub max_tests: usize,
+    /// What a run's working directory may hold: bytes of files, and entries.
+    pub workdir_bytes: u64,
+    pub workdir_entries: u64,
 }
 
 impl Default for TestLimits {
     /// 5·10¹⁰ fuel per binary (a few seconds of CPU; alphametics' reference solution needs up to
-    /// 3·10¹⁰), 256 MiB, 60 s per run, 1 MiB of output, 500 tests.
+    /// 3·10¹⁰), 256 MiB, 60 s per run, 1 MiB of output, 500 tests, a working directory of 16 MiB
+    /// in 256 entries (grep's tests write a few files of a few hundred bytes).
     fn default() -> Self {
         TestLimits {
             fuel_per_binary: 50_000_000_000,
@@ -43,6 +48,8 @@ impl Default for TestLimits {
             deadline: Duration::from_secs(60),
             output_bytes: 1 << 20,
             max_tests: 500,
+            workdir_bytes: 16 << 20,
+            workdir_entries: 256,
         }
     }
 }
@@ -105,8 +112,8 @@ impl TestRunner {
         Ok(TestRunner { engine, linker })
     }
 
-    /// Lists the binary's tests and runs each in a fresh instance, with `workdir` (read-only) as
-    /// the current directory when given.
+    /// Lists the binary's tests and runs each in a fresh instance, with a fresh copy of
+    /// `workdir`'s files as the current directory when given.
     pub fn run_binary(&self, name: &str, wasm: &[u8], limits: &TestLimits, workdir: Option<&Path>) -> BinaryRun {
         let mut result = BinaryRun { binary: name.to_owned(), tests: Vec::new(), error: None, fuel: 0 };
         let pre = match self.prepare(wasm) {
@@ -168,16 +175,16 @@ impl TestRunner {
         let (stdout, stderr) = (MemoryOutputPipe::new(limits.output_bytes), MemoryOutputPipe::new(limits.output_bytes));
         let mut argv = vec!["test-binary"];
         argv.extend_from_slice(args);
+        let failed = |why: String| Run { exit: Err(why), stdout: String::new(), stderr: String::new(), fuel: 0 };
         let mut builder = crate::sandbox::virtual_env::bare_wasi();
-        if let Some(dir) = workdir
-            && let Err(e) = builder.preopened_dir(dir, ".", FsPerms::ReadOnly)
+        let scratch = match workdir.map(WorkDir::copy_of).transpose() {
+            Ok(scratch) => scratch,
+            Err(e) => return failed(format!("the host could not make the working directory: {e}")),
+        };
+        if let Some(dir) = &scratch
+            && let Err(e) = builder.preopened_dir(dir.path(), ".", FsPerms::ReadWrite)
         {
-            return Run {
-                exit: Err(format!("the host could not open the working directory: {e:#}")),
-                stdout: String::new(),
-                stderr: String::new(),
-                fuel: 0,
-            };
+            return failed(format!("the host could not open the working directory: {e:#}"));
         }
         let wasi = builder.args(&argv).stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state =
@@ -185,8 +192,8 @@ impl TestRunner {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(fuel).expect("fuel is enabled on the test engine");
-        store.set_epoch_deadline(limits.deadline.as_millis() as u64 / EPOCH_TICK.as_millis() as u64 + 1);
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(tick_watch(limits, scratch.as_ref().map(|d| d.path().to_owned())));
         let exit = match pre.instantiate(&mut store) {
             Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
                 Ok(Ok(())) => Ok(0),
@@ -201,6 +208,44 @@ impl TestRunner {
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
         Run { exit, stdout: text(&stdout), stderr: text(&stderr), fuel: fuel_used }
+    }
+}
+
+/// What a run ended by because its working directory grew past the limits.
+#[derive(Debug)]
+struct WorkdirFull(String);
+
+impl std::fmt::Display for WorkdirFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WorkdirFull {}
+
+/// The check at every epoch tick: the wall-clock deadline, and what the working directory holds.
+fn tick_watch(
+    limits: &TestLimits,
+    workdir: Option<PathBuf>,
+) -> impl FnMut(wasmtime::StoreContextMut<'_, RunState>) -> wasmtime::Result<UpdateDeadline> + Send + Sync + 'static {
+    let ticks = limits.deadline.as_millis() as u64 / EPOCH_TICK.as_millis() as u64 + 1;
+    let (max_bytes, max_entries) = (limits.workdir_bytes, limits.workdir_entries);
+    let mut elapsed = 0u64;
+    move |_| {
+        elapsed += 1;
+        if elapsed >= ticks {
+            return Err(Trap::Interrupt.into());
+        }
+        if let Some(dir) = &workdir {
+            let usage = Usage::of(dir);
+            if usage.bytes > max_bytes || usage.entries > max_entries {
+                return Err(WorkdirFull(format!(
+                    "the working directory grew past its limits ({max_bytes} bytes, {max_entries} entries)"
+                ))
+                .into());
+            }
+        }
+        Ok(UpdateDeadline::Continue(1))
     }
 }
 
@@ -228,6 +273,9 @@ fn test_names(listing: &str) -> Vec<String> {
 
 /// What a failed run means.
 fn classify(error: &wasmtime::Error, store: &Store<RunState>) -> String {
+    if let Some(full) = error.downcast_ref::<WorkdirFull>() {
+        return full.0.clone();
+    }
     let limiter = &store.data().limiter;
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => "out of fuel".to_owned(),

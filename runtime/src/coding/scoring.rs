@@ -4,8 +4,9 @@
 
 use super::exercise::Exercise;
 use super::runner::{BinaryRun, TestLimits, TestRunner};
+use super::workdir::WorkDir;
 use crate::compiler::GuestCompiler;
-use crate::compiler::exercise::{ExerciseCrate, TestBuild};
+use crate::compiler::exercise::{CrateDependency, ExerciseCrate, TestBuild};
 use crate::source_tree::SourceTree;
 use hyperagent_domains::TaskScore;
 use hyperagent_domains::domain::OwnTestRun;
@@ -68,7 +69,15 @@ impl Scorer {
     /// stub's other files stay, as some exercises give modules ready made) with the exercise's
     /// tests, and runs them.
     pub fn score(&self, exercise: &Exercise, files: &BTreeMap<String, String>) -> TaskScore {
-        self.score_with(exercise, files, &exercise.tests, true)
+        self.score_with(exercise, files, &exercise.tests, &exercise.dependencies, true)
+    }
+
+    /// Scores the exercise's reference solution, built with the crates of its own manifest
+    /// (`.meta/Cargo-example.toml`) where it has one.
+    pub fn score_reference(&self, exercise: &Exercise) -> TaskScore {
+        let files = BTreeMap::from([("src/lib.rs".to_owned(), exercise.example.clone())]);
+        let dependencies = exercise.example_dependencies.as_ref().unwrap_or(&exercise.dependencies);
+        self.score_with(exercise, &files, &exercise.tests, dependencies, true)
     }
 
     /// Runs a task agent's own `tests` (one integration test file) against `files`: what
@@ -81,7 +90,7 @@ impl Scorer {
     ) -> Result<OwnTestRun, String> {
         check_files(files)?;
         let own = BTreeMap::from([("tests/agent.rs".to_owned(), tests)]);
-        let scored = self.score_with(exercise, files, &own, false);
+        let scored = self.score_with(exercise, files, &own, &exercise.dependencies, false);
         if let Some(why) = scored.invalid {
             return Err(why);
         }
@@ -105,6 +114,7 @@ impl Scorer {
         exercise: &Exercise,
         files: &BTreeMap<String, String>,
         tests: &BTreeMap<String, String>,
+        dependencies: &[CrateDependency],
         tests_trusted: bool,
     ) -> TaskScore {
         let mut tree = SourceTree::default();
@@ -118,6 +128,7 @@ impl Scorer {
             crate_name: exercise.crate_name.clone(),
             edition: exercise.edition.clone(),
             files: tree,
+            dependencies: dependencies.to_vec(),
             tests_trusted,
         };
         let built = match self.compiler.build_exercise_tests(&krate) {
@@ -153,35 +164,10 @@ impl Scorer {
     }
 }
 
-/// The tests' read-only working directory: the exercise's `Cargo.toml` alone (some tests read it),
-/// never the tests or the solution. Its times are fixed, so a guest that looks sees the same.
+/// The template of the tests' working directory: the exercise's `Cargo.toml` alone (some tests
+/// read it); each test run works in a fresh copy (see [`super::workdir`]).
 fn working_directory(exercise: &Exercise) -> std::io::Result<WorkDir> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = WorkDir(std::env::temp_dir().join(format!("hyperagent-exercise-{}-{n}", std::process::id())));
-    crate::tree_walk::remove_tree(dir.path())?;
-    std::fs::create_dir_all(dir.path())?;
-    let manifest = dir.path().join("Cargo.toml");
-    std::fs::write(&manifest, &exercise.manifest)?;
-    let fixed = std::time::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
-    std::fs::File::options().write(true).open(&manifest)?.set_modified(fixed)?;
-    std::fs::File::open(dir.path())?.set_modified(fixed)?;
-    Ok(dir)
-}
-
-/// A directory removed when dropped.
-struct WorkDir(std::path::PathBuf);
-
-impl WorkDir {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = crate::tree_walk::remove_tree(&self.0);
-    }
+    WorkDir::with_files("exercise", &[("Cargo.toml", exercise.manifest.as_bytes())])
 }
 
 /// The score and details of a solution's test runs.

@@ -55,6 +55,9 @@ pub struct CompilerSettings {
     pub sdk_dir: PathBuf,
     /// The build template: a `Cargo.toml` and `Cargo.lock` (see `guest-agents/build-template`).
     pub template_dir: PathBuf,
+    /// The crates coding exercises may depend on: a `Cargo.toml` and `Cargo.lock` (see
+    /// `guest-agents/exercise-deps`), vendored beside the template's on first use.
+    pub exercise_deps_dir: PathBuf,
     /// Persistent guest build directory shared by all guest builds (vendored dependencies and
     /// cargo's target directory).
     pub target_dir: PathBuf,
@@ -214,9 +217,14 @@ impl GuestCompiler {
         Ok(lock)
     }
 
-    /// Fetches and vendors, holding the build directory's lock.
+    /// Fetches and vendors the template's dependencies, holding the build directory's lock.
     fn vendor_dependencies(&self) -> Result<(), CompileError> {
-        let vendor = self.vendor_dir();
+        self.vendor_manifest(&self.settings.template_dir, &self.vendor_dir())
+    }
+
+    /// Fetches the dependencies the lock file in `manifest_dir` pins and unpacks them into
+    /// `vendor` (nothing when it is there already), holding the build directory's lock.
+    fn vendor_manifest(&self, manifest_dir: &Path, vendor: &Path) -> Result<(), CompileError> {
         if vendor.is_dir() {
             return Ok(());
         }
@@ -224,7 +232,7 @@ impl GuestCompiler {
             Command::new(&self.toolchain.cargo)
                 .args(args)
                 .arg("--manifest-path")
-                .arg(self.settings.template_dir.join("Cargo.toml"))
+                .arg(manifest_dir.join("Cargo.toml"))
                 .env("RUSTC", &self.toolchain.rustc)
                 .env("CARGO_HOME", &self.toolchain.cargo_home)
                 .stdin(Stdio::null())
@@ -240,21 +248,20 @@ impl GuestCompiler {
         if partial.exists() {
             fs::remove_dir_all(&partial).map_err(io_error(&partial))?;
         }
-        fs::create_dir_all(vendor.parent().expect("vendor has a parent")).map_err(io_error(&vendor))?;
+        fs::create_dir_all(vendor.parent().expect("vendor has a parent")).map_err(io_error(vendor))?;
         let partial_arg = partial.to_string_lossy().into_owned();
         let vendored =
             cargo(&["vendor", "--offline", "--locked", "--versioned-dirs", "--color", "never", &partial_arg])?;
         if !vendored.status.success() {
             return Err(CompileError::Vendor(String::from_utf8_lossy(&vendored.stderr).trim().to_owned()));
         }
-        fs::rename(&partial, &vendor).map_err(io_error(&vendor))?;
+        fs::rename(&partial, vendor).map_err(io_error(vendor))?;
         Ok(())
     }
 
     /// The template's dependencies, unpacked; named after the lock file, so a new lock vendors anew.
     fn vendor_dir(&self) -> PathBuf {
-        let lock = ContentHash::of(self.template_lock.as_bytes()).to_hex();
-        self.settings.target_dir.join("vendor").join(&lock[..16])
+        vendor_dir_for(&self.settings.target_dir, &self.template_lock)
     }
 
     /// cargo's target directory, inside the build directory: the only place a build writes.
@@ -579,6 +586,12 @@ impl BuildLayout {
             sysroot: root.join("toolchain"),
         }
     }
+}
+
+/// Where the dependencies a lock file pins are unpacked: named after the lock's hash.
+fn vendor_dir_for(target_dir: &Path, lock: &str) -> PathBuf {
+    let lock = ContentHash::of(lock.as_bytes()).to_hex();
+    target_dir.join("vendor").join(&lock[..16])
 }
 
 fn remove_matching(dir: &Path, prefixes: &[&str]) {
