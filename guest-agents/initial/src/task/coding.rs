@@ -10,7 +10,7 @@ use agent_sdk::{AgentError, TaskRequest, llm, log, task_tools};
 /// The programmer's instructions.
 pub const PROMPT: &str = "You are an expert Rust programmer. Solve the exercise: write the complete src/lib.rs, \
                           keeping every public item of the stub with its signature, using only the standard \
-                          library. Answer with one ```rust code block holding the whole file, then a second \
+                          library and the crates Cargo.toml declares. Answer with one ```rust code block holding the whole file, then a second \
                           ```rust block with a few tests of your own (an integration test file that uses the \
                           crate by its name).";
 
