@@ -89,12 +89,19 @@ fn main() {
         let build = |lib: &str| {
             let started = Instant::now();
             match compiler.build_exercise_tests(&crate_of(exercise, lib)).unwrap() {
-                TestBuild::Built { binaries } => (started.elapsed(), binaries),
+                TestBuild::Built { binaries } => Ok((started.elapsed(), binaries)),
+                TestBuild::Rejected { violations } => Err(format!("refused by the source policy: {violations:?}")),
                 other => panic!("{}: {other:?}", exercise.name),
             }
         };
-        let (first, _) = build(&format!("{}\n// first {tag}\n", exercise.example));
-        let (edited, binaries) = build(&format!("{}\n// edited {tag}\n", exercise.example));
+        let first = match build(&format!("{}\n// first {tag}\n", exercise.example)) {
+            Ok((first, _)) => first,
+            Err(why) => {
+                println!("| {} | {why} | | | | |", exercise.name);
+                continue;
+            }
+        };
+        let (edited, binaries) = build(&format!("{}\n// edited {tag}\n", exercise.example)).unwrap();
         let started = Instant::now();
         let workdir = WorkDir::with_files("bench", &[("Cargo.toml", exercise.manifest.as_bytes())]).unwrap();
         let results: Vec<_> =
