@@ -39,18 +39,25 @@ fn trial_hint(history: &History) -> String {
 }
 
 /// What the conversation is told about the task agent: what it does, the file that holds it, and
-/// the item that must stay.
+/// what must stay in that file.
 struct Focus {
     description: String,
     file: &'static str,
-    keep: &'static str,
+    keep: String,
 }
 
-/// The coding task agent's module, and the bin packing one's.
+/// The task agents' modules the conversation is pointed at, by domain.
 const CODING_FILE: &str = "src/task/coding.rs";
+const ROBOTICS_FILE: &str = "src/task/robotics_weights.rs";
+const PAPER_REVIEW_FILE: &str = "src/task/paper_review.rs";
+const IMO_GRADING_FILE: &str = "src/task/imo_grading.rs";
+/// The task entry point of the modules that have one.
+const SOLVE: &str = "`pub fn solve(request: &TaskRequest) -> Result<String, AgentError>`";
 
-fn focus(history: &History) -> Focus {
-    if history.domains().unwrap_or_default().iter().any(|d| d == "coding") {
+/// The focus for a run over `domains` (the first one this agent knows, in this order).
+fn focus(domains: &[String]) -> Focus {
+    let has = |name: &str| domains.iter().any(|d| d == name);
+    if has("coding") {
         return Focus {
             description: format!(
                 "its task agent solves Rust programming exercises with one LLM call each ({CODING_FILE} holds the \
@@ -58,7 +65,42 @@ fn focus(history: &History) -> Focus {
                  hidden test of the exercise passes, else 0"
             ),
             file: CODING_FILE,
-            keep: "pub fn solve(request: &TaskRequest) -> Result<String, AgentError>",
+            keep: SOLVE.to_owned(),
+        };
+    }
+    if has("robotics") {
+        return Focus {
+            description: format!(
+                "its task agent writes the reward function a simulated Unitree Go2 quadruped is trained with; \
+                 without an LLM the reward is a sum of named terms weighted by the constants of {ROBOTICS_FILE} \
+                 (src/task/robotics.rs writes them into the reward's source). The host trains a gait with the \
+                 reward and scores how well the robot then walks at a commanded speed (0..1, higher is better); \
+                 the test task is a jump"
+            ),
+            file: ROBOTICS_FILE,
+            keep: "every `pub const` (src/task/robotics.rs reads them all)".to_owned(),
+        };
+    }
+    if has("paper_review") {
+        return Focus {
+            description: format!(
+                "its task agent predicts whether an ICLR paper was accepted from its title and abstract \
+                 ({PAPER_REVIEW_FILE}, with an offline model in src/task/paper_review_model.rs); the score is \
+                 the accuracy of its accept/reject answers"
+            ),
+            file: PAPER_REVIEW_FILE,
+            keep: SOLVE.to_owned(),
+        };
+    }
+    if has("imo_grading") {
+        return Focus {
+            description: format!(
+                "its task agent grades olympiad proofs as Correct, Almost, Partial or Incorrect \
+                 ({IMO_GRADING_FILE}, with an offline model in src/task/imo_grading_model.rs); the score is the \
+                 accuracy of its grades"
+            ),
+            file: IMO_GRADING_FILE,
+            keep: SOLVE.to_owned(),
         };
     }
     Focus {
@@ -68,12 +110,12 @@ fn focus(history: &History) -> Focus {
              minus the excess of bins over the L1 bound (higher is better)"
         ),
         file: TASK_FILE,
-        keep: "pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64",
+        keep: "`pub fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64`".to_owned(),
     }
 }
 
 pub fn improve(repo: &Repo, history: &History, lineage: &[(String, Option<f64>)]) -> Result<MetaReport, String> {
-    let Focus { description, file, keep } = focus(history);
+    let Focus { description, file, keep } = focus(&history.domains().unwrap_or_default());
     let current = repo.read(file).map_err(|e| e.to_string())?;
     let notes = repo.read(NOTES).unwrap_or_default();
     let trials = trial_hint(history);
@@ -88,7 +130,7 @@ pub fn improve(repo: &Repo, history: &History, lineage: &[(String, Option<f64>)]
          Ancestors, oldest first (score: change):\n{ancestors}\n{trials}\
          Notes left by earlier attempts:\n{notes}\n\
          Current {file}:\n```rust\n{current}```\n\n\
-         Keep `{keep}` in {file}. If you cannot call tools, answer with search/replace blocks instead:\n\
+         Keep {keep} in {file}. If you cannot call tools, answer with search/replace blocks instead:\n\
          <<<<<<< SEARCH {file}\n<exact lines to replace>\n=======\n<new lines>\n>>>>>>> REPLACE\n\
          and one line starting with `Summary:` saying what you changed and why."
     );
@@ -154,4 +196,21 @@ fn apply_blocks(repo: &Repo, answer: &str) -> Result<Vec<String>, String> {
     }
     agent_sdk::edits::write(repo, &files)?;
     Ok(files.into_iter().map(|(path, _)| path).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_focus_follows_the_runs_domains() {
+        let of = |names: &[&str]| focus(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(of(&["bin_packing"]).file, TASK_FILE);
+        assert_eq!(of(&["robotics"]).file, ROBOTICS_FILE);
+        assert!(of(&["robotics"]).description.contains("quadruped"));
+        assert_eq!(of(&["imo_grading", "paper_review"]).file, PAPER_REVIEW_FILE);
+        assert_eq!(of(&["imo_grading"]).file, IMO_GRADING_FILE);
+        assert_eq!(of(&["coding", "robotics"]).file, CODING_FILE);
+        assert_eq!(of(&[]).file, TASK_FILE);
+    }
 }
