@@ -7,6 +7,7 @@ use hyperagent::archive::Archive;
 use hyperagent::evolution::config::RunConfig;
 use hyperagent::evolution::log::{Event, RunLog};
 use hyperagent::evolution::{Evolution, Progress, RunSetup, replay_index};
+use hyperagent::experiment::summary::shown;
 use hyperagent::hash::ContentHash;
 use hyperagent::llm::{Backend, Source};
 use hyperagent::settings::Paths;
@@ -246,20 +247,6 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-/// A set metric as tables show it: a fraction, as a percentage.
-fn percent(value: Option<f64>) -> String {
-    value.map_or("-".to_owned(), |v| format!("{:.2}%", 100.0 * v))
-}
-
-/// A value in its metric: in the unit a metric names in closing parentheses, e.g. `peak height
-/// (m)`; as a percentage otherwise (accuracies, excesses, fitnesses in [0, 1]).
-fn shown(metric: &str, value: Option<f64>) -> String {
-    match metric.strip_suffix(')').and_then(|m| m.rsplit_once('(')) {
-        Some((_, unit)) => value.map_or("-".to_owned(), |v| format!("{v:.3} {unit}")),
-        None => percent(value),
     }
 }
 

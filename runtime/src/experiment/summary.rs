@@ -143,8 +143,14 @@ fn compare(values: &[(u64, f64)], reference: &[(u64, f64)], name: &str, lower_is
     }
 }
 
-fn figure(value: Option<f64>) -> String {
-    value.map_or("-".into(), |v| format!("{:.2}%", v * 100.0))
+/// A value in its metric: in the unit a metric names in closing parentheses, e.g. `peak height
+/// (m)`; as a percentage otherwise (accuracies, excesses, fitnesses in [0, 1]).
+pub fn shown(metric: &str, value: Option<f64>) -> String {
+    match (metric.strip_suffix(')').and_then(|m| m.rsplit_once('(')), value) {
+        (_, None) => "-".to_owned(),
+        (Some((_, unit)), Some(v)) => format!("{v:.3} {unit}"),
+        (None, Some(v)) => format!("{:.2}%", 100.0 * v),
+    }
 }
 
 impl Summary {
@@ -173,6 +179,7 @@ impl Summary {
                     row.domain, row.set, row.metric, self.reference
                 ));
             }
+            let figure = |value: Option<f64>| shown(&row.metric, value);
             let interval =
                 row.interval.map_or("-".into(), |(lo, hi)| format!("{} – {}", figure(Some(lo)), figure(Some(hi))));
             let seeds: Vec<String> = row.values.iter().map(|(s, v)| format!("{s}: {}", figure(Some(*v)))).collect();
@@ -241,5 +248,12 @@ mod tests {
         let markdown = summary.markdown();
         assert!(markdown.contains("| fixed | 3.00% |") && markdown.contains("0: 4.00%, 1: 2.00%"), "{markdown}");
         assert!(markdown.contains("lower is better") && markdown.contains("e-fixed-s2"), "{markdown}");
+    }
+
+    #[test]
+    fn values_are_shown_in_the_unit_their_metric_names() {
+        assert_eq!(shown("peak height (m)", Some(0.37088)), "0.371 m");
+        assert_eq!(shown("excess", Some(0.0398)), "3.98%");
+        assert_eq!(shown("accuracy", None), "-");
     }
 }
