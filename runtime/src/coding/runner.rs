@@ -237,7 +237,7 @@ fn tick_watch(
             return Err(Trap::Interrupt.into());
         }
         if let Some(dir) = &workdir {
-            let usage = Usage::of(dir);
+            let usage = Usage::of(dir, max_entries);
             if usage.bytes > max_bytes || usage.entries > max_entries {
                 return Err(WorkdirFull(format!(
                     "the working directory grew past its limits ({max_bytes} bytes, {max_entries} entries)"

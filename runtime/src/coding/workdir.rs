@@ -78,27 +78,32 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Measures `dir`; a directory deeper than [`MAX_DEPTH`] or unreadable counts as `u64::MAX`.
-    pub fn of(dir: &Path) -> Usage {
+    /// Measures `dir`, stopping as soon as it holds more than `max_entries` (a guest that made a
+    /// great many files is not walked in full at every tick); a directory deeper than
+    /// [`MAX_DEPTH`] or unreadable counts as `u64::MAX`.
+    pub fn of(dir: &Path, max_entries: u64) -> Usage {
         let mut usage = Usage::default();
-        if add(dir, 0, &mut usage).is_err() {
+        if add(dir, 0, max_entries, &mut usage).is_err() {
             usage = Usage { bytes: u64::MAX, entries: u64::MAX };
         }
         usage
     }
 }
 
-fn add(dir: &Path, depth: usize, usage: &mut Usage) -> io::Result<()> {
+fn add(dir: &Path, depth: usize, max_entries: u64, usage: &mut Usage) -> io::Result<()> {
     if depth > MAX_DEPTH {
         return Err(io::Error::other("too deep"));
     }
     for entry in fs::read_dir(dir)? {
+        if usage.entries > max_entries {
+            return Ok(());
+        }
         let entry = entry?;
         let meta = entry.metadata()?;
         usage.entries += 1;
         usage.bytes = usage.bytes.saturating_add(meta.len());
         if meta.is_dir() {
-            add(&entry.path(), depth + 1, usage)?;
+            add(&entry.path(), depth + 1, max_entries, usage)?;
         }
     }
     Ok(())
@@ -115,8 +120,10 @@ mod tests {
         assert_eq!(fs::read(copy.path().join("Cargo.toml")).unwrap(), b"[package]\n");
         fs::create_dir(copy.path().join("d")).unwrap();
         fs::write(copy.path().join("d/f"), [0u8; 100]).unwrap();
-        let usage = Usage::of(copy.path());
+        let usage = Usage::of(copy.path(), 100);
         assert_eq!(usage.entries, 3);
+        // The walk stops once past the limit.
+        assert_eq!(Usage::of(copy.path(), 1).entries, 2);
         assert!(usage.bytes >= 110, "{usage:?}");
         let path = copy.path().to_owned();
         drop(copy);
