@@ -151,6 +151,11 @@ fn hostile_solutions_are_contained_and_score_0_with_the_reason() {
             body("let mut i = 0u64; loop { std::fs::write(format!(\"f{i}\"), vec![1u8; 1 << 20]).unwrap(); i += 1; }"),
             "the working directory grew past its limits",
         ),
+        (
+            "empty files without end",
+            body("let mut i = 0u64; loop { std::fs::write(format!(\"e{i}\"), b\"\").unwrap(); i += 1; }"),
+            "the working directory grew past its limits",
+        ),
     ];
     for (what, source, why) in cases {
         let scored = score(&acronym, &source);
