@@ -434,6 +434,49 @@ fn with_tls_and_a_password_only_the_right_credentials_connect() {
     assert!(ready, "the worker stopped before it was ready: {said:?}");
 }
 
+#[test]
+fn an_object_store_larger_than_the_server_allows_is_refused_with_what_to_change() {
+    let _serial = serial();
+    let server = NatsServer::start_with_store_limit("2G", "");
+    let home = tempfile::tempdir().unwrap();
+    let worker = |extra: &[&str]| {
+        let mut worker = Command::new(env!("CARGO_BIN_EXE_hyperagent"))
+            .args(["worker", "--nats", &server.url()])
+            .args(extra)
+            .env("HYPERAGENT_DATA_DIR", common::data_dir())
+            .env("HYPERAGENT_HOME", home.path())
+            .env("HYPERAGENT_GUEST_TARGET", common::guest_target_dir())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(worker.stderr.take().unwrap());
+        let mut said = Vec::new();
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            said.push(line);
+            if said.last().unwrap().contains("ready") {
+                break;
+            }
+        }
+        let ready = said.last().is_some_and(|l| l.contains("ready"));
+        let _ = worker.kill();
+        let status = worker.wait().unwrap();
+        (ready, status, said.join("\n"))
+    };
+    // The default 8 GiB does not fit in 2G: the worker stops and says which numbers to change.
+    let (ready, status, said) = worker(&[]);
+    assert!(!ready && !status.success(), "{said}");
+    assert!(said.contains("reserves 8 GiB") && said.contains("--nats-object-store-gib"), "{said}");
+    // One GiB fits.
+    let (ready, _, said) = worker(&["--nats-object-store-gib", "1"]);
+    assert!(ready, "{said}");
+    let settings = NatsSettings::new(server.url());
+    common::block_on(async {
+        let layout = Layout::open(settings.connect("test").await.unwrap(), &settings).await.unwrap();
+        let info = layout.js.get_stream("OBJ_hyperagent-objects").await.unwrap().cached_info().config.max_bytes;
+        assert_eq!(info, 1 << 30);
+    });
+}
+
 /// Waits for run `r` in `home` to finish, noting when the log shows generation 0 done and when
 /// it shows the last generation done; returns the time between (the generations proper).
 fn generations_time(mut run: Child, home: &Path, generations: usize) -> Duration {

@@ -10,6 +10,8 @@ pub struct NatsServer {
     pub port: u16,
     /// Configuration beyond port and store (TLS, users), in the server's own syntax.
     extra: String,
+    /// JetStream's `max_file_store`.
+    store_limit: String,
     /// JetStream's store (kept across a restart).
     store: tempfile::TempDir,
     log: PathBuf,
@@ -23,10 +25,18 @@ impl NatsServer {
 
     /// Starts a server with `extra` added to its configuration file.
     pub fn start_with(extra: &str) -> NatsServer {
+        // Stated so that the object store's reservation (8 GiB by default) fits however full
+        // this machine's disk is; the tests write a few MiB.
+        NatsServer::start_with_store_limit("64G", extra)
+    }
+
+    /// Starts a server whose JetStream store may hold at most `limit` (e.g. `2G`).
+    pub fn start_with_store_limit(limit: &str, extra: &str) -> NatsServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let store = tempfile::tempdir().unwrap();
         let log = store.path().join("server.log");
-        let mut server = NatsServer { child: None, port, extra: extra.to_owned(), store, log };
+        let mut server =
+            NatsServer { child: None, port, extra: extra.to_owned(), store_limit: limit.to_owned(), store, log };
         server.launch();
         server
     }
@@ -45,7 +55,10 @@ impl NatsServer {
         let store = self.store.path().join("jetstream");
         std::fs::write(
             &config,
-            format!("listen: 127.0.0.1:{}\njetstream {{ store_dir: {:?} }}\n{}\n", self.port, store, self.extra),
+            format!(
+                "listen: 127.0.0.1:{}\njetstream {{ store_dir: {:?}, max_file_store: {} }}\n{}\n",
+                self.port, store, self.store_limit, self.extra
+            ),
         )
         .unwrap();
         let child = Command::new("nats-server")

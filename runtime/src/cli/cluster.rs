@@ -33,6 +33,10 @@ pub struct NatsArgs {
     /// Require TLS even without --nats-ca.
     #[arg(long)]
     pub nats_tls: bool,
+    /// GiB the object store may hold, when this host is the one that creates it. The server's
+    /// JetStream store (`max_file_store`) must have room for it.
+    #[arg(long, value_name = "GIB", default_value_t = hyperagent::cluster::DEFAULT_OBJECT_STORE_GIB, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub nats_object_store_gib: u32,
 }
 
 impl NatsArgs {
@@ -46,6 +50,7 @@ impl NatsArgs {
             ca_file: self.nats_ca.clone(),
             client_cert: self.nats_client_cert.as_ref().map(|pair| (pair[0].clone(), pair[1].clone())),
             require_tls: self.nats_tls,
+            object_store_bytes: i64::from(self.nats_object_store_gib) << 30,
             ..NatsSettings::new(url)
         })
     }

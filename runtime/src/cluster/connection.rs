@@ -82,6 +82,21 @@ impl NatsSettings {
     }
 }
 
+/// JetStream refuses a bucket whose reservation exceeds its store limit (error code 10047);
+/// say which two numbers to change.
+fn no_room_hint(e: impl std::fmt::Display, bytes: i64) -> ClusterError {
+    let text = e.to_string();
+    if text.contains("10047") || text.contains("insufficient storage") {
+        ClusterError::JetStream(format!(
+            "{text}: the object store reserves {} GiB; give the server more room (`max_file_store` in \
+             its `jetstream` block, or the account's `max_file`) or ask for less (--nats-object-store-gib)",
+            bytes >> 30
+        ))
+    } else {
+        js_error(text)
+    }
+}
+
 /// The server-side layout every coordinator and worker shares, created when absent.
 pub struct Layout {
     pub js: jetstream::Context,
@@ -119,7 +134,7 @@ impl Layout {
                     ..Default::default()
                 })
                 .await
-                .map_err(js_error)?,
+                .map_err(|e| no_room_hint(e, settings.object_store_bytes))?,
         };
         Ok(Layout { js, jobs, results, objects })
     }

@@ -42,8 +42,10 @@ pub const MAX_OBJECT_BYTES: usize = 64 << 20;
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// Jobs the jobs stream holds at most (all runs together); a publish past it is refused.
 pub const MAX_QUEUED_JOBS: i64 = 100_000;
-/// Bytes the object store holds at most, by default.
-pub const DEFAULT_OBJECT_STORE_BYTES: i64 = 8 << 30;
+/// GiB the object store holds at most, by default.
+pub const DEFAULT_OBJECT_STORE_GIB: u32 = 8;
+/// The same in bytes.
+pub const DEFAULT_OBJECT_STORE_BYTES: i64 = (DEFAULT_OBJECT_STORE_GIB as i64) << 30;
 /// How often a job is handed out before it is given up (then the coordinator makes the child
 /// itself and records why).
 pub const DEFAULT_MAX_DELIVER: i64 = 3;
