@@ -9,13 +9,14 @@ use common::nats::NatsServer;
 use common::{hyperagent_cli, object_names};
 use hyperagent::cluster::connection::Layout;
 use hyperagent::cluster::objects::Bucket;
-use hyperagent::cluster::wire::{self, Job, JobResult, Outcome};
+use hyperagent::cluster::wire::{self, EvalAnswer, EvalJob, EvalReply, Job, JobResult, Outcome};
 use hyperagent::cluster::{NatsSettings, worker::publish};
 use hyperagent::evolution::evaluate::Evaluation;
 use hyperagent::evolution::records::{BuildRecord, MetaRecord, NodeMetadata, Status};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The runs share two cores: one at a time.
@@ -30,8 +31,8 @@ fn config(dir: &Path) -> PathBuf {
     let path = dir.join("cluster.toml");
     std::fs::write(
         &path,
-        "generations = 2\nchildren_per_generation = 2\nseed = 5\n[domain.bin_packing]\ntrain_instances = 2\n\
-         train_items = 100\nstaged_tasks = 1\nvalidation_instances = 1\nvalidation_items = 100\n\
+        "generations = 2\nchildren_per_generation = 2\nseed = 5\n[domain.bin_packing]\ntrain_instances = 4\n\
+         train_items = 100\nstaged_tasks = 1\nvalidation_instances = 2\nvalidation_items = 100\n\
          test_sets = [\"OR1\"]\n",
     )
     .unwrap();
@@ -112,11 +113,17 @@ impl Drop for WorkerProcess {
 
 /// Starts the coordinator of run `r` in `home` against `url`.
 fn coordinator(home: &Path, url: &str, spot_check: &str) -> Child {
+    coordinator_with(home, url, &["--spot-check", spot_check])
+}
+
+/// Starts the coordinator of run `r` in `home` against `url`, with `flags`.
+fn coordinator_with(home: &Path, url: &str, flags: &[&str]) -> Child {
     // A configuration already in `home` (a benchmark's) is kept.
     let written = home.join("cluster.toml");
     let config = if written.is_file() { written } else { config(home) };
     Command::new(env!("CARGO_BIN_EXE_hyperagent"))
-        .args(["run", "--config", config.to_str().unwrap(), "--run-id", "r", "--nats", url, "--spot-check", spot_check])
+        .args(["run", "--config", config.to_str().unwrap(), "--run-id", "r", "--nats", url])
+        .args(flags)
         .env("HYPERAGENT_DATA_DIR", common::data_dir())
         .env("HYPERAGENT_HOME", home)
         .env("HYPERAGENT_GUEST_TARGET", common::guest_target_dir())
@@ -173,6 +180,97 @@ fn a_coordinator_and_two_workers_make_the_local_run_byte_for_byte() {
     assert_eq!(failures(home.path()), Vec::<serde_json::Value>::new());
     let done: usize = workers.iter().map(|w| w.log().matches("done job").count()).sum();
     assert_eq!(done, 4, "every child was made by a worker:\n{}\n{}", workers[0].log(), workers[1].log());
+}
+
+#[test]
+fn evaluations_spread_over_the_workers_make_the_local_run_byte_for_byte() {
+    let _serial = serial();
+    local_run();
+    let server = NatsServer::start();
+    let workers = [WorkerProcess::start(&server.url(), 30), WorkerProcess::start(&server.url(), 30)];
+    let home = tempfile::tempdir().unwrap();
+    // One task per evaluation job: the training rest (3 tasks) and validation (2) of every child
+    // that passes its staged task are spread.
+    finish(coordinator_with(home.path(), &server.url(), &["--spot-check", "0", "--eval-chunk", "1"]), home.path());
+    assert_same_as_local(home.path());
+    assert_eq!(failures(home.path()), Vec::<serde_json::Value>::new());
+    let logs: Vec<String> = workers.iter().map(WorkerProcess::log).collect();
+    let served: usize = logs.iter().map(|l| l.matches("served evaluation part").count()).sum();
+    assert!(served >= 5, "at least one child's evaluation was spread:\n{}", logs.join("\n---\n"));
+    assert!(logs.iter().all(|l| !l.contains("running it here")), "every part was answered:\n{}", logs.join("\n---\n"));
+    // Without --eval-chunk bin packing (cheap tasks) is not spread.
+    let plain = tempfile::tempdir().unwrap();
+    finish(coordinator(plain.path(), &server.url(), "0"), plain.path());
+    let after: usize = workers.iter().map(|w| w.log().matches("served evaluation part").count()).sum();
+    assert_eq!(after, served);
+}
+
+/// Answers every evaluation part it takes with records that do not answer it (none at all, or
+/// records of other tasks), or takes it and says nothing, until `stop`; returns how many it took.
+async fn forging_evaluator(url: String, stop: Arc<AtomicBool>) -> usize {
+    use futures::StreamExt;
+    let settings = NatsSettings::new(url);
+    let client = settings.connect("forger").await.unwrap();
+    let layout = Layout::open(client.clone(), &settings).await.unwrap();
+    let consumer = layout.evaluators_consumer(Duration::from_secs(3), 3).await.unwrap();
+    let mut forged = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let mut batch = consumer.fetch().max_messages(10).expires(Duration::from_millis(500)).messages().await.unwrap();
+        while let Some(Ok(message)) = batch.next().await {
+            let job: EvalJob = wire::parse(&message.payload, wire::EVAL_JOB_SCHEMA).unwrap();
+            let record = |id: &str| {
+                serde_json::from_value(serde_json::json!({"domain": job.domain, "id": id, "outcome": "ok",
+                    "score": 1.0, "invalid": null, "fuel": 1, "details": null}))
+                .unwrap()
+            };
+            let records = match forged % 3 {
+                0 => Vec::new(),
+                1 => vec![record("another task")],
+                _ => {
+                    // Taken and dropped: the asker hears nothing.
+                    message.double_ack().await.unwrap();
+                    forged += 1;
+                    continue;
+                }
+            };
+            let reply = EvalReply {
+                schema: wire::EVAL_REPLY_SCHEMA.into(),
+                session: job.session.clone(),
+                part: job.part,
+                worker: "forger".into(),
+                answer: EvalAnswer::Done { records },
+            };
+            client.publish(job.reply.clone(), serde_json::to_vec(&reply).unwrap().into()).await.unwrap();
+            message.double_ack().await.unwrap();
+            forged += 1;
+        }
+    }
+    forged
+}
+
+#[test]
+fn evaluation_parts_answered_wrongly_are_run_by_the_asker_and_the_run_is_still_the_local_one() {
+    let _serial = serial();
+    local_run();
+    let server = NatsServer::start();
+    // A short ack wait: a part nobody answers is run by its asker after 3 s × (3 deliveries + 1).
+    let worker = WorkerProcess::start(&server.url(), 3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let forger = {
+        let (url, stop) = (server.url(), stop.clone());
+        std::thread::spawn(move || common::block_on(forging_evaluator(url, stop)))
+    };
+    let home = tempfile::tempdir().unwrap();
+    finish(coordinator_with(home.path(), &server.url(), &["--spot-check", "0", "--eval-chunk", "1"]), home.path());
+    stop.store(true, Ordering::Relaxed);
+    let forged = forger.join().unwrap();
+    assert_same_as_local(home.path());
+    assert!(forged > 0, "the forger took no part:\n{}", worker.log());
+    let ran_here = worker.log().matches("running it here").count();
+    assert_eq!(ran_here, forged, "every forged part was run by the asker:\n{}", worker.log());
+    if forged >= 3 {
+        assert!(worker.log().contains("no word on evaluation part"), "{}", worker.log());
+    }
 }
 
 #[test]
@@ -322,6 +420,7 @@ fn jobs_of_a_run_that_no_longer_exists_are_discarded() {
                 iterations_left: 1,
             },
             snapshot: hyperagent::hash::ContentHash::of(b"s"),
+            eval_chunk: None,
         };
         publish(&layout.js, hyperagent::cluster::jobs_subject(&job.run), serde_json::to_vec(&job).unwrap())
             .await
@@ -550,6 +649,7 @@ async fn job_overhead(
             iterations_left: 1,
         },
         snapshot: coordinator.put_snapshot(&snapshot).await.unwrap(),
+        eval_chunk: None,
     };
     publish(&layout.js, hyperagent::cluster::jobs_subject(&run), serde_json::to_vec(&job).unwrap()).await.unwrap();
     // The worker's side, with an empty archive of its own.

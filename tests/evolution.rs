@@ -73,11 +73,15 @@ fn small_bin_packing() -> RunDomain {
 }
 
 fn evaluate_on(component: ContentHash, domains: &[RunDomain]) -> evaluate::Evaluation {
-    let plan =
-        EvalPlan { domains, tasks: TaskSettings { fuel: 1_000_000_000, memory_mib: 64, parallelism: 2, llm: None } };
+    let plan = EvalPlan {
+        domains,
+        tasks: TaskSettings { fuel: 1_000_000_000, memory_mib: 64, parallelism: 2, llm: None },
+        farm: None,
+    };
     let sandbox = Arc::new(hyperagent::sandbox::Sandbox::new(Default::default(), None).unwrap());
     let loaded = sandbox.load(&world().archive.get_blob(&component).unwrap()).unwrap();
-    block_on(evaluate::evaluate(&sandbox, &loaded, &plan, &world().archive)).unwrap()
+    block_on(evaluate::evaluate(&sandbox, evaluate::Evaluated { component, loaded: &loaded }, &plan, &world().archive))
+        .unwrap()
 }
 
 #[test]

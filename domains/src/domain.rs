@@ -171,6 +171,12 @@ pub trait Domain: Send + Sync {
         None
     }
 
+    /// Whether one task costs seconds or more (a build and a test suite, a training): a cluster
+    /// then spreads a child's evaluation over workers by default. Default: no.
+    fn costly_tasks(&self) -> bool {
+        false
+    }
+
     /// Whether the task agents of this domain may run tests of their own on a candidate answer
     /// (`run-tests`). Default: no.
     fn offers_own_tests(&self) -> bool {

@@ -298,6 +298,11 @@ struct RunArgs {
     /// With --nats: the share of children (0..=1) made again here and compared byte for byte.
     #[arg(long, default_value_t = 0.1)]
     spot_check: f64,
+    /// With --nats: tasks per evaluation job when a worker spreads a child's evaluation over the
+    /// workers (0: never). Default: 4 for domains whose tasks are costly (coding, robotics),
+    /// never for the others.
+    #[arg(long, value_name = "TASKS")]
+    eval_chunk: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -488,10 +493,13 @@ async fn run_command(paths: &Paths, args: RunArgs) -> Result<Result<(), GuestFai
         resume,
         data_dir,
         signing_key: args.sign_key.as_deref().map(cli::evidence::read_signing_key).transpose()?,
-        cluster: args
-            .nats
-            .settings()
-            .map(|settings| (settings, hyperagent::cluster::coordinator::FarmOptions { spot_check: args.spot_check })),
+        cluster: args.nats.settings().map(|settings| {
+            let farm = hyperagent::cluster::coordinator::FarmOptions {
+                spot_check: args.spot_check,
+                eval_chunk: args.eval_chunk,
+            };
+            (settings, farm)
+        }),
     };
     match cli::run::run(paths, options).await {
         Ok(()) => Ok(Ok(())),

@@ -268,6 +268,10 @@ impl Domain for Robotics {
         self.inner.baseline(name, task)
     }
 
+    fn costly_tasks(&self) -> bool {
+        true
+    }
+
     fn staging(&self) -> Staging {
         Staging { tasks: self.inner.settings.staged_tasks, threshold: self.inner.settings.staged_threshold }
     }

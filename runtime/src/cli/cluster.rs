@@ -72,7 +72,7 @@ pub async fn worker(paths: &Paths, args: WorkerArgs) -> Result<()> {
         initial_agent: paths.guest_agents().join("initial"),
         work_dir: paths.home.join("worker"),
     };
-    let say = Box::new(|line: String| errln!("{line}"));
+    let say = Arc::new(|line: String| errln!("{line}"));
     let mut worker = Worker::connect(&args.nats, setup, say).await.context("the worker cannot start")?;
     worker.serve(&args.options).await.context("the worker stopped")?;
     Ok(())

@@ -98,10 +98,12 @@ fn no_room_hint(e: impl std::fmt::Display, bytes: i64) -> ClusterError {
 }
 
 /// The server-side layout every coordinator and worker shares, created when absent.
+#[derive(Clone)]
 pub struct Layout {
     pub js: jetstream::Context,
     pub jobs: stream::Stream,
     pub results: stream::Stream,
+    pub evals: stream::Stream,
     pub objects: object_store::ObjectStore,
 }
 
@@ -124,6 +126,8 @@ impl Layout {
             .get_or_create_stream(work_queue(super::RESULTS_STREAM, "hyperagent.results.*"))
             .await
             .map_err(js_error)?;
+        let evals =
+            js.get_or_create_stream(work_queue(super::EVALS_STREAM, "hyperagent.evals.*")).await.map_err(js_error)?;
         let objects = match js.get_object_store(super::OBJECT_BUCKET).await {
             Ok(store) => store,
             Err(_) => js
@@ -136,7 +140,7 @@ impl Layout {
                 .await
                 .map_err(|e| no_room_hint(e, settings.object_store_bytes))?,
         };
-        Ok(Layout { js, jobs, results, objects })
+        Ok(Layout { js, jobs, results, evals, objects })
     }
 
     /// The consumer workers share. Its ack wait and delivery limit are set by whoever creates it.
@@ -145,18 +149,31 @@ impl Layout {
         ack_wait: Duration,
         max_deliver: i64,
     ) -> Result<consumer::PullConsumer, ClusterError> {
-        self.jobs
-            .get_or_create_consumer(
-                super::WORKERS_CONSUMER,
-                consumer::pull::Config {
-                    durable_name: Some(super::WORKERS_CONSUMER.to_owned()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait,
-                    max_deliver,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(js_error)
+        shared_consumer(&self.jobs, super::WORKERS_CONSUMER, ack_wait, max_deliver).await
     }
+
+    /// The consumer of evaluation parts workers share, set up as [`Layout::workers_consumer`].
+    pub async fn evaluators_consumer(
+        &self,
+        ack_wait: Duration,
+        max_deliver: i64,
+    ) -> Result<consumer::PullConsumer, ClusterError> {
+        shared_consumer(&self.evals, super::EVALUATORS_CONSUMER, ack_wait, max_deliver).await
+    }
+}
+
+async fn shared_consumer(
+    stream: &stream::Stream,
+    name: &str,
+    ack_wait: Duration,
+    max_deliver: i64,
+) -> Result<consumer::PullConsumer, ClusterError> {
+    let config = consumer::pull::Config {
+        durable_name: Some(name.to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait,
+        max_deliver,
+        ..Default::default()
+    };
+    stream.get_or_create_consumer(name, config).await.map_err(js_error)
 }

@@ -28,11 +28,14 @@ pub struct FarmOptions {
     /// The share of children (0..=1) made again here and compared byte for byte, chosen from
     /// the run seed so a rerun checks the same ones.
     pub spot_check: f64,
+    /// Tasks per evaluation part when a worker spreads a child's evaluation over workers: 0
+    /// never, none for the domains whose tasks are costly only (coding, robotics).
+    pub eval_chunk: Option<u32>,
 }
 
 impl Default for FarmOptions {
     fn default() -> Self {
-        FarmOptions { spot_check: 0.1 }
+        FarmOptions { spot_check: 0.1, eval_chunk: None }
     }
 }
 
@@ -145,6 +148,7 @@ impl Coordinator {
                 provenance: evolution.provenance_hash(),
                 order: order.clone(),
                 snapshot,
+                eval_chunk: self.options.eval_chunk,
             };
             let body = serde_json::to_vec(&job).expect("jobs serialise");
             super::worker::publish(&self.layout.js, super::jobs_subject(&self.run), body).await?;

@@ -9,6 +9,9 @@
 //!                                                                consumer `workers` shared by all
 //! stream  HYPERAGENT_RESULTS  subjects hyperagent.results.<run>  work queue; one durable consumer
 //!                                                                per run, `results-<run>`
+//! stream  HYPERAGENT_EVALS    subjects hyperagent.evals.<run>    work queue of evaluation parts;
+//!                                                                one durable consumer `evaluators`
+//!                                                                (replies on the asker's inbox)
 //! bucket  hyperagent-objects  objects named by their blake3 hex; `run.<run>` names the live
 //!                                                                session of a run
 //! ```
@@ -20,6 +23,7 @@
 
 pub mod connection;
 pub mod coordinator;
+pub mod evals;
 pub mod objects;
 pub mod wire;
 pub mod worker;
@@ -30,6 +34,12 @@ pub use connection::NatsSettings;
 pub const JOBS_STREAM: &str = "HYPERAGENT_JOBS";
 /// The stream of workers' answers.
 pub const RESULTS_STREAM: &str = "HYPERAGENT_RESULTS";
+/// The work-queue stream of evaluation parts (some tasks of one domain on one component).
+pub const EVALS_STREAM: &str = "HYPERAGENT_EVALS";
+/// The durable pull consumer every worker takes evaluation parts from, beside its child jobs.
+pub const EVALUATORS_CONSUMER: &str = "evaluators";
+/// Tasks per evaluation part for domains whose tasks are costly, unless told otherwise.
+pub const DEFAULT_COSTLY_EVAL_CHUNK: u32 = 4;
 /// The durable pull consumer every worker takes jobs from.
 pub const WORKERS_CONSUMER: &str = "workers";
 /// The object store bucket: trees, components, snapshots, nodes, by hash.
@@ -81,6 +91,10 @@ pub fn run_token(run_dir: &std::path::Path) -> String {
 
 pub fn jobs_subject(run: &str) -> String {
     format!("hyperagent.jobs.{run}")
+}
+
+pub fn evals_subject(run: &str) -> String {
+    format!("hyperagent.evals.{run}")
 }
 
 pub fn results_subject(run: &str) -> String {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 pub const JOB_SCHEMA: &str = "hyperagent.cluster-job/1";
 pub const RESULT_SCHEMA: &str = "hyperagent.cluster-result/1";
+pub const EVAL_JOB_SCHEMA: &str = "hyperagent.cluster-eval-job/1";
+pub const EVAL_REPLY_SCHEMA: &str = "hyperagent.cluster-eval-reply/1";
 
 /// Make the child of `order` for the run `run` (its session `session`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +25,48 @@ pub struct Job {
     pub order: ChildOrder,
     /// The history snapshot object (see [`super::objects::put_snapshot`]).
     pub snapshot: ContentHash,
+    /// Tasks per evaluation job when the worker spreads the child's evaluation over workers:
+    /// 0 never, none for the domains whose tasks are costly only.
+    #[serde(default)]
+    pub eval_chunk: Option<u32>,
+}
+
+/// Run these tasks of one domain on one component, for an evaluation of run `run` (session
+/// `session`); reply on `reply` (a plain NATS subject of the asking host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalJob {
+    pub schema: String,
+    pub run: String,
+    pub session: String,
+    pub config: RunConfig,
+    pub provenance: ContentHash,
+    pub component: ContentHash,
+    pub domain: String,
+    pub tasks: Vec<String>,
+    pub keep_answers: bool,
+    pub reply: String,
+    /// Which part of the asker's set this is.
+    pub part: u32,
+}
+
+/// A worker's word on an evaluation job: still working, the records, or why not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalReply {
+    pub schema: String,
+    pub session: String,
+    pub part: u32,
+    pub worker: String,
+    pub answer: EvalAnswer,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum EvalAnswer {
+    Working,
+    Done { records: Vec<crate::evolution::evaluate::TaskRecord> },
+    Refused { reason: String },
 }
 
 /// What a worker answers to a job.

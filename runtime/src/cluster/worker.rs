@@ -8,11 +8,13 @@
 //! when this one has died.
 
 use super::connection::{Layout, NatsSettings};
+use super::evals::{Evaluator, RemoteTasks};
 use super::objects::Bucket;
 use super::wire::{self, Job, JobResult, Outcome};
 use super::{ClusterError, js_error};
 use crate::archive::Archive;
 use crate::compiler::GuestCompiler;
+use crate::evolution::config::RunConfig;
 use crate::evolution::{Evolution, RunSetup};
 use crate::hash::ContentHash;
 use crate::sandbox::Sandbox;
@@ -27,6 +29,7 @@ pub const MAX_OPEN_RUNS: usize = 8;
 
 /// What a worker builds and runs with: its own archive (a cache of fetched and made objects),
 /// compiler and sandbox, the benchmark data, and a directory for its scratch work.
+#[derive(Clone)]
 pub struct WorkerSetup {
     pub archive: Archive,
     pub compiler: Arc<GuestCompiler>,
@@ -52,29 +55,61 @@ impl Default for WorkerOptions {
 
 pub struct Worker {
     setup: WorkerSetup,
+    client: async_nats::Client,
     layout: Layout,
     bucket: Bucket,
     name: String,
-    /// Open loops by (run, configuration hash), oldest first.
-    runs: Vec<((String, ContentHash), Evolution)>,
-    say: Box<dyn Fn(String) + Send + Sync>,
+    runs: RunCache,
+    /// How long an evaluation part of this worker's may go without word before it runs it
+    /// itself: the consumer's ack wait times (deliveries + 1), so a part whose worker died is
+    /// first handed to another.
+    eval_silence: Duration,
+    say: Arc<dyn Fn(String) + Send + Sync>,
 }
 
 impl Worker {
     pub async fn connect(
         settings: &NatsSettings,
         setup: WorkerSetup,
-        say: Box<dyn Fn(String) + Send + Sync>,
+        say: Arc<dyn Fn(String) + Send + Sync>,
     ) -> Result<Worker, ClusterError> {
-        let layout = Layout::open(settings.connect("hyperagent worker").await?, settings).await?;
+        let client = settings.connect("hyperagent worker").await?;
+        let layout = Layout::open(client.clone(), settings).await?;
         let bucket = Bucket::new(layout.objects.clone());
-        Ok(Worker { setup, layout, bucket, name: wire::worker_name(), runs: Vec::new(), say })
+        let runs = RunCache::new(setup.clone(), "");
+        let eval_silence = super::DEFAULT_ACK_WAIT * (super::DEFAULT_MAX_DELIVER as u32 + 1);
+        Ok(Worker { setup, client, layout, bucket, name: wire::worker_name(), runs, eval_silence, say })
+    }
+
+    /// The evaluation side of this worker, served beside its child jobs.
+    fn evaluator(&self) -> Evaluator {
+        Evaluator {
+            client: self.client.clone(),
+            layout: self.layout.clone(),
+            bucket: self.bucket.clone(),
+            archive: self.setup.archive.clone(),
+            runs: RunCache::new(self.setup.clone(), "evals-"),
+            name: self.name.clone(),
+            say: self.say.clone(),
+        }
     }
 
     /// Serves jobs until `max_jobs` are done (or forever). A lost server is waited for.
     pub async fn serve(&mut self, options: &WorkerOptions) -> Result<(), ClusterError> {
+        let evaluator = self.evaluator().serve(options.ack_wait, options.max_deliver);
+        // The child jobs and the evaluation parts are served side by side in this task; the
+        // parts go on while this worker waits on the parts of its own child.
+        tokio::select! {
+            served = self.serve_jobs(options) => served,
+            stopped = evaluator => stopped,
+        }
+    }
+
+    async fn serve_jobs(&mut self, options: &WorkerOptions) -> Result<(), ClusterError> {
         let consumer = self.layout.workers_consumer(options.ack_wait, options.max_deliver).await?;
         let ack_wait = consumer.cached_info().config.ack_wait;
+        let deliveries = consumer.cached_info().config.max_deliver.clamp(1, 100) as u32;
+        self.eval_silence = ack_wait * (deliveries + 1);
         (self.say)(format!("worker {} ready (ack wait {} s)", self.name, ack_wait.as_secs_f64()));
         let mut done = 0u64;
         while options.max_jobs.is_none_or(|max| done < max) {
@@ -110,7 +145,7 @@ impl Worker {
             }
         };
         let (generation, slot) = (job.order.generation, job.order.slot);
-        if !self.session_is_live(&job).await {
+        if !session_is_live(&self.bucket, &job.run, &job.session).await {
             (self.say)(format!("discarding job g{generation} s{slot} of run {}: the run no longer exists", job.run));
             let _ = message.double_ack().await;
             return;
@@ -147,13 +182,6 @@ impl Worker {
         (self.say)(format!("done job g{generation} s{slot}"));
     }
 
-    async fn session_is_live(&self, job: &Job) -> bool {
-        let Ok(mut object) = self.bucket.store.get(super::session_object(&job.run)).await else { return false };
-        let mut live = Vec::new();
-        use tokio::io::AsyncReadExt;
-        (&mut object).take(256).read_to_end(&mut live).await.is_ok() && live == job.session.as_bytes()
-    }
-
     /// Makes the child of a job and stores what it made; the outcome names it.
     async fn make(&mut self, job: &Job) -> Result<Outcome, ClusterError> {
         let archive = self.setup.archive.clone();
@@ -161,7 +189,9 @@ impl Worker {
         self.bucket.fetch_tree(&archive, &order.parent_tree).await?;
         self.bucket.fetch_into(&archive, &order.meta_component).await?;
         let snapshot = Arc::new(self.bucket.get_snapshot(&archive, &job.snapshot).await?);
-        let evolution = self.open_run(job)?;
+        let farm = self.remote_tasks(job);
+        let evolution = self.runs.open(&job.run, &job.config)?;
+        evolution.set_task_farm(Some(farm));
         if evolution.provenance_hash() != job.provenance {
             return Ok(Outcome::Refused {
                 reason: format!(
@@ -181,16 +211,48 @@ impl Worker {
         Ok(Outcome::Made { node: record.id, objects, exchanges: record.exchanges })
     }
 
-    /// The loop of a job's run, opened on this worker's archive, compiler and sandbox.
-    fn open_run(&mut self, job: &Job) -> Result<&Evolution, ClusterError> {
-        let key = (job.run.clone(), job.config.hash());
+    /// The task farm a job's evaluations use: parts on the evaluation stream.
+    fn remote_tasks(&self, job: &Job) -> Arc<RemoteTasks> {
+        Arc::new(RemoteTasks {
+            client: self.client.clone(),
+            js: self.layout.js.clone(),
+            bucket: self.bucket.clone(),
+            archive: self.setup.archive.clone(),
+            run: job.run.clone(),
+            session: job.session.clone(),
+            config: job.config.clone(),
+            provenance: job.provenance,
+            chunk: job.eval_chunk,
+            silence: self.eval_silence,
+            say: self.say.clone(),
+        })
+    }
+}
+
+/// The loops of the runs a worker serves, by (run, configuration hash), oldest first; at most
+/// [`MAX_OPEN_RUNS`].
+pub struct RunCache {
+    setup: WorkerSetup,
+    /// Prefixes the loops' scratch directories, so that two caches of one worker stay apart.
+    prefix: &'static str,
+    runs: Vec<((String, ContentHash), Evolution)>,
+}
+
+impl RunCache {
+    pub fn new(setup: WorkerSetup, prefix: &'static str) -> RunCache {
+        RunCache { setup, prefix, runs: Vec::new() }
+    }
+
+    /// The loop of a run, opened on this worker's archive, compiler and sandbox.
+    pub fn open(&mut self, run: &str, config: &RunConfig) -> Result<&mut Evolution, ClusterError> {
+        let key = (run.to_owned(), config.hash());
         if let Some(index) = self.runs.iter().position(|(k, _)| *k == key) {
-            return Ok(&self.runs[index].1);
+            return Ok(&mut self.runs[index].1);
         }
         if self.runs.len() >= MAX_OPEN_RUNS {
             self.runs.remove(0);
         }
-        let dir = self.setup.work_dir.join(format!("{}-{}", job.run, &key.1.to_hex()[..12]));
+        let dir = self.setup.work_dir.join(format!("{}{run}-{}", self.prefix, &key.1.to_hex()[..12]));
         // A loop's directory may hold what a killed worker left: it is started afresh.
         crate::tree_walk::remove_tree(&dir).map_err(|e| ClusterError::JetStream(format!("{}: {e}", dir.display())))?;
         let setup = RunSetup {
@@ -200,14 +262,22 @@ impl Worker {
             data_dir: self.setup.data_dir.clone(),
             initial_agent: self.setup.initial_agent.clone(),
         };
-        let evolution = Evolution::open(job.config.clone(), dir, false, setup)?;
+        let evolution = Evolution::open(config.clone(), dir, false, setup)?;
         self.runs.push((key, evolution));
-        Ok(&self.runs.last().expect("just pushed").1)
+        Ok(&mut self.runs.last_mut().expect("just pushed").1)
     }
 }
 
+/// Whether `session` is the live session of `run` (a job of any other is discarded).
+pub async fn session_is_live(bucket: &Bucket, run: &str, session: &str) -> bool {
+    let Ok(mut object) = bucket.store.get(super::session_object(run)).await else { return false };
+    let mut live = Vec::new();
+    use tokio::io::AsyncReadExt;
+    (&mut object).take(256).read_to_end(&mut live).await.is_ok() && live == session.as_bytes()
+}
+
 /// Progress acks every third of the ack wait, until aborted.
-async fn heartbeat(message: Arc<jetstream::Message>, ack_wait: Duration) {
+pub(super) async fn heartbeat(message: Arc<jetstream::Message>, ack_wait: Duration) {
     let period = (ack_wait / 3).max(Duration::from_millis(100));
     loop {
         tokio::time::sleep(period).await;

@@ -223,6 +223,10 @@ impl Domain for Coding {
         true
     }
 
+    fn costly_tasks(&self) -> bool {
+        true
+    }
+
     fn run_own_tests<'a>(&'a self, task: &'a Task, files: Vec<(String, String)>, tests: String) -> OwnTestsFuture<'a> {
         Box::pin(async move {
             let exercise = self.exercise_of(task).ok_or_else(|| format!("no exercise for task {}", task.id))?;

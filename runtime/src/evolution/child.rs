@@ -164,7 +164,8 @@ impl Evolution {
             }
         };
         let plan = self.plan(call_name("task", job.order.generation, job.order.slot));
-        let evaluation = evaluate::evaluate(&self.sandbox, &loaded, &plan, &self.archive).await?;
+        let evaluated = evaluate::Evaluated { component, loaded: &loaded };
+        let evaluation = evaluate::evaluate(&self.sandbox, evaluated, &plan, &self.archive).await?;
         built.status = if evaluation.passed_gate { Status::Evaluated } else { Status::StagedOnly };
         Ok((built, Some(evaluation)))
     }

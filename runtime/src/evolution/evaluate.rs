@@ -269,6 +269,37 @@ pub fn passes_gate(staged: &SplitScore, threshold: f64) -> bool {
     staged.tasks > 0 && staged.mean >= threshold
 }
 
+/// The tasks of one domain to run on one component (the blob `component`, loaded as `loaded`).
+#[derive(Clone, Copy)]
+pub struct TaskSet<'a> {
+    pub sandbox: &'a Arc<Sandbox>,
+    pub loaded: &'a Arc<LoadedComponent>,
+    pub component: ContentHash,
+    pub domain: &'a Arc<dyn Domain>,
+    pub tasks: &'a [Task],
+    pub settings: &'a TaskSettings,
+    pub keep_answers: bool,
+}
+
+impl<'a> TaskSet<'a> {
+    /// The same set with other tasks (a part of these).
+    pub fn part(&self, tasks: &'a [Task]) -> TaskSet<'a> {
+        TaskSet { tasks, ..*self }
+    }
+
+    /// Runs them on this host.
+    pub async fn run_here(&self) -> Vec<TaskRecord> {
+        run_set(self.sandbox, self.loaded, self.domain, self.tasks, self.settings, self.keep_answers).await
+    }
+}
+
+/// Where the tasks of an evaluation run when not all on this host (a cluster's workers). The
+/// records must be those [`TaskSet::run_here`] gives, in task order: a task's record depends on
+/// the task and the component alone, so it is the same wherever it ran.
+pub trait TaskFarm: Send + Sync {
+    fn run_tasks<'a>(&'a self, set: TaskSet<'a>) -> futures::future::BoxFuture<'a, Vec<TaskRecord>>;
+}
+
 /// A domain of a run with its training and validation splits.
 #[derive(Clone)]
 pub struct RunDomain {
@@ -280,39 +311,59 @@ pub struct RunDomain {
 pub struct EvalPlan<'a> {
     pub domains: &'a [RunDomain],
     pub tasks: TaskSettings,
+    /// Where the tasks run when not here.
+    pub farm: Option<Arc<dyn TaskFarm>>,
+}
+
+/// The component to evaluate: its blob's hash and the component the sandbox loaded from it.
+pub struct Evaluated<'a> {
+    pub component: ContentHash,
+    pub loaded: &'a Arc<LoadedComponent>,
 }
 
 pub async fn evaluate(
     sandbox: &Arc<Sandbox>,
-    component: &Arc<LoadedComponent>,
+    evaluated: Evaluated<'_>,
     plan: &EvalPlan<'_>,
     archive: &Archive,
 ) -> Result<Evaluation, crate::archive::ArchiveError> {
+    let run_tasks = |domain, tasks, keep_answers| {
+        let set = TaskSet {
+            sandbox,
+            loaded: evaluated.loaded,
+            component: evaluated.component,
+            domain,
+            tasks,
+            settings: &plan.tasks,
+            keep_answers,
+        };
+        run_on(plan.farm.as_deref(), set)
+    };
     // The staged samples of every domain first.
     let mut staged = Vec::new();
-    for run in plan.domains {
-        let sample = &run.train.tasks[..run.domain.staging().tasks.min(run.train.tasks.len())];
-        let records = run_set(sandbox, component, &run.domain, sample, &plan.tasks, true).await;
+    for domain in plan.domains {
+        let sample = &domain.train.tasks[..domain.domain.staging().tasks.min(domain.train.tasks.len())];
+        let records = run_tasks(&domain.domain, sample, true).await;
         staged.push((split_score(&records), records));
     }
     let passed_gate =
         plan.domains.iter().zip(&staged).all(|(run, (score, _))| passes_gate(score, run.domain.staging().threshold));
     let mut records = Vec::new();
     let mut domains = Vec::new();
-    for (run, (staged, sample)) in plan.domains.iter().zip(staged) {
+    for (domain, (staged, sample)) in plan.domains.iter().zip(staged) {
         let mut part = DomainEvaluation {
-            domain: run.domain.name().to_owned(),
-            score: staged.mean * staged.tasks as f64 / run.train.tasks.len().max(1) as f64,
+            domain: domain.domain.name().to_owned(),
+            score: staged.mean * staged.tasks as f64 / domain.train.tasks.len().max(1) as f64,
             staged,
             train: None,
             validation: None,
         };
         let mut train = sample;
         if passed_gate {
-            let rest = &run.train.tasks[train.len()..];
-            train.extend(run_set(sandbox, component, &run.domain, rest, &plan.tasks, true).await);
+            let rest = &domain.train.tasks[train.len()..];
+            train.extend(run_tasks(&domain.domain, rest, true).await);
             part.train = Some(split_score(&train));
-            let validation = run_set(sandbox, component, &run.domain, &run.validation.tasks, &plan.tasks, false).await;
+            let validation = run_tasks(&domain.domain, &domain.validation.tasks, false).await;
             let scored = split_score(&validation);
             part.score = scored.mean;
             part.validation = Some(scored);
@@ -326,6 +377,14 @@ pub async fn evaluate(
     let report = archive.put_blob(&crate::canonical::to_vec(&records))?;
     let exchanges = records.iter().flat_map(|r| r.llm.iter().copied().zip(r.llm_wall_ms.iter().copied())).collect();
     Ok(Evaluation { domains, passed_gate, score, fuel, report, exchanges })
+}
+
+/// Runs a set on `farm`, or here without one.
+async fn run_on(farm: Option<&dyn TaskFarm>, set: TaskSet<'_>) -> Vec<TaskRecord> {
+    match farm {
+        Some(farm) => farm.run_tasks(set).await,
+        None => set.run_here().await,
+    }
 }
 
 /// The evaluation a report's records imply, computed the way [`evaluate`] computes it: what a

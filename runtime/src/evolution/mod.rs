@@ -166,6 +166,8 @@ pub struct Evolution {
     expected: Vec<(u32, u32, ContentHash)>,
     /// Where children are made when not here (see [`farm`]).
     farm: Option<Arc<dyn farm::ChildFarm>>,
+    /// Where the tasks of this host's evaluations run when not here (see [`evaluate::TaskFarm`]).
+    task_farm: Option<Arc<dyn evaluate::TaskFarm>>,
     pub times: Vec<StepTimes>,
 }
 
@@ -225,6 +227,7 @@ impl Evolution {
             signing_key: None,
             expected: Vec::new(),
             farm: None,
+            task_farm: None,
             times: Vec::new(),
         };
         evolution.restore(&events)?;
@@ -283,6 +286,46 @@ impl Evolution {
             return Ok(());
         }
         Err(RunError::Diverged { generation, slot, made: made.id, recorded })
+    }
+
+    /// Runs the tasks of the evaluations this loop makes on `farm` instead of here (none: here).
+    pub fn set_task_farm(&mut self, farm: Option<Arc<dyn evaluate::TaskFarm>>) {
+        self.task_farm = farm;
+    }
+
+    /// Runs `task_ids` of `domain` (ids of its training or validation split) on the component
+    /// `component` (in this loop's archive), here, as an evaluation of this run runs them.
+    pub async fn run_tasks(
+        &self,
+        component: &ContentHash,
+        domain: &str,
+        task_ids: &[String],
+        keep_answers: bool,
+    ) -> Result<Vec<evaluate::TaskRecord>, RunError> {
+        let run = self
+            .domains
+            .iter()
+            .find(|d| d.domain.name() == domain)
+            .ok_or_else(|| RunError::Invalid(format!("this run has no domain {domain}")))?;
+        let known: std::collections::HashMap<&str, &hyperagent_domains::Task> =
+            run.train.tasks.iter().chain(&run.validation.tasks).map(|t| (t.id.as_str(), t)).collect();
+        let tasks = task_ids
+            .iter()
+            .map(|id| known.get(id.as_str()).map(|t| (*t).clone()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| RunError::Invalid(format!("a task id is not in {domain}'s training or validation split")))?;
+        let loaded = self.sandbox.load(&self.archive.get_blob(component)?)?;
+        let plan = self.plan(String::new());
+        let set = evaluate::TaskSet {
+            sandbox: &self.sandbox,
+            loaded: &loaded,
+            component: *component,
+            domain: &run.domain,
+            tasks: &tasks,
+            settings: &plan.tasks,
+            keep_answers,
+        };
+        Ok(set.run_here().await)
     }
 
     /// Hands the children of every generation to `farm` instead of making them here.
@@ -440,6 +483,7 @@ impl Evolution {
                 parallelism: 1,
                 llm,
             },
+            farm: self.task_farm.clone(),
         }
     }
 
@@ -457,8 +501,13 @@ impl Evolution {
             return Err(RunError::Invalid(format!("the initial hyperagent does not build: {outcome:?}")));
         };
         let loaded = self.sandbox.load(&self.archive.get_blob(&component)?)?;
-        let evaluation =
-            evaluate::evaluate(&self.sandbox, &loaded, &self.plan(call_name("task", 0, 0)), &self.archive).await?;
+        let evaluation = evaluate::evaluate(
+            &self.sandbox,
+            evaluate::Evaluated { component, loaded: &loaded },
+            &self.plan(call_name("task", 0, 0)),
+            &self.archive,
+        )
+        .await?;
         // The initial hyperagent goes through the staged gate like any child.
         let status = if evaluation.passed_gate { Status::Evaluated } else { Status::StagedOnly };
         let node = NodeMetadata {
