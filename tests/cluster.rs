@@ -273,6 +273,82 @@ fn evaluation_parts_answered_wrongly_are_run_by_the_asker_and_the_run_is_still_t
     }
 }
 
+/// The (generation, slot, node) of every node a run's log holds, in order.
+fn nodes_logged(home: &Path) -> Vec<(u64, u64, String)> {
+    std::fs::read_to_string(home.join("runs/r/log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| event["event"] == "node")
+        .map(|e| (e["generation"].as_u64().unwrap(), e["slot"].as_u64().unwrap(), e["node"].as_str().unwrap().into()))
+        .collect()
+}
+
+#[test]
+fn with_a_live_llm_the_workers_ask_it_and_every_child_is_checked_from_their_records() {
+    let _serial = serial();
+    let llm = common::http::editing_server();
+    // The run made here, asking the scripted LLM itself.
+    let local = tempfile::tempdir().unwrap();
+    with_llm(local.path(), &llm, 100);
+    let config = local.path().join("cluster.toml");
+    let made_here = hyperagent_cli(local.path(), &["run", "--config", config.to_str().unwrap(), "--run-id", "r"]);
+    assert!(made_here.status.success(), "{}", String::from_utf8_lossy(&made_here.stderr));
+    let asked_here = llm.count();
+    assert!(asked_here >= 4, "every meta call asks the LLM: {asked_here}");
+    // The same run made by workers, every child made again on the coordinator from the
+    // workers' records.
+    let server = NatsServer::start();
+    let workers = [WorkerProcess::start(&server.url(), 30), WorkerProcess::start(&server.url(), 30)];
+    let home = tempfile::tempdir().unwrap();
+    with_llm(home.path(), &llm, 100);
+    finish(coordinator_with(home.path(), &server.url(), &["--spot-check", "1"]), home.path());
+    assert_eq!(failures(home.path()), Vec::<serde_json::Value>::new(), "every spot check agreed");
+    assert_eq!(llm.count() - asked_here, asked_here, "the workers asked what the local run asked; the checks replayed");
+    let done: usize = workers.iter().map(|w| w.log().matches("done job").count()).sum();
+    assert_eq!(done, 4);
+    assert_eq!(nodes_logged(home.path()), nodes_logged(local.path()));
+    // Every object the nodes reach (sources, components, reports, LLM records) is the same; the
+    // run objects differ, as they seal a log that holds the LLM's latencies.
+    let reached = |home: &Path| {
+        let archive = hyperagent::archive::Archive::open(home.join("archive")).unwrap();
+        let nodes: Vec<hyperagent::hash::ContentHash> =
+            nodes_logged(home).iter().map(|(_, _, node)| node.parse().unwrap()).collect();
+        archive.closure(&nodes).unwrap()
+    };
+    assert_eq!(reached(home.path()), reached(local.path()));
+    // The audit makes every meta call again from the records, with the LLM gone.
+    llm.stop();
+    let audit = hyperagent_cli(home.path(), &["replay", "--run", "r"]);
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "{said}{}", String::from_utf8_lossy(&audit.stderr));
+    assert_eq!(said.matches("meta call made again").count(), 4, "{said}");
+
+    // A budget of two calls: the workers of generation 1 spend it, the coordinator counts their
+    // calls and the run stops there, saying why.
+    let llm = common::http::editing_server();
+    let home = tempfile::tempdir().unwrap();
+    with_llm(home.path(), &llm, 2);
+    finish(coordinator_with(home.path(), &server.url(), &["--spot-check", "0"]), home.path());
+    assert_eq!(llm.count(), 2);
+    let log = std::fs::read_to_string(home.path().join("runs/r/log.jsonl")).unwrap();
+    let stopped: Vec<&str> = log.lines().filter(|l| l.contains("\"event\":\"stopped\"")).collect();
+    assert_eq!(stopped.len(), 1, "{log}");
+    assert!(stopped[0].contains("all 2 calls"), "{}", stopped[0]);
+    assert!(nodes_logged(home.path()).iter().all(|(generation, _, _)| *generation <= 1));
+}
+
+/// Writes the cluster configuration into `home` with an `[llm]` section: `llm`, at most `calls`.
+fn with_llm(home: &Path, llm: &common::http::Server, calls: u64) {
+    let plain = std::fs::read_to_string(config(home)).unwrap();
+    let section = format!(
+        "[llm]\nprovider = \"open-ai\"\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key_env = \"\"\n\
+         [llm.budget]\nmax_calls = {calls}\n",
+        llm.base_url
+    );
+    std::fs::write(home.join("cluster.toml"), format!("{plain}{section}")).unwrap();
+}
+
 #[test]
 fn a_worker_killed_mid_job_loses_nothing_and_doubles_nothing() {
     let _serial = serial();
@@ -421,6 +497,7 @@ fn jobs_of_a_run_that_no_longer_exists_are_discarded() {
             },
             snapshot: hyperagent::hash::ContentHash::of(b"s"),
             eval_chunk: None,
+            llm_budget: None,
         };
         publish(&layout.js, hyperagent::cluster::jobs_subject(&job.run), serde_json::to_vec(&job).unwrap())
             .await
@@ -650,6 +727,7 @@ async fn job_overhead(
         },
         snapshot: coordinator.put_snapshot(&snapshot).await.unwrap(),
         eval_chunk: None,
+        llm_budget: None,
     };
     publish(&layout.js, hyperagent::cluster::jobs_subject(&run), serde_json::to_vec(&job).unwrap()).await.unwrap();
     // The worker's side, with an empty archive of its own.

@@ -240,28 +240,11 @@ fn a_killed_run_resumes_with_nothing_lost_or_repeated() {
     );
 }
 
-/// A scripted OpenAI-compatible server that answers every meta agent with a real Rust edit: raise
-/// the waste weight of the priority function it was sent by 0.5.
-fn editing_server() -> common::http::Server {
-    common::http::Server::start(|_, request| {
-        let body = request.json();
-        let prompt = body["messages"][1]["content"].as_str().unwrap_or("").to_owned();
-        let line =
-            prompt.lines().find(|l| l.starts_with("pub const WASTE_WEIGHT")).expect("the meta agent sends its source");
-        let value: f64 = line.split('=').nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
-        let edit = format!(
-            "Here is my change.\n<<<<<<< SEARCH src/priority.rs\n{line}\n=======\npub const WASTE_WEIGHT: f64 = {:?}; // evolve 0.1..4.0\n>>>>>>> REPLACE\nSummary: weigh the waste more\n",
-            value + 0.5
-        );
-        common::http::Reply::json(200, common::http::openai_reply(&edit))
-    })
-}
-
 /// A live LLM run in `home` against a fresh scripted server: writes its configuration
 /// (`children_per_generation` 1, the given budget and generations), runs it as `run_id`, insists
 /// that it succeeded; returns the server, the configuration's path and the run's output.
 fn llm_run(home: &Path, max_calls: u64, generations: u32, run_id: &str) -> (common::http::Server, PathBuf, Output) {
-    llm_run_with(editing_server(), home, max_calls, generations, run_id)
+    llm_run_with(common::http::editing_server(), home, max_calls, generations, run_id)
 }
 
 fn llm_run_with(

@@ -137,3 +137,20 @@ pub fn anthropic_reply(content: &str) -> serde_json::Value {
         "usage": {"input_tokens": 90, "output_tokens": 30}
     })
 }
+
+/// A scripted OpenAI-compatible server that answers every meta agent with a real Rust edit: raise
+/// the waste weight of the priority function it was sent by 0.5.
+pub fn editing_server() -> Server {
+    Server::start(|_, request| {
+        let body = request.json();
+        let prompt = body["messages"][1]["content"].as_str().unwrap_or("").to_owned();
+        let line =
+            prompt.lines().find(|l| l.starts_with("pub const WASTE_WEIGHT")).expect("the meta agent sends its source");
+        let value: f64 = line.split('=').nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
+        let edit = format!(
+            "Here is my change.\n<<<<<<< SEARCH src/priority.rs\n{line}\n=======\npub const WASTE_WEIGHT: f64 = {:?}; // evolve 0.1..4.0\n>>>>>>> REPLACE\nSummary: weigh the waste more\n",
+            value + 0.5
+        );
+        Reply::json(200, openai_reply(&edit))
+    })
+}

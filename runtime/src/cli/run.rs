@@ -129,8 +129,8 @@ pub async fn run(paths: &Paths, options: RunOptions) -> Result<()> {
             Some(Source::Replay(Arc::new(index)))
         }
     };
-    if options.cluster.is_some() && source.is_some() {
-        bail!("--nats runs without an LLM for now: workers have no access to the LLM gateway or its records");
+    if options.cluster.is_some() && matches!(source, Some(Source::Replay(_))) {
+        bail!("--nats with --llm replay: a replay runs on this machine (drop --nats)");
     }
     let mut evolution = Evolution::open(options.config, run_dir.clone(), resume, setup)?;
     let mut coordinator = None;

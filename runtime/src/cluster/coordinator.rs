@@ -13,6 +13,7 @@ use crate::evolution::farm::{ChildFarm, ChildOrder, HistorySnapshot};
 use crate::evolution::records::NodeMetadata;
 use crate::evolution::{Evolution, NodeRecord, RunError, StepTimes, derive_seed, node_record};
 use crate::hash::ContentHash;
+use crate::llm::{ReplayIndex, Source};
 use async_nats::jetstream::consumer::{self, PullConsumer};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -149,6 +150,7 @@ impl Coordinator {
                 order: order.clone(),
                 snapshot,
                 eval_chunk: self.options.eval_chunk,
+                llm_budget: evolution.live_backend().map(|backend| backend.remaining()),
             };
             let body = serde_json::to_vec(&job).expect("jobs serialise");
             super::worker::publish(&self.layout.js, super::jobs_subject(&self.run), body).await?;
@@ -243,16 +245,24 @@ impl Coordinator {
             Outcome::Refused { reason } => format!("refused: {reason}"),
             Outcome::Made { node, objects, exchanges } => {
                 let check = self.spot_checked(evolution.config.seed, order);
-                match self.import(evolution, order, snapshot, node, &objects, check).await {
+                let claim = Claim { node, objects: &objects, exchanges: &exchanges };
+                match self.import(evolution, order, snapshot, claim, check).await {
                     Ok(None) => {
                         let mut record = node_record(evolution.archive(), &node)?;
                         record.exchanges = exchanges;
+                        charge(evolution, &record.exchanges);
                         return Ok((record, StepTimes::default()));
                     }
-                    Ok(Some(remade)) if remade.0.id == node => return Ok(remade),
+                    Ok(Some(mut remade)) if remade.0.id == node => {
+                        // The worker's latencies, not the replay's.
+                        remade.0.exchanges = exchanges;
+                        charge(evolution, &remade.0.exchanges);
+                        return Ok(remade);
+                    }
                     Ok(Some(remade)) => {
                         let why = format!("the spot check made node {}, the worker claimed {node}", remade.0.id);
                         self.record_failure(order, &result.worker, &why)?;
+                        charge(evolution, &remade.0.exchanges);
                         return Ok(remade);
                     }
                     Err(e) => format!("its result was refused: {e}"),
@@ -265,17 +275,17 @@ impl Coordinator {
 
     /// Fetches a claimed node and its objects (each re-hashed), checks that it answers `order`
     /// under this run's provenance, and enters it; or, when `check`, makes the child here
-    /// instead and returns that, for the caller to compare. Nothing is written before the node
-    /// passes its checks.
+    /// instead and returns that, for the caller to compare (its LLM calls answered from the
+    /// worker's records). Nothing but those records is written before the node passes its checks.
     async fn import(
         &self,
         evolution: &Evolution,
         order: &ChildOrder,
         snapshot: &Arc<HistorySnapshot>,
-        node_id: ContentHash,
-        objects: &[ContentHash],
+        claim: Claim<'_>,
         check: bool,
     ) -> Result<Option<(NodeRecord, StepTimes)>, ClusterError> {
+        let Claim { node: node_id, objects, exchanges } = claim;
         let archive = evolution.archive();
         let bytes = self.bucket.get(&node_id).await?;
         let node = Node::parse(&bytes).map_err(|reason| object(&node_id, reason))?;
@@ -288,7 +298,11 @@ impl Coordinator {
             return Err(object(&node_id, "another meta agent made it"));
         }
         if check {
-            return Ok(Some(evolution.make_ordered_child(order.clone(), snapshot.clone()).await?));
+            let llm = match evolution.live_backend() {
+                Some(_) => Some(self.worker_answers(evolution, order, exchanges).await?),
+                None => None,
+            };
+            return Ok(Some(evolution.make_ordered_child_with(order.clone(), snapshot.clone(), llm).await?));
         }
         let mut fetched = HashMap::new();
         for hash in objects.iter().filter(|h| **h != node_id && !archive.contains(h)) {
@@ -308,6 +322,48 @@ impl Coordinator {
         archive.get_tree(&node.tree)?;
         archive.put_node(&node)?;
         Ok(None)
+    }
+}
+
+impl Coordinator {
+    /// The LLM answers a worker's child got, fetched (re-hashed) into the archive, as a replay
+    /// source: a spot check makes the child again from them without asking the LLM. A request
+    /// the worker has no record of was refused for its budget, and is refused alike.
+    async fn worker_answers(
+        &self,
+        evolution: &Evolution,
+        order: &ChildOrder,
+        exchanges: &[(ContentHash, u64)],
+    ) -> Result<Source, ClusterError> {
+        let archive = evolution.archive();
+        let hashes: Vec<ContentHash> = exchanges.iter().map(|(hash, _)| *hash).collect();
+        for hash in hashes.iter().filter(|h| !archive.contains(h)) {
+            archive.put_blob(&self.bucket.get(hash).await?)?;
+        }
+        let index = ReplayIndex::from_records(archive, &hashes)
+            .map_err(|reason| ClusterError::JetStream(format!("the worker's LLM records: {reason}")))?
+            .with_budget_stop(order.generation, "the LLM budget the worker was given is spent".into());
+        Ok(Source::Replay(Arc::new(index)))
+    }
+}
+
+/// What a worker claims to have made: the node, the objects it made or fetched, and the LLM
+/// exchanges its calls made.
+struct Claim<'a> {
+    node: ContentHash,
+    objects: &'a [ContentHash],
+    exchanges: &'a [(ContentHash, u64)],
+}
+
+/// Counts the LLM exchanges of a node a worker made against the run's budget, so that the run
+/// stops once the workers together have spent it.
+fn charge(evolution: &Evolution, exchanges: &[(ContentHash, u64)]) {
+    let Some(backend) = evolution.live_backend() else { return };
+    for (hash, _) in exchanges {
+        let bytes = evolution.archive().get_blob(hash).ok();
+        if let Some(exchange) = bytes.and_then(|b| serde_json::from_slice::<crate::llm::Exchange>(&b).ok()) {
+            backend.charge(&exchange);
+        }
     }
 }
 

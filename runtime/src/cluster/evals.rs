@@ -54,7 +54,8 @@ impl RemoteTasks {
 
     async fn run(&self, set: TaskSet<'_>) -> Vec<TaskRecord> {
         let chunk = self.chunk_for(set.domain.as_ref());
-        if chunk == 0 || set.tasks.len() <= chunk {
+        // Task calls that ask an LLM stay with the worker that holds the run's LLM budget.
+        if chunk == 0 || set.tasks.len() <= chunk || set.settings.llm.is_some() {
             return set.run_here().await;
         }
         match self.spread(&set, chunk).await {

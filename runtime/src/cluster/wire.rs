@@ -29,6 +29,10 @@ pub struct Job {
     /// 0 never, none for the domains whose tasks are costly only.
     #[serde(default)]
     pub eval_chunk: Option<u32>,
+    /// With a live LLM: what the run's budget has left, which the worker may spend at most; the
+    /// worker asks the backend the configuration names itself (its key from its own environment).
+    #[serde(default)]
+    pub llm_budget: Option<crate::llm::backend::LlmBudget>,
 }
 
 /// Run these tasks of one domain on one component, for an evaluation of run `run` (session

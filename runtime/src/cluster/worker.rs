@@ -17,6 +17,7 @@ use crate::compiler::GuestCompiler;
 use crate::evolution::config::RunConfig;
 use crate::evolution::{Evolution, RunSetup};
 use crate::hash::ContentHash;
+use crate::llm::{Backend, LlmConfig, Source};
 use crate::sandbox::Sandbox;
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
@@ -190,8 +191,13 @@ impl Worker {
         self.bucket.fetch_into(&archive, &order.meta_component).await?;
         let snapshot = Arc::new(self.bucket.get_snapshot(&archive, &job.snapshot).await?);
         let farm = self.remote_tasks(job);
+        let llm = match live_llm(job) {
+            Ok(llm) => llm,
+            Err(reason) => return Ok(Outcome::Refused { reason }),
+        };
         let evolution = self.runs.open(&job.run, &job.config)?;
         evolution.set_task_farm(Some(farm));
+        evolution.set_llm(llm);
         if evolution.provenance_hash() != job.provenance {
             return Ok(Outcome::Refused {
                 reason: format!(
@@ -266,6 +272,16 @@ impl RunCache {
         self.runs.push((key, evolution));
         Ok(&mut self.runs.last_mut().expect("just pushed").1)
     }
+}
+
+/// The LLM a job's calls ask: the backend its configuration names, with the budget the job
+/// leaves; none when the run has no LLM.
+fn live_llm(job: &Job) -> Result<Option<Source>, String> {
+    let Some(budget) = &job.llm_budget else { return Ok(None) };
+    let config = job.config.llm.clone().ok_or("the job gives an LLM budget but its configuration names no LLM")?;
+    let backend = Backend::new(LlmConfig { budget: budget.clone(), ..config })
+        .map_err(|e| format!("this worker cannot ask the run's LLM: {e}"))?;
+    Ok(Some(Source::Live(Arc::new(backend))))
 }
 
 /// Whether `session` is the live session of `run` (a job of any other is discarded).

@@ -74,7 +74,7 @@ impl Evolution {
     async fn run_meta(&self, job: &ChildJob, repo: &Path, history: &Path) -> Result<MetaCall, RunError> {
         let meta_loaded = self.sandbox.load(&self.archive.get_blob(&job.order.meta_component)?)?;
         let (input, limits) = meta_call(&self.config, job.order.iterations_left);
-        let gateway = self.llm.as_ref().map(|source| {
+        let gateway = job.llm.as_ref().map(|source| {
             Arc::new(CallGateway::new(
                 source.clone(),
                 self.archive.clone(),
@@ -163,7 +163,7 @@ impl Evolution {
                 return Ok((built, None));
             }
         };
-        let plan = self.plan(call_name("task", job.order.generation, job.order.slot));
+        let plan = self.plan_with(call_name("task", job.order.generation, job.order.slot), job.llm.as_ref());
         let evaluated = evaluate::Evaluated { component, loaded: &loaded };
         let evaluation = evaluate::evaluate(&self.sandbox, evaluated, &plan, &self.archive).await?;
         built.status = if evaluation.passed_gate { Status::Evaluated } else { Status::StagedOnly };

@@ -351,8 +351,19 @@ impl Evolution {
         order: farm::ChildOrder,
         snapshot: Arc<farm::HistorySnapshot>,
     ) -> Result<(NodeRecord, StepTimes), RunError> {
+        self.make_ordered_child_with(order, snapshot, self.llm.clone()).await
+    }
+
+    /// Makes the child of an order as [`Evolution::make_ordered_child`] does, its LLM calls
+    /// answered by `llm` (a spot check answers them from the records of the worker that made it).
+    pub async fn make_ordered_child_with(
+        &self,
+        order: farm::ChildOrder,
+        snapshot: Arc<farm::HistorySnapshot>,
+        llm: Option<Source>,
+    ) -> Result<(NodeRecord, StepTimes), RunError> {
         let scratch = self.run_dir.join("scratch").join(format!("g{:04}-s{:02}", order.generation, order.slot));
-        self.make_child(ChildJob { order, scratch, snapshot }).await
+        self.make_child(ChildJob { order, scratch, snapshot, llm }).await
     }
 
     /// Signs every run object this run writes with `key`.
@@ -379,6 +390,19 @@ impl Evolution {
     pub fn with_llm(mut self, source: Source) -> Evolution {
         self.llm = Some(source);
         self
+    }
+
+    /// The LLM the loop's calls use from now on (a worker sets it per job).
+    pub fn set_llm(&mut self, source: Option<Source>) {
+        self.llm = source;
+    }
+
+    /// The live backend, when the run asks one.
+    pub fn live_backend(&self) -> Option<&Arc<crate::llm::Backend>> {
+        match &self.llm {
+            Some(Source::Live(backend)) => Some(backend),
+            _ => None,
+        }
     }
 
     /// Why the run stopped early (an LLM budget spent), if it did.
@@ -469,7 +493,12 @@ impl Evolution {
 
     /// The evaluation plan; `call_prefix` names the task calls' LLM records (`task g0003-s01`).
     fn plan(&self, call_prefix: String) -> EvalPlan<'_> {
-        let llm = match (&self.llm, self.config.task_llm_calls) {
+        self.plan_with(call_prefix, self.llm.as_ref())
+    }
+
+    /// The evaluation plan with the task calls' LLM answered by `llm`.
+    fn plan_with(&self, call_prefix: String, llm: Option<&Source>) -> EvalPlan<'_> {
+        let llm = match (llm, self.config.task_llm_calls) {
             (Some(source), calls) if calls > 0 => {
                 Some(TaskLlm { source: source.clone(), archive: self.archive.clone(), call_prefix, calls })
             }
@@ -732,4 +761,6 @@ struct ChildJob {
     scratch: PathBuf,
     /// The archive as `/history` shows it, shared by the children of a generation.
     snapshot: Arc<farm::HistorySnapshot>,
+    /// What answers the child's LLM calls (meta and task).
+    llm: Option<Source>,
 }

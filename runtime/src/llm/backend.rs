@@ -254,6 +254,30 @@ impl Backend {
         allowed.clamp(1, u64::from(u32::MAX)) as u32
     }
 
+    /// Counts an exchange another host made for this run (a cluster worker's) as if this backend
+    /// had made it: one call, and its tokens when it was answered. Once the counts reach the
+    /// budget, [`Backend::exhausted`] says so.
+    pub fn charge(&self, exchange: &super::Exchange) {
+        self.spent.lock().unwrap_or_else(|p| p.into_inner()).calls += 1;
+        if let Some(response) = &exchange.response {
+            self.account(response);
+        }
+        if let Some(reason) = self.exhaustion(&self.spent()) {
+            *self.exhausted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        }
+    }
+
+    /// What the budget has left.
+    pub fn remaining(&self) -> LlmBudget {
+        let (budget, spent) = (&self.config.budget, self.spent());
+        LlmBudget {
+            max_calls: budget.max_calls.saturating_sub(spent.calls),
+            max_input_tokens: budget.max_input_tokens.saturating_sub(spent.input_tokens),
+            max_output_tokens: budget.max_output_tokens.saturating_sub(spent.output_tokens),
+            max_cost_usd: (budget.max_cost_usd - spent.cost_usd).max(0.0),
+        }
+    }
+
     fn account(&self, answer: &ChatResponse) {
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
         spent.input_tokens += u64::from(answer.input_tokens);
