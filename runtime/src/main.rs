@@ -77,7 +77,8 @@ enum Command {
     /// archive. With no arguments, runs the embedded default (bin packing, offline).
     Run(RunArgs),
     /// Make and evaluate children for runs started with `run --nats`: takes jobs from the
-    /// server's work queue, one at a time, until killed.
+    /// server's work queue, one at a time, and beside them parts of other workers' evaluations,
+    /// until killed. With an LLM in the run, asks it with the key from this machine's environment.
     Worker {
         #[command(flatten)]
         nats: cli::cluster::NatsArgs,
