@@ -220,12 +220,14 @@ async fn forging_evaluator(url: String, stop: Arc<AtomicBool>) -> usize {
             let job: EvalJob = wire::parse(&message.payload, wire::EVAL_JOB_SCHEMA).unwrap();
             let record = |id: &str| {
                 serde_json::from_value(serde_json::json!({"domain": job.domain, "id": id, "outcome": "ok",
-                    "score": 1.0, "invalid": null, "fuel": 1, "details": null}))
+                    "score": 7.0, "invalid": null, "fuel": 1, "details": null}))
                 .unwrap()
             };
-            let records = match forged % 3 {
+            let records = match forged % 4 {
                 0 => Vec::new(),
                 1 => vec![record("another task")],
+                // The right tasks with a score no host writes.
+                2 => job.tasks.iter().map(|id| record(id)).collect(),
                 _ => {
                     // Taken and dropped: the asker hears nothing.
                     message.double_ack().await.unwrap();
@@ -268,8 +270,9 @@ fn evaluation_parts_answered_wrongly_are_run_by_the_asker_and_the_run_is_still_t
     assert!(forged > 0, "the forger took no part:\n{}", worker.log());
     let ran_here = worker.log().matches("running it here").count();
     assert_eq!(ran_here, forged, "every forged part was run by the asker:\n{}", worker.log());
-    if forged >= 3 {
+    if forged >= 4 {
         assert!(worker.log().contains("no word on evaluation part"), "{}", worker.log());
+        assert!(worker.log().contains("no host writes"), "{}", worker.log());
     }
 }
 

@@ -140,10 +140,17 @@ fn answers(domain: &str, tasks: &[Task], records: &[TaskRecord]) -> Result<(), S
     if records.len() != tasks.len() {
         return Err(format!("{} records for {} tasks", records.len(), tasks.len()));
     }
-    match tasks.iter().zip(records).find(|(task, record)| record.id != task.id || record.domain != domain) {
-        Some((task, record)) => {
-            Err(format!("a record of {} {} where {domain} {} was asked", record.domain, record.id, task.id))
-        }
+    if let Some((task, record)) =
+        tasks.iter().zip(records).find(|(task, record)| record.id != task.id || record.domain != domain)
+    {
+        return Err(format!("a record of {} {} where {domain} {} was asked", record.domain, record.id, task.id));
+    }
+    // What this host never writes: a score outside [0, 1], an answer kept past its cut. (A part
+    // refused here only runs on the asker: the node is the same either way.)
+    let longest = crate::evolution::evaluate::MAX_KEPT_ANSWER_BYTES + " [cut]".len();
+    let odd = |r: &&TaskRecord| !(0.0..=1.0).contains(&r.score) || r.answer.as_ref().is_some_and(|a| a.len() > longest);
+    match records.iter().find(odd) {
+        Some(record) => Err(format!("the record of {} holds a score or an answer no host writes", record.id)),
         None => Ok(()),
     }
 }
