@@ -240,5 +240,5 @@ fn the_shipped_plans_are_valid() {
             read += 1;
         }
     }
-    assert_eq!(read, 7);
+    assert_eq!(read, 8);
 }
