@@ -41,7 +41,7 @@ pub const IMO_GRADING: Judged<4> = Judged {
     name: "imo_grading",
     file: "src/task/imo_grading_model.rs",
     model: &crate::task::imo_grading_model::MODEL,
-    text: |p| p["response"].as_str().map(str::to_owned),
+    text: crate::task::imo_grading::text,
 };
 
 /// The learning settings, as the child's source holds them.
@@ -211,7 +211,8 @@ impl<'a> Table<'a> {
                     .filter_map(|f| self.index.get(f.as_str()).copied())
                     .filter(|i| allowed.as_ref().is_none_or(|a| a.contains(i)))
                     .collect();
-                let values = feature_values(&features.iter().map(|&i| self.idf[i]).collect::<Vec<_>>());
+                let names: Vec<&str> = features.iter().map(|&i| self.vocabulary[i]).collect();
+                let values = feature_values(&names, &features.iter().map(|&i| self.idf[i]).collect::<Vec<_>>());
                 Example { features, values, label: *label, parent_wrong: *parent_wrong }
             })
             .collect()

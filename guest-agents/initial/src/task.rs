@@ -2,7 +2,7 @@
 
 pub mod bin_packing;
 mod coding;
-mod imo_grading;
+pub mod imo_grading;
 pub mod imo_grading_model;
 pub mod lexical;
 mod paper_review;

@@ -61,16 +61,25 @@ pub fn run_results(events: &[Event]) -> Option<RunResults> {
     test_results(events, "best")
 }
 
-/// The test results a run log holds for the node tested as `role` (`best`, `initial`).
+/// The test results a run log holds for the node tested as `role` (`best`, `initial`). A set's
+/// further figures (proof grading's points error) count as sets of their own, named
+/// `<set> · <metric>` as the run's test table prints them.
 pub fn test_results(events: &[Event], wanted: &str) -> Option<RunResults> {
     events.iter().find_map(|event| match event {
         Event::Test { role, sets, .. } if role == wanted => Some(
             sets.iter()
-                .map(|r| {
-                    (
+                .flat_map(|r| {
+                    let main = (
                         (r.domain.clone(), r.set.clone()),
                         (r.report.metric.clone(), r.report.lower_is_better, r.report.value),
-                    )
+                    );
+                    let further = r.report.figures.iter().map(|f| {
+                        (
+                            (r.domain.clone(), format!("{} · {}", r.set, f.metric)),
+                            (f.metric.clone(), f.lower_is_better, f.value),
+                        )
+                    });
+                    std::iter::once(main).chain(further)
                 })
                 .collect(),
         ),
@@ -248,6 +257,30 @@ mod tests {
         let markdown = summary.markdown();
         assert!(markdown.contains("| fixed | 3.00% |") && markdown.contains("0: 4.00%, 1: 2.00%"), "{markdown}");
         assert!(markdown.contains("lower is better") && markdown.contains("e-fixed-s2"), "{markdown}");
+    }
+
+    #[test]
+    fn a_sets_further_figures_are_summarised_as_sets_of_their_own() {
+        use crate::evolution::log::TestResult;
+        use hyperagent_domains::{Figure, SetReport};
+        let mae = Figure { metric: "points MAE".into(), value: 0.2, lower_is_better: true };
+        let report = SetReport {
+            metric: "accuracy".into(),
+            value: 0.64,
+            lower_is_better: false,
+            score: 0.64,
+            invalid: 0,
+            figures: vec![mae],
+        };
+        let test = TestResult { domain: "imo_grading".into(), set: "test".into(), generated: false, report };
+        let node = crate::hash::ContentHash::of(b"node");
+        let events = [Event::Test { node, role: "best".into(), sets: vec![test] }];
+        let found = run_results(&events).unwrap();
+        let key = |set: &str| ("imo_grading".to_owned(), set.to_owned());
+        assert_eq!(found[&key("test")], ("accuracy".to_owned(), false, 0.64));
+        assert_eq!(found[&key("test · points MAE")], ("points MAE".to_owned(), true, 0.2));
+        assert_eq!(found.len(), 2);
+        assert!(test_results(&events, "initial").is_none());
     }
 
     #[test]
