@@ -147,7 +147,8 @@ fn answers(domain: &str, tasks: &[Task], records: &[TaskRecord]) -> Result<(), S
     }
     // What this host never writes: a score outside [0, 1], an answer kept past its cut. (A part
     // refused here only runs on the asker: the node is the same either way.)
-    let longest = crate::evolution::evaluate::MAX_KEPT_ANSWER_BYTES + " [cut]".len();
+    use crate::evolution::evaluate::{CUT_MARK, MAX_KEPT_ANSWER_BYTES};
+    let longest = MAX_KEPT_ANSWER_BYTES + CUT_MARK.len();
     let odd = |r: &&TaskRecord| !(0.0..=1.0).contains(&r.score) || r.answer.as_ref().is_some_and(|a| a.len() > longest);
     match records.iter().find(odd) {
         Some(record) => Err(format!("the record of {} holds a score or an answer no host writes", record.id)),

@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 /// Longest answer kept in a training task's record (for `/history`), in bytes.
 pub const MAX_KEPT_ANSWER_BYTES: usize = 4096;
+/// What follows an answer cut to [`MAX_KEPT_ANSWER_BYTES`].
+pub const CUT_MARK: &str = " [cut]";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitScore {
@@ -180,7 +182,7 @@ pub async fn run_task(
             };
             let answer = report.output.filter(|_| keep_answer).map(|mut answer| {
                 if crate::sandbox::host::truncate_utf8(&mut answer, MAX_KEPT_ANSWER_BYTES) {
-                    answer.push_str(" [cut]");
+                    answer.push_str(CUT_MARK);
                 }
                 answer
             });
