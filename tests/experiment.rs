@@ -1,6 +1,7 @@
 //! `hyperagent experiment` end to end: a plan of two methods × two seeds runs as four ordinary
 //! runs, the summary's per-seed values are the runs' own best-node test values, and an experiment
-//! killed mid-way resumes, reusing the run it had finished.
+//! killed mid-way resumes, reusing the run it had finished, and a cell another process is running
+//! is skipped.
 
 mod common;
 
@@ -119,6 +120,36 @@ fn a_killed_experiment_resumes_and_reuses_what_it_finished() {
     assert!(stderr.contains("killed-fixed-s5: resuming"), "{stderr}");
     assert_eq!(std::fs::read(&first).unwrap(), first_log, "the finished run was not touched");
     assert_eq!(summary(home.path(), "killed")["missing"], serde_json::json!([]));
+}
+
+#[test]
+fn a_cell_another_process_is_running_is_skipped_and_its_run_cannot_be_resumed_twice() {
+    let home = tempfile::tempdir().unwrap();
+    let plan = plan(home.path(), "shared", "[7]");
+    // Another writer holds the second cell's log (as a second `experiment` process would).
+    let busy = log_path(home.path(), "shared-fixed-s7");
+    std::fs::create_dir_all(busy.parent().unwrap()).unwrap();
+    let held = RunLog::open(&busy).unwrap();
+    let output = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("shared-fixed-s7: being run by another process, skipped"), "{stderr}");
+    assert!(stderr.contains("shared-full-s7: starting"), "{stderr}");
+    assert_eq!(summary(home.path(), "shared")["missing"], serde_json::json!(["shared-fixed-s7"]));
+    let twice = hyperagent_cli(home.path(), &["run", "--resume", "shared-fixed-s7"]);
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("another process"), "{twice:?}");
+    assert_eq!(std::fs::read(&busy).unwrap(), b"", "the refused writers wrote nothing");
+    // Once the other writer is gone, the cell runs.
+    drop(held);
+    let output = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("shared-full-s7: finished, reused") && stderr.contains("shared-fixed-s7: resuming"),
+        "{stderr}"
+    );
+    assert_eq!(summary(home.path(), "shared")["missing"], serde_json::json!([]));
 }
 
 #[test]

@@ -99,7 +99,8 @@ enum Command {
     /// Run an experiment plan (methods x seeds, each cell a run named <plan>-<method>-s<seed>;
     /// finished runs are reused, an unfinished one resumed), then summarise the best nodes' test
     /// values: medians, 95% bootstrap intervals, Wilcoxon signed-rank p-values against the
-    /// reference method. See README "Experiments" for the plan format.
+    /// reference method. Several processes may share one plan and home: each skips the cells
+    /// another is running. See README "Experiments" for the plan format.
     Experiment {
         /// The plan (TOML); its file name names the experiment and its runs.
         plan: PathBuf,

@@ -1,6 +1,7 @@
 //! `hyperagent experiment <plan.toml>`: runs every cell of a plan that has not finished (a killed
 //! experiment resumes its unfinished run and reuses the finished ones), then writes the summary to
-//! `<home>/experiments/<name>/summary.{md,json}` and prints it.
+//! `<home>/experiments/<name>/summary.{md,json}` and prints it. Several processes may work through
+//! one plan in one home at once: a cell whose run another process is writing is skipped.
 
 use super::run::{RunOptions, run_log};
 use super::terminal::{errln, outln};
@@ -15,9 +16,15 @@ use std::path::{Path, PathBuf};
 pub async fn experiment(paths: &Paths, plan_path: &Path, data_dir: PathBuf, summary_only: bool) -> Result<()> {
     let plan = Plan::read(plan_path).map_err(anyhow::Error::msg)?;
     let cells = plan.cells();
+    let mut elsewhere = 0;
     if !summary_only {
         for (index, cell) in cells.iter().enumerate() {
             let progress = format!("[{}/{}] {}", index + 1, cells.len(), cell.run_id);
+            if RunLog::in_use(&run_log(paths, &cell.run_id)) {
+                errln!("{progress}: being run by another process, skipped");
+                elsewhere += 1;
+                continue;
+            }
             ensure_run(paths, &cell.run_id, &cell.config, &data_dir, &progress).await?;
         }
     }
@@ -38,6 +45,11 @@ pub async fn experiment(paths: &Paths, plan_path: &Path, data_dir: PathBuf, summ
         outln!("{line}");
     }
     outln!("summary: {} (and summary.json)", dir.join("summary.md").display());
+    if elsewhere > 0 {
+        errln!(
+            "{elsewhere} cell(s) were being run by another process: once it ends, `--summary-only` gives the whole table"
+        );
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use crate::hash::ContentHash;
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -74,6 +74,19 @@ pub struct RunLog {
     contents: LogContents,
 }
 
+/// The log's exclusive lock, taken without waiting: one writer at a time, since a second would
+/// interleave its lines with the first's (and the lock goes when the process does, even killed).
+fn locked(file: File, path: &Path) -> io::Result<File> {
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!("{} is being written by another process (a run goes on in one process at a time)", path.display()),
+        )),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// A log read back: its events, and where its chain ends.
 #[derive(Default)]
 pub struct LogContents {
@@ -87,10 +100,15 @@ pub struct LogContents {
 }
 
 impl RunLog {
-    /// Opens (creating) the log for appending.
+    /// Opens (creating) the log for appending, holding its lock while the `RunLog` lives.
     pub fn open(path: &Path) -> io::Result<RunLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = locked(OpenOptions::new().create(true).append(true).open(path)?, path)?;
         Ok(RunLog { path: path.to_path_buf(), file, contents: LogContents::default() })
+    }
+
+    /// Whether another `RunLog` holds the log at `path` (in this process or another) right now.
+    pub fn in_use(path: &Path) -> bool {
+        File::open(path).is_ok_and(|file| matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)))
     }
 
     pub fn path(&self) -> &Path {
@@ -128,8 +146,9 @@ impl RunLog {
     /// Opens the log of an interrupted run for appending: a last line cut short by a crash is cut
     /// off first, so that new events start on a line of their own.
     pub fn reopen(path: &Path) -> io::Result<(RunLog, Vec<Event>)> {
+        // Locked before it is read: what is read is then what this writer appends to.
+        let file = locked(OpenOptions::new().append(true).open(path)?, path)?;
         let contents = Self::read_chain(path)?;
-        let file = OpenOptions::new().append(true).open(path)?;
         file.set_len(contents.complete)?;
         file.sync_data()?;
         let events = contents.events.clone();
@@ -187,4 +206,28 @@ fn check_schema(path: &Path, bytes: &[u8]) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_writer_at_a_time_and_the_lock_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let first = RunLog::open(&path).unwrap();
+        assert!(RunLog::in_use(&path));
+        for second in [RunLog::open(&path).err(), RunLog::reopen(&path).err()] {
+            let error = second.expect("a second writer is refused");
+            assert_eq!(error.kind(), io::ErrorKind::ResourceBusy);
+            assert!(error.to_string().contains("another process"), "{error}");
+        }
+        assert!(RunLog::read(&path).is_ok(), "reading needs no lock");
+        drop(first);
+        assert!(!RunLog::in_use(&path));
+        let (_again, events) = RunLog::reopen(&path).unwrap();
+        assert!(events.is_empty());
+        assert!(!RunLog::in_use(&dir.path().join("absent.jsonl")));
+    }
 }
