@@ -390,18 +390,18 @@ async fn run(command: Command, paths: &Paths) -> Result<Result<(), GuestFailure>
             cli::data::list(&data_dir.unwrap_or_else(|| paths.default_data_dir()));
             Ok(Ok(()))
         }
-        Command::Status { run } => cli::run::status(paths, run).map(Ok),
-        Command::Show { node } => cli::run::show(paths, &node).map(Ok),
-        Command::Lineage { node } => cli::run::lineage(paths, &node).map(Ok),
+        Command::Status { run } => cli::inspect::status(paths, run).map(Ok),
+        Command::Show { node } => cli::inspect::show(paths, &node).map(Ok),
+        Command::Lineage { node } => cli::inspect::lineage(paths, &node).map(Ok),
         Command::Report { runs, out } => cli::report::report(paths, runs, out.as_deref()).map(Ok),
         Command::Serve { addr } => cli::serve::serve(paths, addr).await.map(Ok),
         Command::Verify { json, key } => verify(paths, json, key.as_deref()),
         Command::Keygen { out } => cli::evidence::keygen(&out).map(Ok),
-        Command::Export { run, file } => cli::run::export(paths, &run, &file).map(Ok),
-        Command::Import { file } => Ok(if cli::run::import(paths, &file)? { Ok(()) } else { Err(GuestFailure) }),
+        Command::Export { run, file } => cli::replay::export(paths, &run, &file).map(Ok),
+        Command::Import { file } => Ok(if cli::replay::import(paths, &file)? { Ok(()) } else { Err(GuestFailure) }),
         Command::Replay { node, run, data_dir } => {
             let data_dir = data_dir.unwrap_or_else(|| paths.default_data_dir());
-            Ok(if cli::run::replay(paths, node, run, &data_dir).await? { Ok(()) } else { Err(GuestFailure) })
+            Ok(if cli::replay::replay(paths, node, run, &data_dir).await? { Ok(()) } else { Err(GuestFailure) })
         }
     }
 }

@@ -32,7 +32,7 @@ pub async fn transfer(paths: &Paths, args: TransferArgs) -> Result<()> {
         bail!("--k must be at least 1");
     }
     let archive = super::open_archive(paths)?;
-    let node = super::run::find_node(&archive, &args.from)?;
+    let node = super::inspect::find_node(&archive, &args.from)?;
     let agent = materialise(paths, &archive, &node)?;
     let base = args.base.clone().unwrap_or_default();
     let config = |initial_agent: Option<PathBuf>| -> Result<RunConfig> {
