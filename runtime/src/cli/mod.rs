@@ -6,6 +6,7 @@ pub mod ensemble;
 pub mod evidence;
 pub mod experiment;
 pub mod flags;
+pub mod guest;
 pub mod inspect;
 pub mod llm_view;
 pub mod replay;
@@ -21,6 +22,10 @@ use hyperagent::compiler::GuestCompiler;
 use hyperagent::sandbox::{EngineSettings, Sandbox};
 use hyperagent::settings::Paths;
 use std::time::Duration;
+
+/// The outcome that decides exit code 1: the guest side failed (a refused or failed build, a call
+/// that did not end `ok`, an archive with problems); a host error exits 3.
+pub struct GuestFailure;
 
 pub fn open_archive(paths: &Paths) -> Result<Archive> {
     Archive::open(paths.archive()).with_context(|| format!("cannot open the archive at {}", paths.archive().display()))
