@@ -1,6 +1,8 @@
 //! Where the time of one generation goes: select, materialise, meta, compile, evaluate, archive.
 //! Runs a short loop of the default configuration (fewer generations) and prints the median of
-//! each step over all children, and the wall time per generation.
+//! each step over all children, and the wall time per generation; then, of the program search,
+//! how many children compiled and what a meta call costs in fuel, with the share its screening
+//! took by the meta agent's own estimate.
 //!
 //! Run with `cargo bench --bench generation` (or `just bench`).
 
@@ -72,5 +74,43 @@ fn main() {
     println!(
         "wall time per generation ({generations} generations after the initial one, no test phase): {:.2} s",
         total.as_secs_f64() / f64::from(generations + 1)
+    );
+    program_search(&evolution);
+}
+
+/// Children by status (a child that did not compile is `build-failed`), and the meta call's fuel:
+/// all of it, and the screening the meta agent reports (`about NM fuel`), median over children.
+fn program_search(evolution: &Evolution) {
+    let children: Vec<_> = evolution.nodes().iter().filter(|n| n.parent.is_some()).collect();
+    let mut statuses = std::collections::BTreeMap::<&str, usize>::new();
+    for child in &children {
+        *statuses.entry(child.status.as_str()).or_default() += 1;
+    }
+    let compiled = children.iter().filter(|c| c.component.is_some()).count();
+    println!("children that compiled: {compiled} of {} (by status: {statuses:?})", children.len());
+    let mut fuel = Vec::new();
+    let mut screening = Vec::new();
+    for child in &children {
+        let Ok(node) = evolution.archive().get_node(&child.id) else { continue };
+        let Some(meta) = node.metadata.get("meta") else { continue };
+        let Some(total) = meta["fuel"].as_u64() else { continue };
+        fuel.push(total as f64);
+        let estimate: Option<f64> =
+            meta["summary"].as_str().and_then(|s| s.split("(about ").nth(1)?.split("M fuel").next()?.parse().ok());
+        if let Some(millions) = estimate {
+            screening.push(millions * 1e6 / total as f64);
+        }
+    }
+    let middle = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "meta call fuel, median of {}: {:.3e}; screening's estimated share, median of {}: {:.1}% (the rest: reading \
+         /history, parsing, editing and printing the program)",
+        fuel.len(),
+        middle(fuel.clone()),
+        screening.len(),
+        100.0 * middle(screening.clone())
     );
 }
