@@ -140,8 +140,15 @@ fn a_cell_another_process_is_running_is_skipped_and_its_run_cannot_be_resumed_tw
     assert!(!twice.status.success());
     assert!(String::from_utf8_lossy(&twice.stderr).contains("another process"), "{twice:?}");
     assert_eq!(std::fs::read(&busy).unwrap(), b"", "the refused writers wrote nothing");
+    let status =
+        |run: &str| String::from_utf8_lossy(&hyperagent_cli(home.path(), &["status", run]).stdout).into_owned();
+    assert!(status("shared-fixed-s7").contains("in progress: another process is writing this run"));
+    assert!(status("shared-full-s7").contains("finished; best node"));
     // Once the other writer is gone, the cell runs.
     drop(held);
+    assert!(
+        status("shared-fixed-s7").contains("not running and not finished: `hyperagent run --resume shared-fixed-s7`")
+    );
     let output = hyperagent_cli(home.path(), &["experiment", plan.to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -143,7 +143,8 @@ enum Command {
         #[arg(long, env = "HYPERAGENT_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
-    /// A table of a run's nodes (default: the latest run).
+    /// A table of a run's nodes (default: the latest run), and whether it finished, goes on in
+    /// another process, or was cut short.
     Status { run: Option<String> },
     /// List, per domain, the data files it can read: whether each is present, its blake3, and
     /// where it comes from. Domains run without their data on generated stand-ins.

@@ -66,11 +66,21 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
     for disagreement in &disagreements {
         outln!("WARNING: the log and the archive disagree about node {disagreement}");
     }
+    let mut ended = false;
     for event in &events {
         match event {
             Event::Finished { best } => outln!("finished; best node {}", best.short()),
             Event::Stopped { reason } => outln!("stopped early: {}", terminal::line(reason)),
-            _ => {}
+            _ => continue,
+        }
+        ended = true;
+    }
+    if !ended {
+        // The log's lock tells a run that goes on from one that was cut short.
+        if RunLog::in_use(&super::run::run_log(paths, &id)) {
+            outln!("in progress: another process is writing this run");
+        } else {
+            outln!("not running and not finished: `hyperagent run --resume {}` goes on with it", terminal::line(&id));
         }
     }
     print_test_table(&events);
