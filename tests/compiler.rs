@@ -237,12 +237,44 @@ fn builds_are_reproducible_across_caches() {
 }
 
 #[test]
+fn a_cold_target_directory_builds_its_dependencies_before_a_guest_build_is_timed() {
+    // A fresh target directory: its first build must compile every dependency, which takes far
+    // longer than this compiler's 10 s limit on 2 cores; only the guest's own crate is held to it.
+    let home = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let paths = hyperagent::settings::Paths::new(home.path().into(), None, Some(target.path().into()));
+    let compiler =
+        hyperagent::compiler::GuestCompiler::new(paths.compiler_settings(std::time::Duration::from_secs(10))).unwrap();
+    compiler.fetch_dependencies().unwrap();
+    let archive = hyperagent::archive::Archive::open(paths.archive()).unwrap();
+    let marker = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("target"))
+            .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("hyperagent-warm-")))
+            .unwrap_or(false)
+    };
+    assert!(!marker(target.path()));
+    match compiler.build(&guest_source("probe"), &archive).unwrap() {
+        BuildOutcome::Built { cached: false, .. } => {}
+        other => panic!("the first build in a cold directory: {other:?}"),
+    }
+    assert!(marker(target.path()), "the dependencies are marked as built");
+    // The host's own build does not change the guest's: the same bytes as a warm directory's.
+    assert_eq!(
+        compiler.build(&guest_source("probe"), &archive).unwrap().component(),
+        Some(build(&guest_source("probe")))
+    );
+}
+
+#[test]
 fn a_build_that_runs_too_long_is_killed() {
     let home = tempfile::tempdir().unwrap();
     let paths = hyperagent::settings::Paths::new(home.path().into(), None, Some(guest_target_dir()));
     let compiler =
         hyperagent::compiler::GuestCompiler::new(paths.compiler_settings(std::time::Duration::from_secs(3))).unwrap();
     let archive = hyperagent::archive::Archive::open(paths.archive()).unwrap();
+    // The dependencies are built before the clock starts (in a cold target directory the first
+    // build compiles them first, under its own long limit).
+    build(&guest_source("probe"));
     let mut tree = guest_source("probe");
     // Constant evaluation that never ends: rustc would spin until killed.
     let lib = "#![allow(long_running_const_eval)]\n".to_owned()

@@ -16,6 +16,7 @@ impl GuestCompiler {
     ) -> Result<BuildOutcome, CompileError> {
         let lock = self.lock_build_dir()?;
         self.vendor_dependencies()?;
+        self.warm_dependencies()?;
         let package = format!("hyperagent-guest-{}", &tree_hash.to_hex()[..16]);
         let host = self.host_layout(&package)?;
         let seen = if self.jail.has_fixed_view() { BuildLayout::fixed(&package) } else { host.clone() };
@@ -42,15 +43,44 @@ impl GuestCompiler {
             let component = archive.put_blob(&wasm)?;
             BuildOutcome::Built { tree: *tree_hash, component, cached: false, duration, warnings: diagnostics }
         };
-        // Each tree has its own package, so its artifacts are never reused: remove them so the
-        // shared target directory does not grow with every generation.
-        let _ = fs::remove_dir_all(&host.slot);
-        remove_matching(&release, &[&format!("{artifact_name}.")]);
-        remove_matching(&release.join("deps"), &[&format!("{artifact_name}-"), &format!("{artifact_name}.")]);
-        remove_matching(&release.join(".fingerprint"), &[&format!("{package}-")]);
-        remove_matching(&release.join("incremental"), &[&format!("{artifact_name}-")]);
+        remove_package(&host, &package);
         drop(lock);
         Ok(outcome)
+    }
+
+    /// Compiles the template's dependencies, once per target directory and build environment,
+    /// before any guest's own build is timed. A cold target directory's first build compiles
+    /// every dependency, which takes minutes on a loaded machine; under the guest's timeout, a
+    /// child's outcome would depend on whether its build happened to be the first. The host's
+    /// own build of an empty crate does it instead, under [`COLD_BUILD_TIMEOUT`]. Runs under the
+    /// caller's lock on the build directory.
+    fn warm_dependencies(&self) -> Result<(), CompileError> {
+        let marker = self.cargo_target_dir().join(format!("hyperagent-warm-{}", &self.environment_key.to_hex()[..16]));
+        if marker.exists() {
+            return Ok(());
+        }
+        let package = "hyperagent-guest-dependencies";
+        let mut tree = SourceTree::default();
+        tree.insert("src/lib.rs", "// The host's build of the dependencies alone.\n").expect("a valid path");
+        let host = self.host_layout(package)?;
+        let seen = if self.jail.has_fixed_view() { BuildLayout::fixed(package) } else { host.clone() };
+        self.write_slot(&tree, package, &host, &seen)?;
+        let command = self.cargo_command(&host, &seen, &["build"])?;
+        let run = run_with_timeout(command, COLD_BUILD_TIMEOUT)?;
+        remove_package(&host, package);
+        if run.timed_out {
+            // Not marked: the next build tries again, and a guest's build is never charged for it.
+            return Err(CompileError::Vendor(format!(
+                "the guest dependencies did not build within {} s",
+                COLD_BUILD_TIMEOUT.as_secs()
+            )));
+        }
+        if run.success {
+            write_atomic(&marker, b"").map_err(io_error(&marker))?;
+        }
+        // Otherwise (a build limit, a broken dependency) the guest's build goes on as it would
+        // without this step, and meets the same failure with its own diagnostics.
+        Ok(())
     }
 
     /// The build's directories on the host, created where missing (the slot itself is not).
@@ -184,6 +214,21 @@ impl GuestCompiler {
         pairs.push((self.settings.target_dir.display().to_string(), "<target>"));
         pairs
     }
+}
+
+/// Wall-clock limit on the host's build of the dependencies in a cold target directory.
+const COLD_BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// Removes a package's slot and artifacts: each tree has its own package, so they are never
+/// reused, and the shared target directory must not grow with every generation.
+fn remove_package(host: &BuildLayout, package: &str) {
+    let artifact_name = package.replace('-', "_");
+    let release = host.target.join(GUEST_TARGET).join("release");
+    let _ = fs::remove_dir_all(&host.slot);
+    remove_matching(&release, &[&format!("{artifact_name}.")]);
+    remove_matching(&release.join("deps"), &[&format!("{artifact_name}-"), &format!("{artifact_name}.")]);
+    remove_matching(&release.join(".fingerprint"), &[&format!("{package}-")]);
+    remove_matching(&release.join("incremental"), &[&format!("{artifact_name}-")]);
 }
 
 /// The directories of one build. The host's own, or the fixed ones the build sees them as in the
