@@ -39,10 +39,11 @@ pub struct RunConfig {
     pub memory_mib: u64,
     /// Completions a meta call may request when an LLM is configured.
     pub meta_llm_calls: u32,
-    /// Wall-clock deadline of a meta call, in seconds. Absent: 60 s, or with an LLM long enough
-    /// for `meta_llm_calls` completions at their worst (every attempt to its timeout, the longest
-    /// backoffs) plus a minute, so that a healthy slow backend never kills a meta call. A shorter
-    /// one is allowed, with a warning.
+    /// Wall-clock deadline of a meta call, in seconds. Absent: what `meta_fuel` takes at 10⁸ units
+    /// a second, and at least 60 s (100 s by default), so that the fuel and not the machine's load
+    /// ends a call; with an LLM, that plus long enough for `meta_llm_calls` completions at their
+    /// worst (every attempt to its timeout, the longest backoffs), so that a healthy slow backend
+    /// never kills a meta call. A shorter one is allowed, with a warning.
     pub meta_deadline_secs: Option<u64>,
     /// Completions each task call may request (0: task agents work without the LLM).
     pub task_llm_calls: u32,
@@ -132,8 +133,8 @@ impl RunConfig {
     pub fn meta_deadline(&self) -> std::time::Duration {
         match (self.meta_deadline_secs, &self.llm) {
             (Some(secs), _) => std::time::Duration::from_secs(secs),
-            (None, Some(llm)) => self.llm_time(llm) + std::time::Duration::from_secs(60),
-            (None, None) => std::time::Duration::from_secs(60),
+            (None, Some(llm)) => self.llm_time(llm) + crate::sandbox::limits::deadline_past_fuel(self.meta_fuel),
+            (None, None) => crate::sandbox::limits::deadline_past_fuel(self.meta_fuel),
         }
     }
 
@@ -199,8 +200,8 @@ mod tests {
         assert!(slow.validate().is_ok());
         assert!(slow.warnings()[0].contains("shorter than 240 s"), "{:?}", slow.warnings());
         let derived = RunConfig { llm: Some(llm), meta_llm_calls: 2, ..RunConfig::default() };
-        assert_eq!(derived.meta_deadline().as_secs(), 300);
-        assert_eq!(RunConfig::default().meta_deadline().as_secs(), 60);
+        assert_eq!(derived.meta_deadline().as_secs(), 340, "240 s of completions, and 100 s for the fuel");
+        assert_eq!(RunConfig::default().meta_deadline().as_secs(), 100, "10^10 fuel at 10^8 a second");
         let with = |settings: &str| RunConfig::from_toml(&format!("[domain.bin_packing]\n{settings}\n")).unwrap_err();
         assert!(with("staged_tasks = 11").contains("staged_tasks"));
         assert!(with("train_items = 200001").contains("200000"));

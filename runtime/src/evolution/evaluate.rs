@@ -153,6 +153,7 @@ pub async fn run_task(
         fuel: Fuel(settings.fuel),
         memory_bytes: settings.memory_mib << 20,
         llm_calls: settings.llm.as_ref().map_or(0, |l| l.calls),
+        deadline: crate::sandbox::limits::deadline_past_fuel(settings.fuel),
         ..CallLimits::default()
     };
     let task_tools = domain.offers_own_tests().then(|| {

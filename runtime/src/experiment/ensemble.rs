@@ -51,7 +51,13 @@ pub async fn answers(
     tasks: &[Task],
     budget: Budget,
 ) -> Vec<Vec<Option<String>>> {
-    let limits = CallLimits { fuel: Fuel(budget.fuel), memory_bytes: budget.memory_mib << 20, ..CallLimits::default() };
+    // As the run's task calls: a deadline past what the fuel buys.
+    let limits = CallLimits {
+        fuel: Fuel(budget.fuel),
+        memory_bytes: budget.memory_mib << 20,
+        deadline: crate::sandbox::limits::deadline_past_fuel(budget.fuel),
+        ..CallLimits::default()
+    };
     let mut all = Vec::with_capacity(agents.len());
     for agent in agents {
         let mut outputs = Vec::with_capacity(tasks.len());

@@ -44,6 +44,17 @@ pub struct CallLimits {
     pub host_io_bytes: u64,
 }
 
+/// The slowest rate a loaded core burns fuel at, by a wide margin: a tight loop burns about 8·10⁸
+/// units a second on one core of this project's 2-core machines with other jobs beside it.
+pub const SLOWEST_FUEL_PER_SECOND: u64 = 100_000_000;
+
+/// A wall-clock deadline that the fuel, not the machine's load, reaches first: 60 s, or the time
+/// `fuel` takes at [`SLOWEST_FUEL_PER_SECOND`] when that is longer. A deadline is the one limit
+/// whose outcome is not reproducible, so it must sit past what the fuel buys.
+pub fn deadline_past_fuel(fuel: u64) -> Duration {
+    Duration::from_secs(60).max(Duration::from_secs(fuel.div_ceil(SLOWEST_FUEL_PER_SECOND)))
+}
+
 /// Default of [`CallLimits::disk_bytes`]: 64 MiB.
 pub const DEFAULT_DISK_BYTES: u64 = 64 << 20;
 /// Default of [`CallLimits::host_io_bytes`]: 256 MiB.
@@ -141,6 +152,13 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_deadline_sits_past_what_the_fuel_buys() {
+        assert_eq!(super::deadline_past_fuel(5_000_000_000), Duration::from_secs(60));
+        assert_eq!(super::deadline_past_fuel(20_000_000_000), Duration::from_secs(200));
+        assert_eq!(super::deadline_past_fuel(u64::MAX), Duration::from_secs(u64::MAX.div_ceil(100_000_000)));
+    }
+
     use super::*;
     use wasmtime::ResourceLimiter;
 
