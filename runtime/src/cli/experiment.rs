@@ -25,7 +25,15 @@ pub async fn experiment(paths: &Paths, plan_path: &Path, data_dir: PathBuf, summ
                 elsewhere += 1;
                 continue;
             }
-            ensure_run(paths, &cell.run_id, &cell.config, &data_dir, &progress).await?;
+            if let Err(e) = ensure_run(paths, &cell.run_id, &cell.config, &data_dir, &progress).await {
+                // Another process took the cell between the check and the start: its cell, not an error.
+                if RunLog::in_use(&run_log(paths, &cell.run_id)) {
+                    errln!("{progress}: taken by another process as it started, skipped");
+                    elsewhere += 1;
+                    continue;
+                }
+                return Err(e);
+            }
         }
     }
     let mut results = BTreeMap::new();

@@ -1,7 +1,7 @@
 //! `hyperagent status`, `show` and `lineage`: what a run and its nodes hold.
 
 use super::open_archive;
-use super::run::{print_test_table, resolve_run, runs_dir};
+use super::run::{print_test_table, resolve_run, run_log, runs_dir};
 use super::terminal::{self, outln};
 use anyhow::{Context, Result, bail};
 use hyperagent::archive::Archive;
@@ -77,7 +77,7 @@ pub fn status(paths: &Paths, run: Option<String>) -> Result<()> {
     }
     if !ended {
         // The log's lock tells a run that goes on from one that was cut short.
-        if RunLog::in_use(&super::run::run_log(paths, &id)) {
+        if RunLog::in_use(&run_log(paths, &id)) {
             outln!("in progress: another process is writing this run");
         } else {
             outln!("not running and not finished: `hyperagent run --resume {}` goes on with it", terminal::line(&id));
