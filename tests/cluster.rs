@@ -846,28 +846,59 @@ fn a_job_no_worker_finishes_is_given_up_after_its_deliveries_and_made_by_the_coo
     let home = tempfile::tempdir().unwrap();
     let mut run = coordinator(home.path(), &server.url(), "0");
     // A worker that takes every job and dies on it (never answers, never acks): with an ack wait
-    // of 1 s and 2 deliveries, the server gives each job up and says so.
-    let deliveries = common::block_on(async {
+    // of 1 s and 2 deliveries, the server gives each job up and says so. How often a job was
+    // delivered is the server's count, read from its own advisories: a delivery in flight to a
+    // fetch that just ended is counted there but never reaches this worker.
+    let (seen, given_up) = common::block_on(async {
         use futures::StreamExt;
         let settings = NatsSettings::new(server.url());
-        let layout = Layout::open(settings.connect("dying").await.unwrap(), &settings).await.unwrap();
+        let client = settings.connect("dying").await.unwrap();
+        let mut advisories = client
+            .subscribe(format!(
+                "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
+                hyperagent::cluster::JOBS_STREAM,
+                hyperagent::cluster::WORKERS_CONSUMER
+            ))
+            .await
+            .unwrap();
+        let layout = Layout::open(client, &settings).await.unwrap();
         let consumer = layout.workers_consumer(Duration::from_secs(1), 2).await.unwrap();
-        let mut deliveries = std::collections::BTreeMap::<(u32, u32), i64>::new();
+        let mut seen = std::collections::BTreeMap::<u64, ((u32, u32), i64)>::new();
+        let mut given_up = std::collections::BTreeMap::<u64, i64>::new();
+        // The job's place in the stream, and how often the server delivered it.
+        let note_given_up = |given_up: &mut std::collections::BTreeMap<u64, i64>, payload: &[u8]| {
+            let advisory: serde_json::Value = serde_json::from_slice(payload).unwrap();
+            given_up.insert(advisory["stream_seq"].as_u64().unwrap(), advisory["deliveries"].as_i64().unwrap());
+        };
         while run.try_wait().unwrap().is_none() {
             let mut batch =
                 consumer.fetch().max_messages(8).expires(Duration::from_millis(500)).messages().await.unwrap();
-            while let Some(Ok(message)) = batch.next().await {
+            while let Some(message) = batch.next().await {
+                let Ok(message) = message else { continue };
                 let job: Job = wire::parse(&message.payload, wire::JOB_SCHEMA).unwrap();
-                deliveries.insert((job.order.generation, job.order.slot), message.info().unwrap().delivered);
+                let info = message.info().unwrap();
+                seen.insert(info.stream_sequence, ((job.order.generation, job.order.slot), info.delivered));
+            }
+            while let Ok(Some(advisory)) = tokio::time::timeout(Duration::from_millis(1), advisories.next()).await {
+                note_given_up(&mut given_up, &advisory.payload);
             }
         }
-        deliveries
+        // The coordinator has seen every advisory; this subscriber may still have some on the way.
+        while given_up.len() < 4
+            && let Ok(Some(advisory)) = tokio::time::timeout(Duration::from_secs(5), advisories.next()).await
+        {
+            note_given_up(&mut given_up, &advisory.payload);
+        }
+        (seen, given_up)
     });
     finish(run, home.path());
     assert_same_as_local(home.path());
-    let expected: std::collections::BTreeMap<(u32, u32), i64> =
-        [((1, 0), 2), ((1, 1), 2), ((2, 0), 2), ((2, 1), 2)].into_iter().collect();
-    assert_eq!(deliveries, expected, "each job was delivered exactly twice");
+    // Each of the 4 jobs (2 generations of 2) was given up after exactly its 2 deliveries, and
+    // what reached the dying worker is among them.
+    assert_eq!(given_up.len(), 4, "{given_up:?}");
+    assert!(given_up.values().all(|&deliveries| deliveries == 2), "given up after exactly 2 deliveries: {given_up:?}");
+    assert!(!seen.is_empty() && seen.keys().all(|sequence| given_up.contains_key(sequence)), "{seen:?} {given_up:?}");
+    assert!(seen.values().all(|(_, delivered)| (1..=2).contains(delivered)), "never past 2 deliveries: {seen:?}");
     let failures = failures(home.path());
     assert_eq!(failures.len(), 4, "{failures:?}");
     assert!(failures.iter().all(|f| f["reason"].as_str().unwrap().contains("within its deliveries")), "{failures:?}");
