@@ -226,16 +226,26 @@ pub enum Family {
 }
 
 /// Generated instances of `families`, interleaved (instance `i` is of family `i mod n`), so every
-/// prefix, such as a staged sample, holds as many families as it can. With one family this is
-/// that family's set: `weibull_set` for Weibull.
-pub fn generated_set(name: &str, seed: u64, count: usize, items: usize, families: &[Family]) -> InstanceSet {
+/// prefix, such as a staged sample, holds as many families as it can. Instances have `items`
+/// items, but OR-family ones take their sizes from `or_items` in turn when it is not empty. With
+/// one family and no `or_items` this is that family's set: `weibull_set` for Weibull.
+pub fn generated_set(
+    name: &str,
+    seed: u64,
+    count: usize,
+    items: usize,
+    or_items: &[usize],
+    families: &[Family],
+) -> InstanceSet {
     assert!(!families.is_empty(), "a generated set needs a family");
     let instances = (0..count)
         .map(|i| {
             let (instance, seed) = (format!("{name}_{i:02}"), seed.wrapping_add(i as u64));
             match families[i % families.len()] {
                 Family::Weibull => weibull_instance(&instance, seed, items),
-                Family::Or => uniform_instance(&instance, seed, items),
+                Family::Or if or_items.is_empty() => uniform_instance(&instance, seed, items),
+                // The k-th OR instance of the set.
+                Family::Or => uniform_instance(&instance, seed, or_items[(i / families.len()) % or_items.len()]),
             }
         })
         .collect();
@@ -429,12 +439,17 @@ mod tests {
 
     #[test]
     fn generated_sets_interleave_their_families() {
-        let mixed = generated_set("train", 9, 4, 300, &[Family::Weibull, Family::Or]);
+        let mixed = generated_set("train", 9, 4, 300, &[], &[Family::Weibull, Family::Or]);
         let capacities: Vec<u64> = mixed.instances.iter().map(|i| i.capacity).collect();
         assert_eq!(capacities, [100, 150, 100, 150]);
         assert!(mixed.instances[1].items.iter().all(|&s| (20..=100).contains(&s)));
-        let weibull = generated_set("train", 9, 3, 300, &[Family::Weibull]);
+        let weibull = generated_set("train", 9, 3, 300, &[120, 250], &[Family::Weibull]);
         assert_eq!(weibull.instances, weibull_set("train", 9, 3, 300).instances, "one family: the old protocol");
+        let sized = generated_set("train", 9, 6, 300, &[120, 250], &[Family::Weibull, Family::Or]);
+        let lengths: Vec<usize> = sized.instances.iter().map(|i| i.items.len()).collect();
+        assert_eq!(lengths, [300, 120, 300, 250, 300, 120], "OR instances take their sizes in turn");
+        let or_only = generated_set("train", 9, 3, 300, &[120, 250], &[Family::Or]);
+        assert_eq!(or_only.instances.iter().map(|i| i.items.len()).collect::<Vec<_>>(), [120, 250, 120]);
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub struct Settings {
     pub train_items: usize,
     pub validation_instances: usize,
     pub validation_items: usize,
+    /// Sizes of the generated OR-family instances, taken in turn in both splits; OR-Library's
+    /// binpack1–4 hold 120, 250, 500 and 1000 items, and a heuristic that pays off over a long
+    /// sequence can lose on a short one. Empty: the OR family has `train_items` and
+    /// `validation_items` items too.
+    pub or_items: Vec<usize>,
     /// Training tasks evaluated first; the rest only when their mean reaches `staged_threshold`.
     pub staged_tasks: usize,
     pub staged_threshold: f64,
@@ -45,6 +50,7 @@ impl Default for Settings {
             train_items: 500,
             validation_instances: 6,
             validation_items: 2000,
+            or_items: vec![120, 250, 500, 1000],
             staged_tasks: 3,
             staged_threshold: 0.5,
             test_sets: TEST_SETS[..5].iter().map(|s| s.to_string()).collect(),
@@ -67,7 +73,7 @@ impl Settings {
         if let Some(unknown) = self.test_sets.iter().find(|s| !TEST_SETS.contains(&s.as_str())) {
             return Err(format!("unknown test set `{unknown}` (available: {})", TEST_SETS.join(", ")));
         }
-        if [self.train_items, self.validation_items].iter().any(|&n| n == 0 || n > 200_000) {
+        if [self.train_items, self.validation_items].iter().chain(&self.or_items).any(|&n| n == 0 || n > 200_000) {
             return Err("instance sizes must be in 1..=200000 items".into());
         }
         Ok(())
@@ -129,12 +135,14 @@ impl Domain for BinPacking {
 
     fn splits(&self, train_seed: u64, validation_seed: u64) -> Result<(Split, Split), DataError> {
         let s = &self.settings;
-        let train = super::generated_set("train", train_seed, s.train_instances, s.train_items, &s.families);
+        let train =
+            super::generated_set("train", train_seed, s.train_instances, s.train_items, &s.or_items, &s.families);
         let validation = super::generated_set(
             "validation",
             validation_seed,
             s.validation_instances,
             s.validation_items,
+            &s.or_items,
             &s.families,
         );
         Ok((split("train", &train, true), split("validation", &validation, true)))

@@ -41,8 +41,13 @@ pub struct Scope<'a> {
     pub constants: &'a [(String, f64)],
 }
 
-/// Compiles a body; `None` when it holds anything the interpreter does not know.
+/// Compiles a body; `None` when it holds anything the interpreter does not know. Subexpressions
+/// of constants alone are computed here once (with the same operations, so to the same value).
 pub fn compile(e: &Expr, scope: &Scope) -> Option<Node> {
+    build(e, scope).map(Node::folded)
+}
+
+fn build(e: &Expr, scope: &Scope) -> Option<Node> {
     Some(match e {
         Expr::Lit(l) => match &l.lit {
             Lit::Float(f) => Node::Const(f.base10_parse().ok()?),
@@ -137,6 +142,47 @@ fn condition(e: &Expr, scope: &Scope) -> Option<Cond> {
 }
 
 impl Node {
+    /// This node with constant operands computed: a node whose operands are all constants
+    /// becomes one, and so does an `if` whose condition is constant or whose branches are the
+    /// same constant (a condition has no effects).
+    fn folded(self) -> Node {
+        let constant = |n: &Node| matches!(n, Node::Const(_));
+        let fold = match &self {
+            Node::Const(_) | Node::Var(_) => false,
+            Node::Neg(a) | Node::Unary(_, a) | Node::Powi(a, _) => constant(a),
+            Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) | Node::Div(a, b) | Node::Binary(_, a, b) => {
+                constant(a) && constant(b)
+            }
+            Node::If(c, a, b) => match (&**a, &**b) {
+                (Node::Const(x), Node::Const(y)) if x.to_bits() == y.to_bits() => true,
+                _ => c.constant() && constant(a) && constant(b),
+            },
+        };
+        match self {
+            Node::If(c, a, b) if !fold && c.constant() => {
+                if c.holds(&[]) {
+                    *a
+                } else {
+                    *b
+                }
+            }
+            node if fold => Node::Const(node.eval(&[])),
+            node => node,
+        }
+    }
+
+    /// Nodes in the compiled tree (conditions included), what one evaluation costs.
+    pub fn size(&self) -> usize {
+        match self {
+            Node::Const(_) | Node::Var(_) => 1,
+            Node::Neg(a) | Node::Unary(_, a) | Node::Powi(a, _) => 1 + a.size(),
+            Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) | Node::Div(a, b) | Node::Binary(_, a, b) => {
+                1 + a.size() + b.size()
+            }
+            Node::If(c, a, b) => 1 + c.size() + a.size() + b.size(),
+        }
+    }
+
     /// The value for the given parameter values.
     pub fn eval(&self, vars: &[f64]) -> f64 {
         match self {
@@ -162,6 +208,23 @@ impl Node {
 }
 
 impl Cond {
+    fn constant(&self) -> bool {
+        let constant = |n: &Node| matches!(n, Node::Const(_));
+        match self {
+            Cond::Compare(_, a, b) => constant(a) && constant(b),
+            Cond::And(a, b) | Cond::Or(a, b) => a.constant() && b.constant(),
+            Cond::Not(a) => a.constant(),
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Cond::Compare(_, a, b) => 1 + a.size() + b.size(),
+            Cond::And(a, b) | Cond::Or(a, b) => 1 + a.size() + b.size(),
+            Cond::Not(a) => 1 + a.size(),
+        }
+    }
+
     fn holds(&self, vars: &[f64]) -> bool {
         match self {
             Cond::Compare(f, a, b) => f(a.eval(vars), b.eval(vars)),
@@ -190,6 +253,23 @@ mod tests {
         assert_eq!(run(f, &[2.0, 3.0]), Some(4.0 - 3.0));
         assert_eq!(run(f, &[2.0, 30.0]), Some(-5.0));
         assert_eq!(run(f, &[-400.0, 20.0]), Some(-10.0));
+    }
+
+    #[test]
+    fn constant_parts_are_computed_once_to_the_same_value() {
+        let parameters = ["x".to_owned()];
+        let constants = [("K".to_owned(), 10.0)];
+        let scope = Scope { parameters: &parameters, constants: &constants };
+        let compiled = |text: &str| compile(&body_of(text).unwrap(), &scope).unwrap();
+        let f = compiled(
+            "fn priority(x: f64) -> f64 { x * (K / 3.0 - sqrt(2.0)) + (if x > 1.0 { 0.5 } else { 0.5 }) + (if K < 2.0 { x } else { -x }) }",
+        );
+        assert_eq!(f.size(), 8, "x * c + c + (-x): {f:?}");
+        for x in [0.0, 1.5, -7.25] {
+            let expected = x * (10.0 / 3.0 - 2f64.sqrt()) + 0.5 + -x;
+            assert_eq!(f.eval(&[x]).to_bits(), expected.to_bits());
+        }
+        assert_eq!(compiled("fn priority(x: f64) -> f64 { if x > 0.0 { x } else { 1.0 } }").size(), 6);
     }
 
     #[test]

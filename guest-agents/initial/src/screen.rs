@@ -6,8 +6,7 @@
 //! the strategy; a program the interpreter does not understand is not screened.
 
 use crate::interpret::{self, Scope};
-use crate::program;
-use crate::task::bin_packing::pack_by;
+use crate::task::bin_packing::pack_while;
 use agent_sdk::history::History;
 use agent_sdk::rng::Rng;
 use agent_sdk::serde_json::{self, Value};
@@ -56,22 +55,60 @@ fn parse(payload: &str) -> Option<Instance> {
     Some(Instance { capacity, items, bound })
 }
 
-/// Screens programs on fixed instances within a fuel estimate.
+/// What screening says of a candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Packed every instance with this excess, no worse than the best so far: the new best.
+    Best(f64),
+    /// Worse than the best so far, or given up on once it fell behind it.
+    Worse,
+    /// Not interpreted, or the budget would run out.
+    Unscreened,
+}
+
+/// Screens programs on fixed instances within a fuel estimate. Candidates race the best so far:
+/// the bins a candidate has open, counted over the instances in order, are compared after each
+/// item with what the best had at that point, and a candidate more than `margin` behind is given
+/// up on (it is very likely worse, and most edits are).
 pub struct Screen<'a> {
     instances: Vec<Instance>,
     scope: Scope<'a>,
     fuel_left: f64,
     last_cost: f64,
+    margin: f64,
+    /// The best candidate's excess and its bins open after each item, counted over the instances.
+    best: Option<(f64, Vec<u32>)>,
     /// Estimated fuel spent so far.
     pub spent: f64,
-    /// Programs screened so far, and whether one was refused for want of fuel.
+    /// Programs screened so far, those given up on, and whether one was refused for want of fuel.
     pub screened: usize,
+    pub given_up: usize,
     pub exhausted: bool,
 }
 
+/// One packing of the instances: bins open after each item (stopped where it was given up).
+struct Packing {
+    open: Vec<u32>,
+    finished: bool,
+    cost: f64,
+}
+
 impl<'a> Screen<'a> {
-    pub fn new(instances: Vec<Instance>, scope: Scope<'a>, fuel: f64) -> Screen<'a> {
-        Screen { instances, scope, fuel_left: fuel, last_cost: 0.0, spent: 0.0, screened: 0, exhausted: false }
+    /// A screen over `instances` spending at most `fuel` (estimated); a candidate is given up on
+    /// when it has more than `margin` (relative) plus 2 bins more open than the best had.
+    pub fn new(instances: Vec<Instance>, scope: Scope<'a>, fuel: f64, margin: f64) -> Screen<'a> {
+        Screen {
+            instances,
+            scope,
+            fuel_left: fuel,
+            last_cost: 0.0,
+            margin: margin.max(0.0),
+            best: None,
+            spent: 0.0,
+            screened: 0,
+            given_up: 0,
+            exhausted: false,
+        }
     }
 
     /// The instances screened on.
@@ -79,37 +116,85 @@ impl<'a> Screen<'a> {
         self.instances.len()
     }
 
-    /// The program's excess over the L1 bound on the instances (bins over bound, summed), or
-    /// `None` when it cannot be interpreted or the budget would run out.
+    /// The program's excess over the L1 bound on the instances (bins over bound, summed), without
+    /// racing, or `None` when it cannot be interpreted or the budget would run out. It does not
+    /// take part in the race.
     pub fn excess(&mut self, body: &Expr) -> Option<f64> {
+        let packing = self.pack(body, false)?;
+        Some(self.excess_of(&packing))
+    }
+
+    /// Races a candidate against the best so far; a finished candidate no worse than it becomes
+    /// the best.
+    pub fn race(&mut self, body: &Expr) -> Verdict {
+        let Some(packing) = self.pack(body, true) else { return Verdict::Unscreened };
+        if !packing.finished {
+            self.given_up += 1;
+            return Verdict::Worse;
+        }
+        let excess = self.excess_of(&packing);
+        if self.best.as_ref().is_some_and(|(top, _)| excess > *top) {
+            return Verdict::Worse;
+        }
+        self.best = Some((excess, packing.open));
+        Verdict::Best(excess)
+    }
+
+    fn excess_of(&self, packing: &Packing) -> f64 {
+        let used = packing.open.last().copied().unwrap_or(0) as f64;
+        let bound: u64 = self.instances.iter().map(|i| i.bound).sum();
+        (used - bound as f64) / bound as f64
+    }
+
+    /// Packs every instance with the program, counting open bins over the instances; when
+    /// `racing`, stops once it falls behind the best.
+    fn pack(&mut self, body: &Expr, racing: bool) -> Option<Packing> {
         let code = interpret::compile(body, &self.scope)?;
         if self.last_cost * FUEL_MARGIN > self.fuel_left {
             self.exhausted = true;
             return None;
         }
-        let per_call = FUEL_PER_CALL + FUEL_PER_NODE * program::size(body) as f64;
-        let (mut used, mut bound, mut cost) = (0u64, 0u64, 0.0);
+        let per_call = FUEL_PER_CALL + FUEL_PER_NODE * code.size() as f64;
+        let reference = self.best.as_ref().filter(|_| racing).map(|(_, open)| open.as_slice());
+        let mut packing = Packing { open: Vec::new(), finished: true, cost: 0.0 };
+        let mut closed = 0u32;
         for instance in &self.instances {
             let calls = std::cell::Cell::new(0u64);
-            let assignment = pack_by(instance.capacity, &instance.items, |a, b, c, d, e| {
-                calls.set(calls.get() + 1);
-                code.eval(&[a, b, c, d, e])
-            });
-            // Each item passes over every bin open when it arrives.
-            let (mut open, mut visits) = (0usize, 0u64);
-            for &bin in &assignment {
-                visits += open as u64;
-                open = open.max(bin + 1);
+            let mut visits = 0u64;
+            let packed = pack_while(
+                instance.capacity,
+                &instance.items,
+                |a, b, c, d, e| {
+                    calls.set(calls.get() + 1);
+                    code.eval(&[a, b, c, d, e])
+                },
+                |open| {
+                    visits += open as u64;
+                    let total = closed + open as u32;
+                    let step = packing.open.len();
+                    packing.open.push(total);
+                    reference.is_none_or(|best| {
+                        best.get(step).is_none_or(|&b| f64::from(total) <= f64::from(b) * (1.0 + self.margin) + 2.0)
+                    })
+                },
+            );
+            packing.cost += calls.get() as f64 * per_call + visits as f64 * FUEL_PER_BIN_VISIT;
+            match packed {
+                Some(_) => closed = packing.open.last().copied().unwrap_or(closed),
+                None => {
+                    packing.finished = false;
+                    break;
+                }
             }
-            cost += calls.get() as f64 * per_call + visits as f64 * FUEL_PER_BIN_VISIT;
-            used += open as u64;
-            bound += instance.bound;
         }
-        self.fuel_left -= cost;
-        self.spent += cost;
-        self.last_cost = cost;
+        self.fuel_left -= packing.cost;
+        self.spent += packing.cost;
+        // The next candidate is let in while the fuel left covers a whole packing.
+        if packing.finished {
+            self.last_cost = packing.cost;
+        }
         self.screened += 1;
-        Some((used as f64 - bound as f64) / bound as f64)
+        Some(packing)
     }
 }
 
@@ -142,7 +227,7 @@ mod tests {
         let parameters: Vec<String> = ["item", "remaining", "capacity", "index", "bins"].map(String::from).into();
         let constants = [("WASTE_WEIGHT".to_owned(), 1.0)];
         let scope = Scope { parameters: &parameters, constants: &constants };
-        let mut screen = Screen::new(instances, scope, 1e9);
+        let mut screen = Screen::new(instances, scope, 1e9, 0.0);
         let fn_of = |body: &str| {
             body_of(&format!(
                 "fn priority(item: f64, remaining: f64, capacity: f64, index: f64, bins: f64) -> f64 {{ {body} }}"
@@ -158,11 +243,28 @@ mod tests {
             training_instances(&history, 5, &mut Rng::new(1)),
             Scope { parameters: &parameters, constants: &constants },
             600.0,
+            0.0,
         );
         assert!(poor.excess(&fn_of("remaining")).is_some(), "the first program is screened on any budget");
         assert!(poor.spent > 0.0);
         assert_eq!(poor.excess(&fn_of("remaining")), None, "the second would overrun it");
         assert!(poor.exhausted && poor.screened == 1);
+
+        // Racing: the first candidate sets the pace; one that falls more than 2 bins behind it is
+        // given up on before the end, and one that keeps up and ties becomes the best.
+        let mut race = Screen::new(
+            training_instances(&history, 5, &mut Rng::new(1)),
+            Scope { parameters: &parameters, constants: &constants },
+            1e9,
+            0.0,
+        );
+        assert_eq!(race.race(&fn_of("-(remaining - item) * WASTE_WEIGHT")), Verdict::Best(0.0));
+        let spent = race.spent;
+        assert_eq!(race.race(&fn_of("remaining")), Verdict::Worse);
+        assert_eq!((race.screened, race.given_up), (2, 1));
+        assert!(race.spent - spent < spent, "giving up costs less than a whole packing");
+        assert_eq!(race.race(&fn_of("item - remaining")), Verdict::Best(0.0));
+        assert_eq!(race.race(&fn_of("0.0 - unknown")), Verdict::Unscreened);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

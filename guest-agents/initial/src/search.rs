@@ -13,7 +13,7 @@
 use crate::meta::{self, TASK_FILE};
 use crate::operators::{self, Operator, Tools};
 use crate::program::{self, Program};
-use crate::screen::{self, Screen};
+use crate::screen::{self, Screen, Verdict};
 use crate::strategy::{self, STRATEGY_FILE};
 use agent_sdk::history::History;
 use agent_sdk::repo::Repo;
@@ -79,7 +79,7 @@ pub fn improve_within(
     let instances = screen::training_instances(history, strategy::SCREEN_INSTANCES.round().max(1.0) as usize, &mut rng);
     let fuel = request.budget.fuel as f64 * strategy::SCREEN_FUEL_SHARE.clamp(0.0, 0.6) * share.clamp(0.0, 1.0);
     let scope = crate::interpret::Scope { parameters: &variables, constants: &constants };
-    let mut screen = Screen::new(instances, scope, fuel);
+    let mut screen = Screen::new(instances, scope, fuel, strategy::RACE_MARGIN);
     let (body, mut used, screening) = if screen.instances() > 0 {
         screened(&before, &weights, &tools, &mut screen, &mut rng)
     } else {
@@ -119,7 +119,7 @@ fn screened(
     weights[Operator::ALL.iter().position(|op| *op == Operator::Gene).expect("listed")] = 0.0;
     let parent = screen.excess(before);
     let mut best: Option<(Expr, Vec<Operator>, f64)> = None;
-    let candidates = strategy::SCREEN_CANDIDATES.round().clamp(1.0, 256.0) as usize;
+    let candidates = strategy::SCREEN_CANDIDATES.round().clamp(1.0, 2000.0) as usize;
     let mut first = None;
     for _ in 0..candidates {
         let climb = best.as_ref().filter(|_| rng.chance(strategy::CLIMB));
@@ -131,19 +131,18 @@ fn screened(
             }
         }
         first.get_or_insert_with(|| (candidate.clone(), ops.clone()));
-        match screen.excess(&candidate) {
-            Some(excess) if best.as_ref().is_none_or(|(_, _, top)| excess <= *top) => {
-                best = Some((candidate, ops, excess))
-            }
-            Some(_) => {}
-            None if screen.exhausted => break,
-            None => {}
+        match screen.race(&candidate) {
+            Verdict::Best(excess) => best = Some((candidate, ops, excess)),
+            Verdict::Worse => {}
+            Verdict::Unscreened if screen.exhausted => break,
+            Verdict::Unscreened => {}
         }
     }
     let percent = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{:.3}%", 100.0 * x));
     let note = format!(
-        "screened {} on {} training instances (about {:.0}M fuel): excess {} -> {}",
+        "screened {} ({} given up on) on {} training instances (about {:.0}M fuel): excess {} -> {}",
         screen.screened,
+        screen.given_up,
         screen.instances(),
         screen.spent / 1e6,
         percent(parent),

@@ -41,11 +41,14 @@ pub const PERTURB_SCALE: f64 = 0.3; // evolve 0.01..1.5
 /// Probability that crossover takes the best other node's program rather than a random one's.
 pub const BEST_PARTNER: f64 = 0.5; // evolve 0.0..1.0
 /// Most candidate programs screened on training instances per child (when `/history` shows them).
-pub const SCREEN_CANDIDATES: f64 = 40.0; // evolve 1.0..100.0
+pub const SCREEN_CANDIDATES: f64 = 200.0; // evolve 1.0..1000.0
 /// Training instances each candidate is screened on.
 pub const SCREEN_INSTANCES: f64 = 4.0; // evolve 1.0..10.0
 /// Share of the call's fuel that screening may spend (by estimate).
 pub const SCREEN_FUEL_SHARE: f64 = 0.5; // evolve 0.1..0.6
+/// How far (relative, plus 2 bins) a candidate may fall behind the best so far, in bins open at
+/// the same point of the screening instances, before screening gives up on it.
+pub const RACE_MARGIN: f64 = 0.02; // evolve 0.0..0.3
 /// Probability that the next candidate edits the best one so far rather than the parent.
 pub const CLIMB: f64 = 0.7; // evolve 0.0..1.0
 /// Probability of also rewriting one of these settings in the child.

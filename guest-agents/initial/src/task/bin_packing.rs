@@ -35,6 +35,17 @@ pub fn pack(capacity: u64, items: &[u64]) -> Vec<usize> {
 /// The bin of each item: the option with the highest `priority(item, remaining, capacity, index,
 /// bins)`, the empty bin last. Items must fit in an empty bin.
 pub fn pack_by(capacity: u64, items: &[u64], priority: impl Fn(f64, f64, f64, f64, f64) -> f64) -> Vec<usize> {
+    pack_while(capacity, items, priority, |_| true).expect("packing that is never stopped finishes")
+}
+
+/// [`pack_by`], asking `go_on(bins open)` after each item; `None` when it says to stop (screening
+/// gives up on a program that falls behind).
+pub fn pack_while(
+    capacity: u64,
+    items: &[u64],
+    priority: impl Fn(f64, f64, f64, f64, f64) -> f64,
+    mut go_on: impl FnMut(usize) -> bool,
+) -> Option<Vec<usize>> {
     let rank = |p: f64| if p.is_nan() { f64::NEG_INFINITY } else { p };
     let cap = capacity as f64;
     let mut remaining: Vec<u64> = Vec::new();
@@ -62,8 +73,11 @@ pub fn pack_by(capacity: u64, items: &[u64], priority: impl Fn(f64, f64, f64, f6
         };
         remaining[bin] -= item;
         assignment.push(bin);
+        if !go_on(remaining.len()) {
+            return None;
+        }
     }
-    assignment
+    Some(assignment)
 }
 
 #[cfg(test)]
