@@ -136,6 +136,8 @@ fn a_gigabyte_static_is_stopped_within_seconds() {
     let limits = hyperagent::compiler::confinement::BuildLimits::default();
     let named = format!("address space limit of {} MiB", limits.address_space_bytes >> 20);
     assert!(diagnostics.starts_with(&format!("the compiler reached its {named}")), "{diagnostics}");
-    assert!(started.elapsed() < Duration::from_secs(60), "the build ran for {:?}", started.elapsed());
+    // Far below the 600 s build timeout (and what writing the object would take): the limit, not
+    // the clock, ended it, even on a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(300), "the build ran for {:?}", started.elapsed());
     scene.assert_intact();
 }
